@@ -1,0 +1,131 @@
+"""The shared backbone builder: conv families and keras.applications, ending in an `embedding` layer."""
+
+from __future__ import annotations
+
+import keras
+from keras import layers
+
+FAMILIES = ("plain", "residual", "separable")
+APPLICATIONS = {
+    "efficientnetb0": "EfficientNetB0",
+    "resnet50": "ResNet50",
+    "densenet121": "DenseNet121",
+}
+
+
+class PretrainedUnavailable(RuntimeError):
+    """ImageNet weights were asked for but cannot be downloaded."""
+
+
+@keras.saving.register_keras_serializable(package="automl")
+class PerImageStandardization(layers.Layer):
+    """Zero mean, unit variance per image.
+
+    The official test split was acquired differently from train (exposure and
+    contrast differ); standardising each image removes the global part of that
+    shift before the network sees it.
+    """
+
+    def call(self, inputs):
+        mean = keras.ops.mean(inputs, axis=(1, 2, 3), keepdims=True)
+        std = keras.ops.std(inputs, axis=(1, 2, 3), keepdims=True)
+        return (inputs - mean) / keras.ops.maximum(std, 1e-3)
+
+
+def _conv_block(x, family: str, filters: int, kernel: int, batch_norm: bool, index: int):
+    name = f"block{index}"
+    conv = layers.SeparableConv2D if family == "separable" else layers.Conv2D
+    shortcut = x
+    for j in range(2):
+        x = conv(filters, kernel, padding="same", use_bias=not batch_norm, name=f"{name}_conv{j}")(x)
+        if batch_norm:
+            x = layers.BatchNormalization(name=f"{name}_bn{j}")(x)
+        if family != "residual" or j == 0:
+            x = layers.Activation("relu", name=f"{name}_relu{j}")(x)
+    if family == "residual":
+        if shortcut.shape[-1] != filters:
+            shortcut = layers.Conv2D(filters, 1, name=f"{name}_proj")(shortcut)
+        x = layers.Activation("relu", name=f"{name}_out")(layers.Add(name=f"{name}_add")([x, shortcut]))
+    return layers.MaxPooling2D(2, name=f"{name}_pool")(x)
+
+
+def build_features(hp, image_size: int, *, families: tuple[str, ...] = FAMILIES,
+                   pretrained: bool = False) -> tuple[keras.KerasTensor, keras.KerasTensor]:
+    """Input and pooled feature map for the hyperparameters in ``hp``.
+
+    Declares: family, blocks, base_filters, kernel_size, batch_norm, normalize.
+
+    Raises:
+        ValueError: the configuration cannot be built (e.g. more blocks than the
+            image size allows); Keras Tuner records the trial as failed.
+    """
+    family = hp.Choice("family", list(families), default=families[0])
+    normalize = hp.Choice("normalize", ["per_image", "rescale"], default="per_image")
+    inputs = keras.Input((image_size, image_size, 1), name="image")
+    x = PerImageStandardization(name="standardize")(inputs) if normalize == "per_image" else inputs
+    if family in APPLICATIONS:
+        return inputs, _application(x, family, image_size, pretrained)
+    blocks = hp.Int("blocks", 2, 6, default=4)
+    base = hp.Choice("base_filters", [8, 16, 32, 48], default=16)
+    kernel = hp.Choice("kernel_size", [3, 5], default=3)
+    batch_norm = hp.Boolean("batch_norm", default=True)
+    if image_size // 2**blocks < 1:
+        raise ValueError(f"{blocks} pooling blocks need an image of at least {2**blocks} px; "
+                         f"got {image_size} px")
+    x = layers.Conv2D(base, kernel, strides=1, padding="same", name="stem")(x)
+    for i in range(blocks):
+        x = _conv_block(x, family, min(base * 2**i, 256), kernel, batch_norm, i)
+    return inputs, layers.GlobalAveragePooling2D(name="pool")(x)
+
+
+def _application(x, family: str, image_size: int, pretrained: bool):
+    constructor = getattr(keras.applications, APPLICATIONS[family])
+    x = layers.Concatenate(name="to_rgb")([x, x, x])  # ImageNet backbones expect three channels
+    weights = None
+    if pretrained:
+        weights = "imagenet"
+    try:
+        base = constructor(include_top=False, weights=weights, input_shape=(image_size, image_size, 3),
+                           pooling="avg")
+    except Exception as error:  # urllib/HTTP/OS errors differ by platform
+        if pretrained:
+            raise PretrainedUnavailable(
+                f"--pretrained needs ImageNet weights for {APPLICATIONS[family]}, which could not "
+                f"be downloaded (offline?); run without --pretrained or pre-fetch the weights "
+                f"into ~/.keras/models ({type(error).__name__})."
+            ) from None
+        raise
+    return base(x)
+
+
+def add_head(features, hp, *, default_width: int = 128) -> keras.KerasTensor:
+    """Dropout + the ``embedding`` layer (the representation the KNN/t-SNE benchmarks read).
+
+    Declares: dropout, embedding_width.
+    """
+    rate = hp.Float("dropout", 0.0, 0.5, step=0.1, default=0.3)
+    width = hp.Choice("embedding_width", [32, 64, 128, 256], default=default_width)
+    x = layers.Dropout(rate, name="dropout")(features)
+    x = layers.Dense(width, activation="relu", name="embedding")(x)
+    return layers.Dropout(rate / 2, name="head_dropout")(x)
+
+
+def make_optimizer(hp) -> keras.optimizers.Optimizer:
+    """Optimizer with a log-uniform learning rate and decoupled weight decay.
+
+    Declares: optimizer, learning_rate, weight_decay.
+    """
+    name = hp.Choice("optimizer", ["adamw", "sgd"], default="adamw")
+    lr = hp.Float("learning_rate", 1e-4, 1e-2, sampling="log", default=1e-3)
+    decay = hp.Choice("weight_decay", [0.0, 1e-5, 1e-4, 1e-3], default=1e-4)
+    if name == "sgd":
+        return keras.optimizers.SGD(lr, momentum=0.9, nesterov=True, weight_decay=decay or None)
+    return keras.optimizers.AdamW(lr, weight_decay=decay)
+
+
+def preflight_pretrained(families: tuple[str, ...], image_size: int) -> None:
+    """Fetch (or find cached) ImageNet weights before the search starts, so that an
+    offline machine fails at once with one sentence instead of in every trial."""
+    for family in families:
+        if family in APPLICATIONS:
+            _application(keras.Input((image_size, image_size, 1)), family, image_size, True)

@@ -1,0 +1,168 @@
+"""The `automl` command: data, search, embed and report subcommands."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def _data_check(args) -> int:
+    from automl.data import index
+
+    try:
+        idx = index.scan(args.data)
+    except index.DataError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    summary = index.summarise(idx)
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        _print_check(summary)
+    return 1 if args.strict and summary["problems"] else 0
+
+
+def _print_check(summary: dict) -> None:
+    from tabulate import tabulate
+
+    rows = [[split, *counts.values()] for split, counts in summary["splits"].items()]
+    headers = ["split", *next(iter(summary["splits"].values())).keys()]
+    print(f"{summary['root']}: {summary['images']} usable images\n")
+    print(tabulate(rows, headers=headers, tablefmt="github"))
+    print(f"\n{len(summary['duplicates'])} groups of byte-identical files "
+          f"({sum(len(g) for g in summary['duplicates'])} files)")
+    print(f"{len(summary['problems'])} problems")
+    for problem in summary["problems"]:
+        print(f"  {problem['path']}: {problem['reason']}")
+
+
+def _data_download(args) -> int:
+    from automl.data import kaggle
+
+    try:
+        if args.archive:
+            path = kaggle.ingest_archive(Path(args.archive), Path(args.out))
+        else:
+            path = kaggle.download(Path(args.out), force=args.force)
+    except kaggle.DownloadError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except (ValueError, kaggle.UnsafeArchiveError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print(f"data ready in {path}")
+    return 0
+
+
+def _data_synthetic(args) -> int:
+    from automl.data.synthetic import write_synthetic
+
+    path = write_synthetic(args.out, per_class=args.per_class, seed=args.seed)
+    print(f"synthetic set written to {path} (not X-rays: for tests and demos only)")
+    return 0
+
+
+def _search(args) -> int:
+    from automl.search import SearchConfig, run_search
+
+    if args.resume:
+        run_search(SearchConfig(), resume=args.resume)
+        return 0
+    config = SearchConfig(
+        task=args.task, data=args.data, tuner=args.tuner, max_trials=args.max_trials,
+        epochs=args.epochs, image_size=args.image_size, batch_size=args.batch_size, seed=args.seed,
+        out=args.out, objective=args.objective, threshold=args.threshold,
+        families=tuple(args.families.split(",")), pretrained=args.pretrained,
+        val_fraction=args.val_fraction, patience=args.patience, smoke=args.smoke,
+    )
+    run_search(config)
+    return 0
+
+
+def _embed(args) -> int:
+    from automl.embeddings import embed_run
+
+    embed_run(Path(args.run), tsne=not args.no_tsne)
+    return 0
+
+
+def _report(args) -> int:
+    from automl.report import write_report
+
+    written = write_report(Path(args.runs), Path(args.out))
+    print(f"wrote {len(written)} files to {args.out}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="automl", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    data = commands.add_parser("data", help="check, download or generate data").add_subparsers(
+        dest="data_command", required=True)
+    check = data.add_parser("check", help="counts, patients, duplicates and problems of a data folder")
+    check.add_argument("--data", required=True, help="folder with train/ val/ test/")
+    check.add_argument("--json", action="store_true", help="print one JSON object")
+    check.add_argument("--strict", action="store_true", help="exit 1 when any problem is found")
+    check.set_defaults(func=_data_check)
+    download = data.add_parser("download", help="fetch the Kaggle data set (or ingest its zip)")
+    download.add_argument("--out", default="data", help="folder to hold chest_xray/ (default: data)")
+    download.add_argument("--archive", help="a zip downloaded by hand from the Kaggle website")
+    download.add_argument("--force", action="store_true", help="download even if a copy is complete")
+    download.set_defaults(func=_data_download)
+    synth = data.add_parser("synthetic", help="write the small generated demo set")
+    synth.add_argument("--out", required=True)
+    synth.add_argument("--per-class", type=int, default=40)
+    synth.add_argument("--seed", type=int, default=0)
+    synth.set_defaults(func=_data_synthetic)
+
+    search = commands.add_parser("search", help="run a Keras Tuner search for a task")
+    search.add_argument("--task", default="binary", help="binary, multiclass or autoencoder")
+    search.add_argument("--data", help="data folder (default: $CXR_DATA_DIR, data/chest_xray, "
+                        "Kaggle, synthetic demo)")
+    search.add_argument("--tuner", default="hyperband", choices=["hyperband", "bayesian", "random", "grid"])
+    search.add_argument("--max-trials", type=int)
+    search.add_argument("--epochs", type=int, help="max epochs per trial")
+    search.add_argument("--image-size", type=int)
+    search.add_argument("--batch-size", type=int, help="pin the batch size instead of tuning it")
+    search.add_argument("--seed", type=int, default=0)
+    search.add_argument("--out", default="runs", help="where run folders go")
+    search.add_argument("--objective", help="metric to maximise (default: the task's)")
+    search.add_argument("--threshold", default="balanced", help="balanced, youden, f1 or a number")
+    search.add_argument("--families", default="plain,residual,separable",
+                        help="comma list from plain, residual, separable, efficientnetb0, "
+                        "resnet50, densenet121")
+    search.add_argument("--pretrained", action="store_true", help="ImageNet weights for applications")
+    search.add_argument("--val-fraction", type=float, default=0.2)
+    search.add_argument("--patience", type=int, default=4, help="early-stopping patience (epochs)")
+    search.add_argument("--smoke", action="store_true", help="synthetic data, 2 trials, 1 epoch")
+    search.add_argument("--resume", help="continue an interrupted run folder")
+    search.set_defaults(func=_search)
+
+    embed = commands.add_parser("embed", help="embeddings, KNN and t-SNE for a run's best model")
+    embed.add_argument("--run", required=True)
+    embed.add_argument("--no-tsne", action="store_true")
+    embed.set_defaults(func=_embed)
+
+    report = commands.add_parser("report", help="Markdown leaderboards from run records")
+    report.add_argument("--runs", default="runs")
+    report.add_argument("--out", default="reports")
+    report.set_defaults(func=_report)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args) or 0
+    except SystemExit as exit_:
+        return exit_.code if isinstance(exit_.code, int) else 1
+    except (FileNotFoundError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

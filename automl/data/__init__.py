@@ -1,0 +1,1 @@
+"""Data layer: index, splits, tf.data pipeline, Kaggle download, synthetic set."""

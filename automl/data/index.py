@@ -1,0 +1,176 @@
+"""Scan a folder in the Kaggle layout into a validated table of images."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+from PIL import Image, UnidentifiedImageError
+
+from automl.config import CLASS_FOLDERS, SPLITS
+
+COLUMNS = ["path", "split", "label", "subtype", "patient"]
+IMAGE_FORMATS = {"JPEG", "PNG"}
+# 8-bit grey/colour plus the modes Pillow uses for 16-bit greyscale PNGs.
+IMAGE_MODES = {"L", "RGB", "RGBA", "I;16", "I;16B", "I;16L", "I"}
+
+_PATIENT_PATTERNS = (
+    re.compile(r"(person\d+)_", re.IGNORECASE),
+    re.compile(r"(NORMAL2-IM-\d+)", re.IGNORECASE),
+    re.compile(r"(IM-\d+)", re.IGNORECASE),
+)
+
+
+class DataError(ValueError):
+    """A data folder that cannot be used at all."""
+
+
+@dataclass
+class Index:
+    """The images of a data folder and what was wrong with the rest.
+
+    Attributes:
+        root: the folder that holds ``train/``, ``val/``, ``test/``.
+        table: one row per usable image, columns ``COLUMNS``.
+        problems: ``{"path", "reason"}`` for every file or folder skipped.
+    """
+
+    root: Path
+    table: pd.DataFrame
+    problems: list[dict] = field(default_factory=list)
+
+    def split(self, name: str) -> pd.DataFrame:
+        return self.table[self.table.split == name].reset_index(drop=True)
+
+
+def patient_id(filename: str) -> str:
+    """Patient id from a Kaggle file name; the stem when no pattern matches."""
+    for pattern in _PATIENT_PATTERNS:
+        match = pattern.search(filename)
+        if match:
+            return match.group(1).upper().replace("PERSON", "person")
+    return Path(filename).stem
+
+
+def subtype(label: str, filename: str) -> str:
+    """``normal``, ``bacteria`` or ``virus`` (``unknown`` for an unmarked PNEUMONIA file)."""
+    if label == "NORMAL":
+        return "normal"
+    name = filename.lower()
+    if "bacteria" in name:
+        return "bacteria"
+    if "virus" in name:
+        return "virus"
+    return "unknown"
+
+
+def check_image(path: Path, root: Path) -> str | None:
+    """Why ``path`` is not a usable image, or None when it is."""
+    if path.is_symlink():
+        target = path.resolve()
+        if not target.is_relative_to(root.resolve()):
+            return f"symlink to a file outside the data folder ({target})"
+    try:
+        if path.stat().st_size == 0:
+            return "empty file (0 bytes)"
+        with Image.open(path) as image:
+            if image.format not in IMAGE_FORMATS:
+                return f"unsupported image format {image.format} (JPEG or PNG expected)"
+            if image.mode not in IMAGE_MODES:
+                return f"unsupported pixel mode {image.mode} (8/16-bit L, RGB or RGBA expected)"
+            image.load()  # verify() misses truncated JPEGs; a full decode does not
+    except UnidentifiedImageError:
+        return "not an image (cannot be decoded as JPEG or PNG)"
+    except (OSError, SyntaxError, ValueError) as error:
+        return f"cannot be decoded: {error}"
+    return None
+
+
+def scan(root: Path | str, *, workers: int = 4) -> Index:
+    """Index every image under ``root/{train,val,test}/{NORMAL,PNEUMONIA}``.
+
+    Damaged or unexpected files are reported in ``Index.problems`` and skipped,
+    never raised, so that one bad file cannot stop a long run.
+
+    Raises:
+        DataError: ``root`` does not exist, has no split folders, or holds no usable image.
+    """
+    root = _find_root(Path(root))
+    problems: list[dict] = []
+    candidates: list[tuple[Path, str, str]] = []
+    for split_dir in sorted(p for p in root.iterdir() if p.is_dir() and not _hidden(p)):
+        if split_dir.name not in SPLITS:
+            continue  # the Kaggle zip and our copies carry other folders; only splits matter
+        for class_dir in sorted(p for p in split_dir.iterdir() if not _hidden(p)):
+            if not class_dir.is_dir():
+                problems.append({"path": str(class_dir), "reason": "stray file outside a class folder"})
+            elif class_dir.name not in CLASS_FOLDERS:
+                problems.append({
+                    "path": str(class_dir),
+                    "reason": f"unknown class folder {class_dir.name!r} "
+                    f"(expected {' or '.join(CLASS_FOLDERS)}); its files were not indexed",
+                })
+            else:
+                for file in sorted(class_dir.iterdir()):
+                    if not _hidden(file) and not file.is_dir():
+                        candidates.append((file, split_dir.name, class_dir.name))
+
+    with ThreadPoolExecutor(workers) as pool:
+        reasons = list(pool.map(lambda c: check_image(c[0], root), candidates))
+    rows = []
+    for (file, split, label), reason in zip(candidates, reasons):
+        if reason:
+            problems.append({"path": str(file), "reason": reason})
+            continue
+        kind = subtype(label, file.name)
+        if kind == "unknown":
+            problems.append({"path": str(file), "reason": "PNEUMONIA file name says neither "
+                             "_bacteria_ nor _virus_; indexed for the binary task only"})
+        rows.append((str(file), split, label, kind, patient_id(file.name)))
+    if not rows:
+        raise DataError(f"{root}: no usable images found in {{train,val,test}}/{{NORMAL,PNEUMONIA}}/")
+    return Index(root, pd.DataFrame(rows, columns=COLUMNS), problems)
+
+
+def summarise(index: Index) -> dict:
+    """Counts per split, class and subtype, patients per split, duplicates and problems."""
+    splits = {}
+    for name, part in index.table.groupby("split", sort=False):
+        counts = {label: int((part.label == label).sum()) for label in CLASS_FOLDERS}
+        counts.update({kind: int((part.subtype == kind).sum()) for kind in ("normal", "bacteria", "virus")})
+        counts["patients"] = int(part.patient.nunique())
+        splits[name] = counts
+    splits = {s: splits[s] for s in SPLITS if s in splits}
+    return {
+        "root": str(index.root),
+        "images": int(len(index.table)),
+        "splits": splits,
+        "duplicates": duplicate_groups(index.table.path.tolist()),
+        "problems": index.problems,
+    }
+
+
+def duplicate_groups(paths: list[str]) -> list[list[str]]:
+    """Groups of byte-identical files (content SHA-256), each group sorted."""
+    by_hash: dict[str, list[str]] = {}
+    for path in paths:
+        digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+        by_hash.setdefault(digest, []).append(path)
+    return sorted(sorted(group) for group in by_hash.values() if len(group) > 1)
+
+
+def _hidden(path: Path) -> bool:
+    return path.name.startswith(".") or path.name in {"__MACOSX", "Thumbs.db"}
+
+
+def _find_root(path: Path) -> Path:
+    if not path.is_dir():
+        raise DataError(f"{path}: data folder does not exist")
+    for candidate in (path, path / "chest_xray"):
+        if any((candidate / split).is_dir() for split in SPLITS):
+            return candidate
+    raise DataError(f"{path}: expected train/, val/ and test/ folders (the Kaggle chest_xray layout)")

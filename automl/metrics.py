@@ -1,0 +1,354 @@
+"""Evaluation metrics for chest X-ray classifiers: thresholds, calibration, bias, bootstrap CIs."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from sklearn.metrics import (
+    confusion_matrix,
+    f1_score,
+    precision_recall_fscore_support,
+    roc_auc_score,
+    roc_curve,
+)
+
+TASKS = ("binary", "multiclass", "anomaly")
+CI_METRICS = ("accuracy", "f1_macro", "auc")
+_PRIOR_GRID = np.geomspace(0.25, 4.0, 9)
+
+
+def _labels(y, name: str = "y_true", n_classes: int | None = None) -> np.ndarray:
+    arr = np.asarray(y)
+    if arr.ndim != 1 or arr.size == 0:
+        raise ValueError(f"{name} must be a non-empty 1-D array, got shape {arr.shape}")
+    if arr.dtype.kind not in "biuf" or not np.all(np.mod(arr, 1) == 0) or arr.min() < 0:
+        raise ValueError(f"{name} must hold non-negative integer labels, got {arr[:5]!r}...")
+    arr = arr.astype(np.int64)
+    if n_classes is not None and arr.max() >= n_classes:
+        raise ValueError(f"{name} has label {arr.max()} but only {n_classes} classes exist")
+    return arr
+
+
+def _scores(s, n: int, name: str = "scores", unit: bool = False) -> np.ndarray:
+    arr = np.asarray(s, dtype=float)
+    if arr.ndim not in (1, 2) or arr.shape[0] != n:
+        raise ValueError(f"{name} must have shape (n,) or (n, k) with n={n}, got {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} contains NaN or infinite values")
+    if unit and (arr.min() < 0 or arr.max() > 1):
+        raise ValueError(f"{name} must be probabilities in [0, 1], got [{arr.min()}, {arr.max()}]")
+    return arr
+
+
+def _num(x) -> float | None:
+    return None if x is None or not np.isfinite(x) else float(x)
+
+
+def _f1_from_cm(cm: np.ndarray) -> np.ndarray:
+    """Macro F1 from confusion matrices of shape (..., k, k); classes with no cases count as 0."""
+    tp = np.diagonal(cm, axis1=-2, axis2=-1)
+    denom = cm.sum(-1) + cm.sum(-2)
+    f1 = np.divide(2 * tp, denom, out=np.zeros(denom.shape), where=denom > 0)
+    return f1.mean(-1)
+
+
+def _rank_auc(counts: np.ndarray, positive: np.ndarray, score: np.ndarray) -> np.ndarray:
+    """Mann-Whitney AUC (ties count 1/2) for each row of case multiplicities ``counts`` (b, n)."""
+    order = np.argsort(score, kind="stable")
+    s = score[order]
+    starts = np.flatnonzero(np.r_[True, np.diff(s) != 0])
+    c = counts[:, order]
+    pos = positive[order].astype(float)
+    w_pos = np.add.reduceat(c * pos, starts, axis=1)
+    w_neg = np.add.reduceat(c * (1 - pos), starts, axis=1)
+    below = np.cumsum(w_neg, axis=1) - w_neg
+    num = (w_pos * (below + 0.5 * w_neg)).sum(1)
+    denom = w_pos.sum(1) * w_neg.sum(1)
+    return np.divide(num, denom, out=np.full(len(num), np.nan), where=denom > 0)
+
+
+def choose_threshold(y_true, scores, *, rule: str | float = "balanced") -> float:
+    """Pick a decision threshold on validation data (predict positive when ``score >= t``).
+
+    Args:
+        y_true: Binary labels of shape (n,), 1 = PNEUMONIA / abnormal.
+        scores: Scores of shape (n,), higher = more likely positive; probabilities or
+            unbounded anomaly scores.
+        rule: ``"balanced"`` (max balanced accuracy), ``"youden"`` (max TPR - FPR, same
+            optimum), ``"f1"`` (max positive-class F1), or a number / numeric string that
+            is returned as is.
+
+    Returns:
+        The threshold. Candidates are the smallest score, midpoints between sorted unique
+        scores, and just above the largest; ties go to the candidate nearest the median of
+        the tied candidates.
+    """
+    try:
+        value = float(rule)
+    except (TypeError, ValueError):
+        value = None
+    if value is not None:
+        if not np.isfinite(value):
+            raise ValueError(f"numeric rule must be finite, got {rule!r}")
+        return value
+    if rule not in ("balanced", "youden", "f1"):
+        raise ValueError(f"rule must be 'balanced', 'youden', 'f1' or a number, got {rule!r}")
+    y = _labels(y_true, n_classes=2)
+    s = _scores(scores, len(y))
+    if s.ndim != 1:
+        raise ValueError(f"scores must be 1-D, got shape {s.shape}")
+    n_pos, n_neg = int(y.sum()), int((y == 0).sum())
+    if n_pos == 0 or (rule != "f1" and n_neg == 0):
+        raise ValueError(f"rule {rule!r} needs both classes in y_true, got {n_pos} positives "
+                         f"and {n_neg} negatives")
+    u = np.unique(s)
+    cand = np.r_[u[0], (u[:-1] + u[1:]) / 2, np.nextafter(u[-1], np.inf)]
+    tp = n_pos - np.searchsorted(np.sort(s[y == 1]), cand, side="left")
+    fp = n_neg - np.searchsorted(np.sort(s[y == 0]), cand, side="left")
+    if rule == "f1":
+        obj = 2 * tp / (2 * tp + fp + (n_pos - tp))
+    else:
+        obj = tp / n_pos - fp / n_neg
+    best = cand[obj >= obj.max() - 1e-12]
+    return float(best[np.argmin(np.abs(best - np.median(best)))])
+
+
+def predict_labels(scores_or_probs, *, threshold: float | None = None,
+                   weights=None) -> np.ndarray:
+    """Turn scores (n,) into 0/1 via ``score >= threshold`` (default 0.5), or
+    probabilities (n, k) into ``argmax(probs * weights)`` (weights default to ones)."""
+    arr = np.asarray(scores_or_probs, dtype=float)
+    if arr.ndim == 1:
+        if weights is not None:
+            raise ValueError("weights apply to (n, k) probabilities, got 1-D scores")
+        return (arr >= (0.5 if threshold is None else float(threshold))).astype(np.int64)
+    if arr.ndim != 2 or threshold is not None:
+        raise ValueError(f"expected 1-D scores or 2-D probs without threshold, got {arr.shape} "
+                         f"with threshold={threshold!r}")
+    w = np.ones(arr.shape[1]) if weights is None else np.asarray(weights, dtype=float)
+    if w.shape != (arr.shape[1],):
+        raise ValueError(f"weights must have shape ({arr.shape[1]},), got {w.shape}")
+    return np.argmax(arr * w, axis=1).astype(np.int64)
+
+
+def choose_prior_correction(y_true, probs) -> np.ndarray | None:
+    """Search per-class weights w (w_0 = 1, others on a 0.25..4 geometric grid, 2 rounds of
+    coordinate ascent) maximising validation macro-F1 of ``argmax(probs * w)``.
+
+    Args:
+        y_true: Labels of shape (n,) in 0..k-1.
+        probs: Class probabilities of shape (n, k).
+
+    Returns:
+        Weights of shape (k,) if they beat plain argmax macro-F1 by > 1e-9, else None.
+    """
+    p = _scores(probs, len(np.asarray(y_true)), "probs")
+    if p.ndim != 2:
+        raise ValueError(f"probs must be 2-D (n, k), got shape {p.shape}")
+    k = p.shape[1]
+    y = _labels(y_true, n_classes=k)
+
+    def score(w: np.ndarray) -> float:
+        cm = np.bincount(y * k + np.argmax(p * w, axis=1), minlength=k * k).reshape(k, k)
+        return float(_f1_from_cm(cm))
+
+    w = np.ones(k)
+    base = best = score(w)
+    for _ in range(2):
+        for c in range(1, k):
+            for g in _PRIOR_GRID:
+                trial = w.copy()
+                trial[c] = g
+                if (val := score(trial)) > best + 1e-12:
+                    best, w = val, trial
+    return w if best > base + 1e-9 else None
+
+
+def expected_calibration_error(y_true, prob_positive, *, n_bins: int = 15) -> float:
+    """Binary ECE with equal-width bins on [0, 1]: sum_b (n_b/n) |mean(y_b) - mean(p_b)|.
+    Lower is better; y_true (n,) in {0,1}, prob_positive (n,) in [0,1]."""
+    y = _labels(y_true, n_classes=2)
+    p = _scores(prob_positive, len(y), "prob_positive", unit=True)
+    if n_bins < 1:
+        raise ValueError(f"n_bins must be >= 1, got {n_bins}")
+    b = np.minimum((p * n_bins).astype(int), n_bins - 1)
+    gap = np.abs(np.bincount(b, y, n_bins) - np.bincount(b, p, n_bins))
+    return float(gap.sum() / len(y))
+
+
+def brier_score(y_true, prob_positive) -> float:
+    """Mean squared error of P(positive) (n,) against 0/1 labels (n,); lower is better."""
+    y = _labels(y_true, n_classes=2)
+    p = _scores(prob_positive, len(y), "prob_positive", unit=True)
+    return float(np.mean((p - y) ** 2))
+
+
+def bias_measures(y_true, y_pred, *, positive: int | None = None) -> dict[str, float]:
+    """Error-asymmetry measures, pneumonia vs normal (all 0 for a perfect classifier).
+
+    Args:
+        y_true: True labels (n,).
+        y_pred: Predicted labels (n,).
+        positive: Label meaning pneumonia; None means any label != 0 (multiclass).
+
+    Returns:
+        ``sens_spec_gap`` |sensitivity - specificity|; ``recall_spread`` max - min recall
+        over classes present in y_true; ``positive_rate_skew`` predicted minus true
+        pneumonia rate (> 0 over-calls pneumonia); ``false_normal_rate`` share of pneumonia
+        cases predicted normal.
+    """
+    y = _labels(y_true)
+    yp = _labels(y_pred, "y_pred")
+    if yp.shape != y.shape:
+        raise ValueError(f"y_pred shape {yp.shape} != y_true shape {y.shape}")
+    t, q = (y != 0, yp != 0) if positive is None else (y == positive, yp == positive)
+    sens = float((q & t).sum() / t.sum()) if t.any() else 0.0
+    spec = float((~q & ~t).sum() / (~t).sum()) if (~t).any() else 0.0
+    recalls = [float(np.mean(yp[y == c] == c)) for c in np.unique(y)]
+    return {"sens_spec_gap": abs(sens - spec),
+            "recall_spread": max(recalls) - min(recalls),
+            "positive_rate_skew": float(q.mean() - t.mean()),
+            "false_normal_rate": 1.0 - sens if t.any() else 0.0}
+
+
+def bootstrap_ci(y_true, y_pred, scores=None, *, metrics: Sequence[str] = CI_METRICS,
+                 n_resamples: int = 1000, seed: int = 0, alpha: float = 0.05,
+                 labels: Sequence[int] | None = None) -> dict[str, list[float] | None]:
+    """Seeded percentile bootstrap over cases (vectorised).
+
+    Args:
+        y_true: True labels (n,).
+        y_pred: Predicted labels (n,).
+        scores: (n,) scores (AUC of label != 0) or (n, k) probs (macro one-vs-rest AUC).
+        metrics: Subset of ``("accuracy", "f1_macro", "auc")``.
+        n_resamples: Number of bootstrap resamples.
+        seed: Seed for ``numpy.random.default_rng``.
+        alpha: Two-sided level; returns the alpha/2 and 1 - alpha/2 percentiles.
+        labels: Classes for macro-F1 (default 0..max label).
+
+    Returns:
+        ``{metric: [low, high]}``; None where no resample defines the metric (AUC
+        resamples missing a class are skipped).
+    """
+    y = _labels(y_true)
+    yp = _labels(y_pred, "y_pred")
+    bad = set(metrics) - set(CI_METRICS)
+    if yp.shape != y.shape or bad or n_resamples < 1 or not 0 < alpha < 1:
+        raise ValueError(f"bad bootstrap_ci input: y_pred {yp.shape} vs y_true {y.shape}, "
+                         f"unknown metrics {sorted(bad)}, n_resamples={n_resamples}, "
+                         f"alpha={alpha}")
+    n = len(y)
+    s = None if scores is None else _scores(scores, n)
+    k = len(labels) if labels is not None else int(max(y.max(), yp.max()) + 1)
+    if s is not None and s.ndim == 2:
+        k = max(k, s.shape[1])
+    idx = np.random.default_rng(seed).integers(0, n, size=(n_resamples, n))
+    offs = (np.arange(n_resamples)[:, None] * n + idx).ravel()
+    counts = np.bincount(offs, minlength=n_resamples * n).reshape(n_resamples, n).astype(float)
+    vals: dict[str, np.ndarray] = {}
+    if "accuracy" in metrics:
+        vals["accuracy"] = counts @ (y == yp).astype(float) / n
+    if "f1_macro" in metrics:
+        onehot = np.eye(k * k)[y * k + yp]
+        vals["f1_macro"] = _f1_from_cm((counts @ onehot).reshape(-1, k, k))
+    if "auc" in metrics and s is not None:
+        if s.ndim == 1:
+            vals["auc"] = _rank_auc(counts, y != 0, s)
+        else:
+            vals["auc"] = np.mean([_rank_auc(counts, y == c, s[:, c])
+                                   for c in range(s.shape[1])], axis=0)
+    out: dict[str, list[float] | None] = {}
+    for m in metrics:
+        v = vals.get(m, np.array([]))
+        v = v[np.isfinite(v)]
+        out[m] = (np.percentile(v, [50 * alpha, 100 - 50 * alpha]).tolist() if v.size else None)
+    return out
+
+
+def roc_points(y_true, scores) -> tuple[list[float], list[float]]:
+    """ROC curve (fpr, tpr) as plain lists for plotting; y_true (n,) binary, scores (n,)."""
+    y = _labels(y_true, n_classes=2)
+    fpr, tpr, _ = roc_curve(y, _scores(scores, len(y)))
+    return fpr.tolist(), tpr.tolist()
+
+
+def _safe_auc(y_bin: np.ndarray, s: np.ndarray) -> float | None:
+    return float(roc_auc_score(y_bin, s)) if 0 < y_bin.sum() < len(y_bin) else None
+
+
+def evaluate(y_true, scores, *, task: str, threshold: float | None = None, weights=None,
+             class_names: Sequence[str], n_resamples: int = 1000, seed: int = 0) -> dict:
+    """Full JSON-serialisable evaluation of one model on one split.
+
+    Args:
+        y_true: Labels (n,); 0 = normal, != 0 = pneumonia.
+        scores: binary: P(PNEUMONIA) (n,); anomaly: real-valued score (n,), higher = more
+            abnormal; multiclass: probabilities (n, k).
+        task: ``"binary"``, ``"multiclass"`` or ``"anomaly"``.
+        threshold: Decision threshold for 1-D scores (binary default 0.5; required for
+            anomaly, chosen on validation data). Must be None for multiclass.
+        weights: Optional prior-correction weights (k,) for multiclass.
+        class_names: Names in label order.
+        n_resamples: Bootstrap resamples for ``ci`` (0 disables: ``ci`` is None).
+        seed: Bootstrap seed.
+
+    Returns:
+        Dict with n, accuracy, balanced_accuracy, f1_macro, auc (None if undefined),
+        sensitivity, specificity, per_class, confusion_matrix (rows true, cols pred),
+        brier, ece (None for anomaly), bias, ci, threshold, class_names, and for
+        multiclass auc_pneumonia. All values are plain Python types.
+    """
+    if task not in TASKS:
+        raise ValueError(f"task must be one of {TASKS}, got {task!r}")
+    names = [str(c) for c in class_names]
+    y = _labels(y_true, n_classes=len(names))
+    s = _scores(scores, len(y), unit=task != "anomaly")
+    k = len(names)
+    if task == "multiclass":
+        if s.ndim != 2 or s.shape[1] != k or threshold is not None:
+            raise ValueError(f"multiclass needs probs of shape (n, {k}) and threshold=None, "
+                             f"got {s.shape} and threshold={threshold!r}")
+        y_pred = predict_labels(s, weights=weights)
+        p_pos = 1.0 - s[:, 0]
+        present = [c for c in range(k) if (y == c).any()]
+        auc = (float(np.mean([roc_auc_score(y == c, s[:, c]) for c in range(k)]))
+               if len(present) == k else None)
+    else:
+        if s.ndim != 1 or k != 2 or weights is not None:
+            raise ValueError(f"{task} needs 1-D scores, 2 class names and no weights, got "
+                             f"{s.shape}, {names} and weights={weights!r}")
+        if threshold is None and task == "anomaly":
+            raise ValueError("anomaly task needs a threshold chosen on validation data")
+        threshold = 0.5 if threshold is None else float(threshold)
+        y_pred = predict_labels(s, threshold=threshold)
+        p_pos = s
+        auc = _safe_auc(y, s)
+    cm = confusion_matrix(y, y_pred, labels=list(range(k)))
+    prec, rec, f1, sup = precision_recall_fscore_support(
+        y, y_pred, labels=list(range(k)), zero_division=0)
+    t, q = y != 0, y_pred != 0
+    recalls = [rec[c] for c in range(k) if sup[c] > 0]
+    out = {
+        "n": len(y),
+        "accuracy": float(np.mean(y == y_pred)),
+        "balanced_accuracy": float(np.mean(recalls)),
+        "f1_macro": float(f1_score(y, y_pred, labels=list(range(k)), average="macro",
+                                   zero_division=0)),
+        "auc": auc,
+        "sensitivity": float((q & t).sum() / t.sum()) if t.any() else 0.0,
+        "specificity": float((~q & ~t).sum() / (~t).sum()) if (~t).any() else 0.0,
+        "per_class": {names[c]: {"precision": float(prec[c]), "recall": float(rec[c]),
+                                 "f1": float(f1[c]), "support": int(sup[c])} for c in range(k)},
+        "confusion_matrix": cm.astype(int).tolist(),
+        "brier": None if task == "anomaly" else brier_score(t.astype(int), p_pos),
+        "ece": None if task == "anomaly" else expected_calibration_error(t.astype(int), p_pos),
+        "bias": bias_measures(y, y_pred),
+        "ci": (bootstrap_ci(y, y_pred, s, n_resamples=n_resamples, seed=seed,
+                            labels=list(range(k))) if n_resamples > 0 else None),
+        "threshold": _num(threshold),
+        "class_names": names,
+    }
+    if task == "multiclass":
+        out["auc_pneumonia"] = _safe_auc(t.astype(int), p_pos)
+    return out

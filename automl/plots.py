@@ -1,0 +1,92 @@
+"""PNG plots of a run: confusion matrix, ROC curves, training curves."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # headless: runs on servers and in CI
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from automl import metrics  # noqa: E402
+
+
+def confusion_matrix_png(matrix, class_names, path: Path, *, title: str) -> None:
+    matrix = np.asarray(matrix)
+    fig, ax = plt.subplots(figsize=(3.2 + 0.6 * len(class_names), 3 + 0.5 * len(class_names)))
+    ax.imshow(matrix, cmap="Blues")
+    for (i, j), value in np.ndenumerate(matrix):
+        ax.text(j, i, str(value), ha="center", va="center",
+                color="white" if value > matrix.max() / 2 else "black")
+    ax.set_xticks(range(len(class_names)), class_names, rotation=30)
+    ax.set_yticks(range(len(class_names)), class_names)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def roc_png(curves: dict[str, tuple], path: Path, *, title: str) -> None:
+    """``curves``: label -> (y_true binary, scores)."""
+    fig, ax = plt.subplots(figsize=(4.2, 4))
+    for label, (y, s) in curves.items():
+        if len(np.unique(y)) < 2:
+            continue
+        fpr, tpr = metrics.roc_points(y, s)
+        ax.plot(fpr, tpr, label=label)
+    ax.plot([0, 1], [0, 1], ls=":", color="grey")
+    ax.set_xlabel("1 - specificity")
+    ax.set_ylabel("sensitivity")
+    ax.set_title(title)
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def history_png(history: dict, path: Path, *, title: str) -> None:
+    names = sorted({k.removeprefix("val_") for k in history})
+    fig, axes = plt.subplots(1, len(names), figsize=(3.2 * len(names), 3), squeeze=False)
+    for ax, name in zip(axes[0], names):
+        for key, style in ((name, "-"), (f"val_{name}", "--")):
+            if key in history:
+                ax.plot(range(1, len(history[key]) + 1), history[key], style, label=key)
+        ax.set_xlabel("epoch")
+        ax.set_title(name)
+        ax.legend(fontsize=7)
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def run_plots(run_dir: Path, summary: dict, best: dict, task, *, model=None, images=None) -> list[str]:
+    """Write the standard PNGs of a finished run; returns their file names."""
+    run_dir = Path(run_dir)
+    written = []
+    split = "test" if summary.get("test") else "val"
+    confusion_matrix_png(summary[split]["confusion_matrix"], summary[split]["class_names"],
+                         run_dir / "confusion_matrix.png",
+                         title=f"{summary['task']}: {split} confusion matrix")
+    written.append("confusion_matrix.png")
+    scores = pd.read_csv(run_dir / "scores.csv")
+    curves = {}
+    for part, frame in scores.groupby("split"):
+        y = (frame.label == "PNEUMONIA").to_numpy(int)
+        s = frame["score"] if "score" in frame else 1 - frame["score_0"]
+        auc = summary[part].get("auc_pneumonia", summary[part]["auc"])
+        curves[f"{part} (AUC {auc:.3f})" if auc is not None else part] = (y, s.to_numpy())
+    roc_png(curves, run_dir / "roc.png", title=f"{summary['task']}: pneumonia vs normal ROC")
+    written.append("roc.png")
+    if best.get("history"):
+        history_png(best["history"], run_dir / "training_curves.png",
+                    title=f"trial {best['trial_id']} (best)")
+        written.append("training_curves.png")
+    if model is not None:
+        written += task.extra_plots(run_dir, model, summary, images or {})
+    return written

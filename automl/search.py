@@ -1,0 +1,339 @@
+"""Run a Keras Tuner search for a task, record every trial, and score the chosen model once."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import signal
+import sys
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import keras
+import keras_tuner as kt
+import numpy as np
+import pandas as pd
+
+from automl import backbones, metrics, plots, records
+from automl.data import index as data_index
+from automl.data import source
+from automl.data.pipeline import load_images
+from automl.data.splits import make_splits
+from automl.tasks import get_task
+from automl.tasks.base import SearchSpace, SplitData, Task
+
+TUNERS = ("hyperband", "bayesian", "random", "grid")
+THRESHOLD_RULES = ("balanced", "youden", "f1", "0.5")
+
+
+@dataclass
+class SearchConfig:
+    """Everything that defines a run; saved as ``config.json`` so ``--resume`` can rebuild it.
+
+    ``None`` budget fields take the defaults for the data found (the demo budget
+    on the synthetic set).
+    """
+
+    task: str = "binary"
+    data: str | None = None
+    tuner: str = "hyperband"
+    max_trials: int | None = None
+    epochs: int | None = None
+    image_size: int | None = None
+    batch_size: int | None = None
+    seed: int = 0
+    out: str = "runs"
+    objective: str | None = None
+    threshold: str = "balanced"
+    families: tuple[str, ...] = backbones.FAMILIES
+    pretrained: bool = False
+    val_fraction: float = 0.2
+    patience: int = 4
+    smoke: bool = False
+    fixed: dict = field(default_factory=dict)
+
+    # Defaults sized to fit the time budget on a 2-core CPU (see reports/perf.md).
+    REAL = {"max_trials": 12, "epochs": 12, "image_size": 128}
+    DEMO = {"max_trials": 3, "epochs": 2, "image_size": 48}
+    SMOKE = {"max_trials": 2, "epochs": 1, "image_size": 32}
+
+    def with_defaults(self, synthetic: bool) -> "SearchConfig":
+        budget = self.SMOKE if self.smoke else self.DEMO if synthetic else self.REAL
+        values = {k: getattr(self, k) if getattr(self, k) is not None else v for k, v in budget.items()}
+        return dataclasses.replace(self, **values)
+
+
+class RunInterrupted(Exception):
+    """SIGINT/SIGTERM during a search."""
+
+
+class RecordingMixin:
+    """Adds per-trial records, timing and a parameter count to any Keras Tuner tuner.
+
+    Keras Tuner already catches a failing trial and marks it; this mixin writes
+    each trial's line the moment it ends (failed ones included), so finished work
+    survives any later crash, and skips trials already recorded (a resumed run).
+    """
+
+    def setup_recording(self, run_dir: Path, run_id: str, task: Task, config: dict):
+        self._run_dir, self._run_id, self._task, self._config = run_dir, run_id, task, config
+        self._records_path = run_dir / "trials.jsonl"
+        self._started: dict[str, tuple[float, str]] = {}
+        self._histories: dict[str, dict] = {}
+        self._params: dict[str, int] = {}
+
+    def on_trial_begin(self, trial):
+        self._started[trial.trial_id] = (time.time(), time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+        super().on_trial_begin(trial)
+
+    def _try_build(self, hp):
+        model = super()._try_build(hp)
+        self._params[self._current_trial_id] = int(model.count_params())
+        return model
+
+    def run_trial(self, trial, *args, **kwargs):
+        self._current_trial_id = trial.trial_id
+        results = super().run_trial(trial, *args, **kwargs)
+        self._histories[trial.trial_id] = {
+            k: [float(v) for v in vals] for k, vals in results[-1].history.items()}
+        return results
+
+    def on_trial_end(self, trial):
+        super().on_trial_end(trial)
+        recorded = {r["trial_id"] for r in records.read_jsonl(self._records_path)}
+        if trial.trial_id in recorded:
+            return
+        history = self._histories.pop(trial.trial_id, {})
+        completed = trial.status == kt.engine.trial.TrialStatus.COMPLETED
+        started, started_at = self._started.pop(trial.trial_id, (time.time(), None))
+        records.append_jsonl(self._records_path, {
+            "run_id": self._run_id,
+            "task": self._task.name,
+            "trial_id": trial.trial_id,
+            "worker": self.tuner_id,
+            "status": "COMPLETED" if completed else "FAILED",
+            "error": None if completed else _short_error(trial.message),
+            "hparams": dict(trial.hyperparameters.values),
+            "metrics": _best_metrics(history),
+            "history": history,
+            "params": self._params.pop(trial.trial_id, None),
+            "seconds": round(time.time() - started, 3),
+            "started_at": started_at,
+        })
+
+
+def _tuner_class(name: str):
+    base = {"hyperband": kt.Hyperband, "bayesian": kt.BayesianOptimization,
+            "random": kt.RandomSearch, "grid": kt.GridSearch}[name]
+    return type(f"Recording{base.__name__}", (RecordingMixin, base), {})
+
+
+class TaskHyperModel(kt.HyperModel):
+    """Keras Tuner's view of a task: build from ``hp``, fit on the task's splits."""
+
+    def __init__(self, task: Task, space: SearchSpace, train: SplitData, val: SplitData):
+        super().__init__(name=task.name)
+        self.task, self.space, self.train, self.val = task, space, train, val
+
+    def declare_hyperparameters(self, hp: kt.HyperParameters) -> None:
+        for name, value in self.space.fixed.items():
+            hp.Fixed(name, value)
+
+    def build(self, hp):
+        return self.task.build(hp, self.space)
+
+    def fit(self, hp, model, *args, **kwargs):
+        return self.task.fit(hp, model, self.train, self.val, self.space, **kwargs)
+
+
+def _best_metrics(history: dict) -> dict:
+    """Best value of each metric over epochs (min for losses, max for the rest)."""
+    best = {}
+    for name, values in history.items():
+        if values:
+            best[name] = float(min(values) if "loss" in name else max(values))
+    return best
+
+
+def _short_error(message: str | None) -> str | None:
+    if not message:
+        return None
+    lines = [line for line in message.strip().splitlines() if line.strip()]
+    return "\n".join(lines[-3:])[-1500:]
+
+
+def _signal_to_exception(signum, frame):
+    raise RunInterrupted(signal.Signals(signum).name)
+
+
+def prepare(config: SearchConfig, *, log=print):
+    """Resolve data, apply the budget, scan, split and decode the training images."""
+    src = source.resolve(config.data, log=log) if not config.smoke else \
+        source.DataSource(source.synthetic_set(), synthetic=True)
+    config = config.with_defaults(src.synthetic)
+    config = dataclasses.replace(config, data=str(src.path))
+    index = data_index.scan(src.path)
+    for problem in index.problems:
+        log(f"skipped {problem['path']}: {problem['reason']}")
+    task = get_task(config.task)
+    splits = make_splits(index, val_fraction=config.val_fraction, seed=config.seed)
+    parts = {name: task.select(getattr(splits, name)) for name in ("train", "val", "test")}
+    return config, src, index, task, parts
+
+
+def run_search(config: SearchConfig, *, resume: str | Path | None = None, log=print) -> Path:
+    """Search, record, evaluate; returns the run folder.
+
+    Raises:
+        SystemExit(1): every trial failed.
+    """
+    if resume:
+        run_dir = Path(resume)
+        saved = records.read_json(run_dir / "config.json")
+        saved["families"] = tuple(saved["families"])
+        config = SearchConfig(**saved)
+        run_id = run_dir.name
+    config, src, index, task, parts = prepare(config, log=log)
+    if config.tuner not in TUNERS:
+        raise ValueError(f"unknown tuner {config.tuner!r}; choose one of {', '.join(TUNERS)}")
+    if config.pretrained:
+        backbones.preflight_pretrained(config.families, config.image_size)
+    if not resume:
+        run_id = records.new_run_id(task.name)
+        run_dir = Path(config.out) / run_id
+        run_dir.mkdir(parents=True, exist_ok=False)
+    records.write_json(run_dir / "config.json", dataclasses.asdict(config))
+    log(f"run folder: {run_dir}")
+
+    keras.utils.set_random_seed(config.seed)
+    train = SplitData(parts["train"], load_images(parts["train"].path, config.image_size))
+    val = SplitData(parts["val"], load_images(parts["val"].path, config.image_size))
+    fixed = dict(config.fixed)
+    if config.batch_size:
+        fixed["batch_size"] = config.batch_size
+    space = SearchSpace(config.image_size, tuple(config.families), config.pretrained, config.seed, fixed)
+    objective_name = config.objective or task.objective
+    tuner = build_tuner(config, task, space, train, val, run_dir, run_id, objective_name,
+                        overwrite=not resume)
+
+    callbacks = [
+        keras.callbacks.EarlyStopping(monitor=objective_name, mode="max", patience=config.patience,
+                                      restore_best_weights=True),
+        keras.callbacks.TerminateOnNaN(),
+        keras.callbacks.TensorBoard(log_dir=str(run_dir / "tb"), write_graph=False, profile_batch=0),
+    ]
+    started = time.time()
+    previous = {s: signal.signal(s, _signal_to_exception) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        tuner.search(epochs=config.epochs, callbacks=callbacks, verbose=2)
+    except RunInterrupted as error:
+        log(f"\nInterrupted ({error}). Finished trials are saved in {run_dir / 'trials.jsonl'}; "
+            f"continue with: automl search --resume {run_dir}")
+        raise SystemExit(130) from None
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    search_seconds = time.time() - started + _previous_search_seconds(run_dir)
+    return finish(run_dir, run_id, config, task, tuner, parts, train, val, index, objective_name,
+                  search_seconds, log=log)
+
+
+def build_tuner(config, task, space, train, val, run_dir, run_id, objective_name, *, overwrite,
+                **tuner_kwargs):
+    hypermodel = TaskHyperModel(task, space, train, val)
+    objective = kt.Objective(objective_name, direction="max")
+    common = dict(objective=objective, directory=str(run_dir), project_name="tuner", seed=config.seed,
+                  overwrite=overwrite, max_consecutive_failed_trials=10**6, **tuner_kwargs)
+    tuner_cls = _tuner_class(config.tuner)
+    if config.tuner == "hyperband":
+        tuner = tuner_cls(hypermodel, max_epochs=max(config.epochs, 1), factor=3, **common)
+        # Hyperband sizes itself from max_epochs; cap it at the trial budget too.
+        tuner.oracle.max_trials = config.max_trials
+    else:
+        tuner = tuner_cls(hypermodel, max_trials=config.max_trials, **common)
+    tuner.setup_recording(run_dir, run_id, task, dataclasses.asdict(config))
+    return tuner
+
+
+def _previous_search_seconds(run_dir: Path) -> float:
+    summary = run_dir / "summary.json"
+    return records.read_json(summary).get("search_seconds", 0.0) if summary.exists() else 0.0
+
+
+def finish(run_dir, run_id, config, task, tuner, parts, train, val, index, objective_name,
+           search_seconds, *, log=print) -> Path:
+    """Pick the best recorded trial on validation, choose the decision rule on validation,
+    then score the official test split once and write the summary and plots."""
+    trials = records.read_jsonl(run_dir / "trials.jsonl")
+    completed = [t for t in trials if t["status"] == "COMPLETED" and objective_name in t["metrics"]]
+    failed = [t for t in trials if t["status"] != "COMPLETED"]
+    summary = {
+        "task": task.name, "run_id": run_id, "config": dataclasses.asdict(config),
+        "env": records.environment(),
+        "objective": {"name": objective_name, "direction": "max", "value": None},
+        "best_trial": None, "threshold": None, "prior_weights": None,
+        "trials_completed": len(completed), "trials_failed": len(failed),
+        "search_seconds": round(search_seconds, 2),
+        "data": {"root": str(index.root), "counts": {k: int(len(v)) for k, v in parts.items()},
+                 "problems": index.problems},
+        "val": None, "test": None,
+    }
+    if not completed:
+        records.write_json(run_dir / "summary.json", summary)
+        log(f"every trial failed ({len(failed)}); see {run_dir / 'trials.jsonl'}")
+        raise SystemExit(1)
+    best = max(completed, key=lambda t: t["metrics"][objective_name])
+    summary["best_trial"] = best["trial_id"]
+    summary["best_hparams"] = best["hparams"]
+    summary["objective"]["value"] = best["metrics"][objective_name]
+    model = tuner.load_model(tuner.oracle.get_trial(best["trial_id"]))
+    model.save(run_dir / "best_model.keras")
+
+    y_val = task.labels(val.table)
+    val_scores = task.scores(model, val.images)
+    threshold = weights = None
+    if task.evaluation in ("binary", "anomaly"):
+        threshold = metrics.choose_threshold(y_val, val_scores, rule=config.threshold)
+    elif task.evaluation == "multiclass":
+        weights = metrics.choose_prior_correction(y_val, val_scores)
+    summary["threshold"] = threshold
+    summary["prior_weights"] = None if weights is None else [float(w) for w in weights]
+    evaluate = dict(task=task.evaluation, threshold=threshold, weights=weights,
+                    class_names=list(task.class_names), seed=config.seed)
+    summary["val"] = metrics.evaluate(y_val, val_scores, **evaluate)
+    score_rows = [_score_rows(val.table, "val", val_scores)]
+    test_table = parts["test"]
+    if len(test_table):
+        # The only place the official test split is read: after every choice is made.
+        test_images = load_images(test_table.path, config.image_size)
+        y_test = task.labels(test_table)
+        test_scores = task.scores(model, test_images)
+        summary["test"] = metrics.evaluate(y_test, test_scores, **evaluate)
+        score_rows.append(_score_rows(test_table, "test", test_scores))
+        extra = task.extra_metrics(test_table, y_test, test_scores, summary["test"])
+        summary["test"].update(extra)
+    pd.concat(score_rows).to_csv(run_dir / "scores.csv", index=False)
+    records.write_json(run_dir / "summary.json", summary)
+    plots.run_plots(run_dir, summary, best, task, model=model,
+                    images={"val": val.images, "test": test_images if len(test_table) else None})
+    headline = summary["test"] or summary["val"]
+    log(f"best trial {best['trial_id']} ({objective_name} {summary['objective']['value']:.4f}); "
+        f"{'test' if summary['test'] else 'val'} accuracy {headline['accuracy']:.4f}, "
+        f"AUC {headline['auc'] if headline['auc'] is None else round(headline['auc'], 4)}, "
+        f"|sens-spec| {headline['bias']['sens_spec_gap']:.4f} -> {run_dir}")
+    return run_dir
+
+
+def _score_rows(table: pd.DataFrame, split: str, scores: np.ndarray) -> pd.DataFrame:
+    frame = table[["path", "label", "subtype", "patient"]].copy()
+    frame.insert(0, "split", split)
+    scores = np.asarray(scores)
+    if scores.ndim == 1:
+        frame["score"] = scores
+    else:
+        for k in range(scores.shape[1]):
+            frame[f"score_{k}"] = scores[:, k]
+    return frame

@@ -1,0 +1,117 @@
+"""The task contract: what a task selects, builds, fits and predicts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import keras
+import numpy as np
+import pandas as pd
+
+from automl import backbones
+from automl.data.pipeline import make_dataset
+
+
+@dataclass
+class SearchSpace:
+    """Per-run choices fixed outside the tuner (image size, allowed families, overrides)."""
+
+    image_size: int = 128
+    families: tuple[str, ...] = backbones.FAMILIES
+    pretrained: bool = False
+    seed: int = 0
+    # Hyperparameters pinned by the user (name -> value), e.g. batch_size from --batch-size.
+    fixed: dict = field(default_factory=dict)
+
+
+@dataclass
+class SplitData:
+    """Decoded images (uint8, N×S×S×1) and their index rows for one split."""
+
+    table: pd.DataFrame
+    images: np.ndarray
+
+
+class Task:
+    """One learning problem over the chest X-ray index.
+
+    A task says which rows it uses, what its targets are, how a model for a
+    set of hyperparameters is built and trained, and what score the final
+    evaluation reads (``evaluation`` is ``binary``, ``multiclass`` or ``anomaly``,
+    matching :func:`automl.metrics.evaluate`).
+    """
+
+    name: str = ""
+    class_names: tuple[str, ...] = ()
+    objective: str = ""
+    evaluation: str = ""
+
+    def select(self, table: pd.DataFrame) -> pd.DataFrame:
+        """Rows of ``table`` the task can use (all by default)."""
+        return table
+
+    def labels(self, table: pd.DataFrame) -> np.ndarray:
+        """Integer class per row, 0 = normal."""
+        raise NotImplementedError
+
+    def build(self, hp, space: SearchSpace) -> keras.Model:
+        raise NotImplementedError
+
+    def fit(self, hp, model: keras.Model, train: SplitData, val: SplitData, space: SearchSpace,
+            **fit_kwargs) -> keras.callbacks.History:
+        raise NotImplementedError
+
+    def scores(self, model: keras.Model, images: np.ndarray, *, batch_size: int = 64) -> np.ndarray:
+        """What the evaluation reads: P(pneumonia) (n,), class probabilities (n, k), or
+        an anomaly score (n,)."""
+        raise NotImplementedError
+
+    def extra_metrics(self, table: pd.DataFrame, y: np.ndarray, scores: np.ndarray,
+                      result: dict) -> dict:
+        """Task-specific additions to a split's metrics (none by default)."""
+        return {}
+
+    def extra_plots(self, run_dir, model: keras.Model, summary: dict, images: dict) -> list[str]:
+        """Task-specific PNGs written into ``run_dir``; returns their file names."""
+        return []
+
+
+class SupervisedTask(Task):
+    """Shared training for the classifiers: balancing, augmentation, batch size."""
+
+    def targets(self, table: pd.DataFrame) -> np.ndarray:
+        return self.labels(table)
+
+    def output(self, x) -> keras.KerasTensor:
+        raise NotImplementedError
+
+    def compile(self, model: keras.Model, hp) -> None:
+        raise NotImplementedError
+
+    def build(self, hp, space: SearchSpace) -> keras.Model:
+        inputs, features = backbones.build_features(
+            hp, space.image_size, families=space.families, pretrained=space.pretrained)
+        outputs = self.output(backbones.add_head(features, hp))
+        model = keras.Model(inputs, outputs, name=f"{self.name}_{hp.get('family')}")
+        self.compile(model, hp)
+        return model
+
+    def fit(self, hp, model, train, val, space, **fit_kwargs):
+        balancing = hp.Choice("balancing", ["class_weight", "oversample", "none"], default="class_weight")
+        batch_size = hp.Choice("batch_size", [16, 32, 64], default=32)
+        augment = hp.Float("augment", 0.0, 2.0, step=0.25, default=1.0)
+        labels = self.labels(train.table)
+        train_ds = make_dataset(train.images, self.targets(train.table), batch_size=batch_size,
+                                training=True, augment=augment, seed=space.seed,
+                                oversample=balancing == "oversample")
+        val_ds = make_dataset(val.images, self.targets(val.table), batch_size=128)
+        class_weight = None
+        if balancing == "class_weight":
+            counts = np.bincount(labels, minlength=len(self.class_names))
+            class_weight = {k: len(labels) / (len(counts) * max(c, 1)) for k, c in enumerate(counts)}
+        return model.fit(train_ds, validation_data=val_ds, class_weight=class_weight,
+                         verbose=fit_kwargs.pop("verbose", 2), **fit_kwargs)
+
+    def scores(self, model, images, *, batch_size=64):
+        data = make_dataset(images, np.zeros(len(images)), batch_size=batch_size)
+        return model.predict(data.map(lambda x, y: x), verbose=0)

@@ -1,0 +1,36 @@
+"""NORMAL vs PNEUMONIA with a sigmoid output."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+
+from automl import backbones
+from automl.tasks.base import SupervisedTask
+
+
+class BinaryTask(SupervisedTask):
+    name = "binary"
+    class_names = ("NORMAL", "PNEUMONIA")
+    objective = "val_auc"
+    evaluation = "binary"
+
+    def labels(self, table):
+        return (table.label == "PNEUMONIA").to_numpy(np.int64)
+
+    def targets(self, table):
+        return self.labels(table).astype(np.float32)[:, None]
+
+    def output(self, x):
+        return keras.layers.Dense(1, activation="sigmoid", name="prediction")(x)
+
+    def compile(self, model, hp):
+        model.compile(
+            optimizer=backbones.make_optimizer(hp),
+            loss=keras.losses.BinaryCrossentropy(
+                label_smoothing=hp.Choice("label_smoothing", [0.0, 0.1], default=0.0)),
+            metrics=[keras.metrics.AUC(name="auc"), keras.metrics.BinaryAccuracy(name="accuracy")],
+        )
+
+    def scores(self, model, images, *, batch_size=64):
+        return super().scores(model, images, batch_size=batch_size).reshape(-1)

@@ -1,0 +1,38 @@
+"""normal / bacterial / viral pneumonia with a softmax output."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+
+from automl import backbones
+from automl.tasks.base import SupervisedTask
+
+
+class MulticlassTask(SupervisedTask):
+    name = "multiclass"
+    class_names = ("normal", "bacteria", "virus")
+    objective = "val_f1_macro"
+    evaluation = "multiclass"
+
+    def select(self, table):
+        # A PNEUMONIA file whose name gives no subtype has no multiclass label.
+        return table[table.subtype.isin(self.class_names)].reset_index(drop=True)
+
+    def labels(self, table):
+        return table.subtype.map({c: i for i, c in enumerate(self.class_names)}).to_numpy(np.int64)
+
+    def targets(self, table):
+        return keras.utils.to_categorical(self.labels(table), len(self.class_names)).astype(np.float32)
+
+    def output(self, x):
+        return keras.layers.Dense(len(self.class_names), activation="softmax", name="prediction")(x)
+
+    def compile(self, model, hp):
+        model.compile(
+            optimizer=backbones.make_optimizer(hp),
+            loss=keras.losses.CategoricalCrossentropy(
+                label_smoothing=hp.Choice("label_smoothing", [0.0, 0.1], default=0.0)),
+            metrics=[keras.metrics.F1Score(average="macro", name="f1_macro"),
+                     keras.metrics.CategoricalAccuracy(name="accuracy")],
+        )
