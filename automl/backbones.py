@@ -69,10 +69,13 @@ def build_features(hp, image_size: int, *, families: tuple[str, ...] = FAMILIES,
     base = hp.Choice("base_filters", [8, 16, 32, 48], default=16)
     kernel = hp.Choice("kernel_size", [3, 5], default=3)
     batch_norm = hp.Boolean("batch_norm", default=True)
-    if image_size // 2**blocks < 1:
-        raise ValueError(f"{blocks} pooling blocks need an image of at least {2**blocks} px; "
-                         f"got {image_size} px")
-    x = layers.Conv2D(base, kernel, strides=1, padding="same", name="stem")(x)
+    # A strided stem keeps 128-224 px inputs affordable on a CPU: the first
+    # convolutions at full resolution cost more than all later blocks together.
+    stride = hp.Choice("stem_stride", [1, 2], default=2 if image_size >= 96 else 1)
+    if image_size // stride // 2**blocks < 1:
+        raise ValueError(f"{blocks} pooling blocks after a stride-{stride} stem need an image of "
+                         f"at least {stride * 2**blocks} px; got {image_size} px")
+    x = layers.Conv2D(base, kernel, strides=stride, padding="same", name="stem")(x)
     for i in range(blocks):
         x = _conv_block(x, family, min(base * 2**i, 256), kernel, batch_norm, i)
     return inputs, layers.GlobalAveragePooling2D(name="pool")(x)

@@ -76,9 +76,23 @@ def _search(args) -> int:
         out=args.out, objective=args.objective, threshold=args.threshold,
         families=tuple(args.families.split(",")), pretrained=args.pretrained,
         val_fraction=args.val_fraction, patience=args.patience, smoke=args.smoke,
+        time_budget_minutes=args.time_budget, fixed=_parse_fixed(args.fix),
     )
     run_search(config)
     return 0
+
+
+def _parse_fixed(pairs: list[str]) -> dict:
+    fixed = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise ValueError(f"--fix expects NAME=VALUE, got {pair!r}")
+        try:
+            fixed[name] = json.loads(value)
+        except json.JSONDecodeError:
+            fixed[name] = value
+    return fixed
 
 
 def _embed(args) -> int:
@@ -137,6 +151,10 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--pretrained", action="store_true", help="ImageNet weights for applications")
     search.add_argument("--val-fraction", type=float, default=0.2)
     search.add_argument("--patience", type=int, default=4, help="early-stopping patience (epochs)")
+    search.add_argument("--fix", action="append", default=[], metavar="NAME=VALUE",
+                        help="pin a hyperparameter (repeatable), e.g. --fix blocks=3")
+    search.add_argument("--time-budget", type=float, dest="time_budget",
+                        help="minutes after which no new trial starts")
     search.add_argument("--smoke", action="store_true", help="synthetic data, 2 trials, 1 epoch")
     search.add_argument("--resume", help="continue an interrupted run folder")
     search.set_defaults(func=_search)

@@ -52,13 +52,14 @@ class SearchConfig:
     pretrained: bool = False
     val_fraction: float = 0.2
     patience: int = 4
+    time_budget_minutes: float | None = None
     smoke: bool = False
     fixed: dict = field(default_factory=dict)
 
     # Defaults sized to fit the time budget on a 2-core CPU (see reports/perf.md).
-    REAL = {"max_trials": 12, "epochs": 12, "image_size": 128}
-    DEMO = {"max_trials": 3, "epochs": 2, "image_size": 48}
-    SMOKE = {"max_trials": 2, "epochs": 1, "image_size": 32}
+    REAL = {"max_trials": 30, "epochs": 12, "image_size": 128, "time_budget_minutes": 55.0}
+    DEMO = {"max_trials": 3, "epochs": 2, "image_size": 48, "time_budget_minutes": 5.0}
+    SMOKE = {"max_trials": 2, "epochs": 1, "image_size": 32, "time_budget_minutes": 5.0}
 
     def with_defaults(self, synthetic: bool) -> "SearchConfig":
         budget = self.SMOKE if self.smoke else self.DEMO if synthetic else self.REAL
@@ -84,6 +85,8 @@ class RecordingMixin:
         self._started: dict[str, tuple[float, str]] = {}
         self._histories: dict[str, dict] = {}
         self._params: dict[str, int] = {}
+        self._deadline = (time.time() + 60 * config["time_budget_minutes"]
+                          if config.get("time_budget_minutes") else None)
 
     def on_trial_begin(self, trial):
         self._started[trial.trial_id] = (time.time(), time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
@@ -103,6 +106,9 @@ class RecordingMixin:
 
     def on_trial_end(self, trial):
         super().on_trial_end(trial)
+        if self._deadline and time.time() > self._deadline:
+            # Out of wall-clock budget: let the oracle report STOPPED on the next request.
+            self.oracle.max_trials = len(self.oracle.trials)
         recorded = {r["trial_id"] for r in records.read_jsonl(self._records_path)}
         if trial.trial_id in recorded:
             return
@@ -137,13 +143,22 @@ class TaskHyperModel(kt.HyperModel):
     def __init__(self, task: Task, space: SearchSpace, train: SplitData, val: SplitData):
         super().__init__(name=task.name)
         self.task, self.space, self.train, self.val = task, space, train, val
+        # True while Keras Tuner builds models only to discover the search space.
+        self.discovering = False
 
     def declare_hyperparameters(self, hp: kt.HyperParameters) -> None:
         for name, value in self.space.fixed.items():
             hp.Fixed(name, value)
 
     def build(self, hp):
-        return self.task.build(hp, self.space)
+        try:
+            return self.task.build(hp, self.space)
+        except ValueError:
+            if not self.discovering:
+                raise  # a real trial: Keras Tuner records it as failed
+            # The default configuration may be unbuildable for this image size;
+            # that must fail a trial, not the whole search.
+            return keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
 
     def fit(self, hp, model, *args, **kwargs):
         return self.task.fit(hp, model, self.train, self.val, self.space, **kwargs)
@@ -244,16 +259,19 @@ def run_search(config: SearchConfig, *, resume: str | Path | None = None, log=pr
 def build_tuner(config, task, space, train, val, run_dir, run_id, objective_name, *, overwrite,
                 **tuner_kwargs):
     hypermodel = TaskHyperModel(task, space, train, val)
+    hypermodel.discovering = True
     objective = kt.Objective(objective_name, direction="max")
     common = dict(objective=objective, directory=str(run_dir), project_name="tuner", seed=config.seed,
                   overwrite=overwrite, max_consecutive_failed_trials=10**6, **tuner_kwargs)
     tuner_cls = _tuner_class(config.tuner)
     if config.tuner == "hyperband":
-        tuner = tuner_cls(hypermodel, max_epochs=max(config.epochs, 1), factor=3, **common)
+        tuner = tuner_cls(hypermodel, max_epochs=max(config.epochs, 1), factor=3,
+                          hyperband_iterations=10**6, **common)
         # Hyperband sizes itself from max_epochs; cap it at the trial budget too.
         tuner.oracle.max_trials = config.max_trials
     else:
         tuner = tuner_cls(hypermodel, max_trials=config.max_trials, **common)
+    hypermodel.discovering = False
     tuner.setup_recording(run_dir, run_id, task, dataclasses.asdict(config))
     return tuner
 
@@ -304,7 +322,7 @@ def finish(run_dir, run_id, config, task, tuner, parts, train, val, index, objec
     evaluate = dict(task=task.evaluation, threshold=threshold, weights=weights,
                     class_names=list(task.class_names), seed=config.seed)
     summary["val"] = metrics.evaluate(y_val, val_scores, **evaluate)
-    score_rows = [_score_rows(val.table, "val", val_scores)]
+    score_rows = [_score_rows(val.table, "val", val_scores, index.root)]
     test_table = parts["test"]
     if len(test_table):
         # The only place the official test split is read: after every choice is made.
@@ -312,7 +330,7 @@ def finish(run_dir, run_id, config, task, tuner, parts, train, val, index, objec
         y_test = task.labels(test_table)
         test_scores = task.scores(model, test_images)
         summary["test"] = metrics.evaluate(y_test, test_scores, **evaluate)
-        score_rows.append(_score_rows(test_table, "test", test_scores))
+        score_rows.append(_score_rows(test_table, "test", test_scores, index.root))
         extra = task.extra_metrics(test_table, y_test, test_scores, summary["test"])
         summary["test"].update(extra)
     pd.concat(score_rows).to_csv(run_dir / "scores.csv", index=False)
@@ -327,8 +345,10 @@ def finish(run_dir, run_id, config, task, tuner, parts, train, val, index, objec
     return run_dir
 
 
-def _score_rows(table: pd.DataFrame, split: str, scores: np.ndarray) -> pd.DataFrame:
+def _score_rows(table: pd.DataFrame, split: str, scores: np.ndarray, root: Path) -> pd.DataFrame:
+    """Per-image scores; paths relative to the data folder so records hold no machine paths."""
     frame = table[["path", "label", "subtype", "patient"]].copy()
+    frame["path"] = [os.path.relpath(p, root) for p in frame.path]
     frame.insert(0, "split", split)
     scores = np.asarray(scores)
     if scores.ndim == 1:

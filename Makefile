@@ -1,0 +1,76 @@
+# cxr-automl: `make search TASK=binary` and `make test` work on a fresh clone.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+TASK   ?= binary
+DATA   ?=
+TUNER  ?= hyperband
+TRIALS ?=
+EPOCHS ?=
+IMAGE_SIZE ?=
+SEED   ?= 0
+WORKERS ?= 0
+OUT    ?= runs
+RUN    ?=
+REPORTS ?= reports
+ARGS   ?=
+
+opt = $(if $(2),$(1) $(2))
+SEARCH_ARGS = --task $(TASK) --tuner $(TUNER) --seed $(SEED) --out $(OUT) \
+	$(call opt,--data,$(DATA)) $(call opt,--max-trials,$(TRIALS)) \
+	$(call opt,--epochs,$(EPOCHS)) $(call opt,--image-size,$(IMAGE_SIZE)) $(ARGS)
+
+$(BIN)/automl: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --upgrade pip -q
+	$(BIN)/pip install -e '.[dev]'
+	@touch $@
+
+.PHONY: help setup data search embed report tensorboard test test-all bench bench-data bench-memory lint clean
+
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@echo "  variables: TASK DATA TUNER TRIALS EPOCHS IMAGE_SIZE SEED WORKERS OUT RUN"
+
+setup: $(BIN)/automl ## create .venv and install the package with dev tools
+
+data: $(BIN)/automl ## download the Kaggle data set into data/chest_xray (needs Kaggle credentials)
+	$(BIN)/automl data download --out data
+
+search: $(BIN)/automl ## run a search: make search TASK=binary|multiclass|autoencoder [WORKERS=N]
+ifeq ($(WORKERS),0)
+	$(BIN)/automl search $(SEARCH_ARGS)
+else
+	$(BIN)/automl search $(SEARCH_ARGS) --workers $(WORKERS)
+endif
+
+embed: $(BIN)/automl ## embeddings, KNN and t-SNE for a run: make embed RUN=runs/<run_id>
+	@test -n "$(RUN)" || (echo "set RUN=runs/<run_id>" && exit 2)
+	$(BIN)/automl embed --run $(RUN)
+
+report: $(BIN)/automl ## Markdown leaderboards from run records into reports/
+	$(BIN)/automl report --runs $(OUT) --out $(REPORTS)
+
+tensorboard: $(BIN)/automl ## serve TensorBoard (HParams) for a run: make tensorboard RUN=runs/<run_id>
+	$(BIN)/tensorboard --logdir $(if $(RUN),$(RUN)/tb,$(OUT))
+
+test: $(BIN)/automl ## the test suite (tiny synthetic data; real-data tests when CXR_DATA_DIR is set)
+	$(BIN)/python -m pytest -q
+
+bench: bench-data bench-memory ## all cost benchmarks (needs DATA or CXR_DATA_DIR)
+
+bench-data: $(BIN)/automl ## input pipeline images/s vs keras image_dataset_from_directory
+	$(BIN)/python benchmarks/bench_data.py $(call opt,--data,$(DATA))
+
+bench-memory: $(BIN)/automl ## resident memory over consecutive tiny trials
+	$(BIN)/python benchmarks/bench_memory.py
+
+lint: $(BIN)/automl ## ruff
+	$(BIN)/ruff check automl tests benchmarks
+
+clean: ## remove caches and build files (keeps .venv, data/ and runs/)
+	rm -rf .pytest_cache .ruff_cache build *.egg-info
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

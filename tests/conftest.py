@@ -1,0 +1,31 @@
+"""Shared fixtures: a tiny synthetic data set and an isolated cache."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from automl.data.synthetic import write_synthetic
+
+
+@pytest.fixture(scope="session", autouse=True)
+def isolated_cache(tmp_path_factory):
+    """Keep decoded-image caches of the tests out of the user's cache."""
+    if "CXR_CACHE_DIR" not in os.environ:
+        os.environ["CXR_CACHE_DIR"] = str(tmp_path_factory.mktemp("cache"))
+    yield
+
+
+@pytest.fixture(scope="session")
+def synthetic_data(tmp_path_factory) -> Path:
+    return write_synthetic(tmp_path_factory.mktemp("synthetic") / "chest_xray", per_class=24, size=48)
+
+
+@pytest.fixture(scope="session")
+def real_data() -> Path:
+    path = os.environ.get("CXR_DATA_DIR")
+    if not path or not Path(path).is_dir():
+        pytest.skip("real data not available: set CXR_DATA_DIR to the chest_xray folder")
+    return Path(path)

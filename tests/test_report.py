@@ -1,0 +1,274 @@
+"""Report generator: golden Markdown from hand-written run folders, escaping, robustness."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from automl.report import (
+    esc,
+    load_anchors,
+    load_runs,
+    ranked,
+    render_hparams,
+    render_task,
+    short_text,
+    write_report,
+)
+
+GOLDEN = Path(__file__).parent / "golden"
+# Regenerate the golden pages after an intended change of the report, then read the diff:
+#   UPDATE_GOLDEN=1 .venv/bin/python -m pytest tests/test_report.py -q && git diff tests/golden
+UPDATE = os.environ.get("UPDATE_GOLDEN") == "1"
+
+ENV = {"git_commit": "1bc7a55217839b5445fef72274f193b68528438d", "python": "3.11.7",
+       "platform": "Linux-6.1-x86_64-with-glibc2.36",
+       "packages": {"tensorflow-cpu": "2.21.0", "keras": "3.15.1", "keras-tuner": "1.4.8"},
+       "device": "CPU (x86_64, 2 cores)", "cpu_count": 2}
+HPARAMS = {"family": "residual", "normalize": "per_image", "blocks": 4, "base_filters": 32,
+           "dropout": 0.2, "optimizer": "adamw", "learning_rate": 0.0012345678,
+           "tuner/epochs": 3, "tuner/initial_epoch": 0, "balancing": "class_weight",
+           "batch_size": 32, "augment": 1.0}
+
+
+def split(n, acc, bal, f1, auc, sens, spec, classes, support, *, ece=0.041234, **extra) -> dict:
+    """Metrics of one split in the layout of ``automl.metrics.evaluate`` (full precision)."""
+    per_class = {c: {"precision": acc, "recall": bal, "f1": f1, "support": s}
+                 for c, s in zip(classes, support)}
+    return {"n": n, "accuracy": acc, "balanced_accuracy": bal, "f1_macro": f1, "auc": auc,
+            "sensitivity": sens, "specificity": spec, "per_class": per_class,
+            "confusion_matrix": [[1, 0], [0, 1]], "brier": 0.1123, "ece": ece,
+            "bias": {"sens_spec_gap": abs(sens - spec), "recall_spread": 0.123456,
+                     "positive_rate_skew": 0.0456789, "false_normal_rate": 1 - sens},
+            "ci": {"accuracy": [acc - 0.0234567, acc + 0.0198765], "f1_macro": [f1 - 0.03, f1 + 0.03],
+                   "auc": [auc - 0.02, auc + 0.02]},
+            "threshold": 0.4321, "class_names": list(classes), **extra}
+
+
+def trial(run_id, task, tid, status, value, *, name, params, error=None, hparams=HPARAMS) -> dict:
+    metrics = {} if value is None else {name: value, "loss": 0.3}
+    return {"run_id": run_id, "task": task, "trial_id": tid, "worker": "tuner0", "status": status,
+            "error": error, "hparams": hparams, "metrics": metrics, "history": {},
+            "params": params, "seconds": 61.25, "started_at": "2026-11-25T21:46:29Z"}
+
+
+def write_run(root: Path, run_id: str, task: str, *, objective: tuple[str, float],
+              val: dict, test: dict | None, trials: list[dict], hparams=HPARAMS) -> Path:
+    folder = root / run_id
+    (folder / "tuner").mkdir(parents=True)  # tuner/ and tb/ are never searched
+    (folder / "tuner" / "summary.json").write_text("{not even json")
+    config = {"task": task, "data": "/data/chest_xray", "tuner": "bayesian", "max_trials": 3,
+              "epochs": 10, "image_size": 128, "seed": 0, "smoke": False}
+    counts = {"train": 4185, "val": 1047, "test": 624 if test else 0}
+    summary = {"task": task, "run_id": run_id, "config": config, "env": ENV,
+               "objective": {"name": objective[0], "direction": "max", "value": objective[1]},
+               "best_trial": "1", "best_hparams": hparams,
+               "threshold": 0.4321 if task == "binary" else None, "prior_weights": None,
+               "trials_completed": sum(t["status"] == "COMPLETED" for t in trials),
+               "trials_failed": sum(t["status"] == "FAILED" for t in trials),
+               "search_seconds": 1834.5,
+               "data": {"root": "/data/chest_xray", "counts": counts, "problems": []},
+               "val": val, "test": test}
+    (folder / "summary.json").write_text(json.dumps(summary, indent=2))
+    (folder / "config.json").write_text(json.dumps(config, indent=2))
+    (folder / "trials.jsonl").write_text("".join(json.dumps(t) + "\n" for t in trials))
+    return folder
+
+
+def make_runs(root: Path) -> Path:
+    """Three runs: binary with test and side files, binary validation-only, multiclass with a
+    FAILED trial."""
+    b1 = "binary-20261125-100000-aaaa"
+    names = ("NORMAL", "PNEUMONIA")
+    folder = write_run(
+        root, b1, "binary", objective=("val_auc", 0.9612345),
+        val=split(1047, 0.91, 0.9, 0.905, 0.9612345, 0.92, 0.88, names, (270, 777)),
+        test=split(624, 0.8862179487179487, 0.8611, 0.8772, 0.9512, 0.9615, 0.7607, names,
+                   (234, 390)),
+        trials=[trial(b1, "binary", "0", "COMPLETED", 0.95, name="val_auc", params=1782019),
+                trial(b1, "binary", "1", "COMPLETED", 0.9612345, name="val_auc", params=305313)])
+    (folder / "command.txt").write_text(
+        "automl search --task binary --data /data/chest_xray --tuner bayesian --max-trials 3\n")
+    for png in ("roc.png", "confusion_matrix.png", "tsne_embedding.png"):
+        (folder / png).write_bytes(b"\x89PNG\r\n\x1a\n")
+    knn = [{"features": f, "k": k, "metric": "cosine", "selected": k == 20,
+            "val": {"accuracy": 0.9 - 0.1 * i, "balanced_accuracy": 0.88, "f1_macro": 0.87,
+                    "sensitivity": 0.93, "specificity": 0.82},
+            "test": {"accuracy": 0.85 - 0.1 * i, "balanced_accuracy": 0.81, "f1_macro": 0.8,
+                     "sensitivity": 0.97, "specificity": 0.65,
+                     "bias": {"sens_spec_gap": 0.32}}}
+           for i, f in enumerate(("pixels", "embedding")) for k in (10, 20)]
+    (folder / "knn.jsonl").write_text("".join(json.dumps(r) + "\n" for r in knn))
+    tsne = {"method": "sklearn", "features": {
+        "pixels": {"trustworthiness": {"5": 0.81234, "10": 0.79876}, "png": "tsne_pixels.png",
+                   "seconds": 12.345, "n": 1671},
+        "embedding": {"trustworthiness": {"5": 0.93456, "10": 0.92111},
+                      "png": "tsne_embedding.png", "seconds": 10.5, "n": 1671}}}
+    (folder / "tsne.json").write_text(json.dumps(tsne))
+
+    b2 = "binary-20261126-090000-bbbb"
+    write_run(root, b2, "binary", objective=("val_auc", 0.9401),
+              val=split(1047, 0.89, 0.87, 0.88, 0.9401, 0.9, 0.84, names, (270, 777)), test=None,
+              trials=[trial(b2, "binary", "0", "COMPLETED", 0.93, name="val_auc", params=98765),
+                      trial(b2, "binary", "1", "COMPLETED", 0.9401, name="val_auc",
+                            params=120000)])
+
+    m1 = "multiclass-20261125-110000-cccc"
+    classes = ("normal", "bacteria", "virus")
+    traceback = ('Traceback (most recent call last):\n  File "/work/main/automl/backbones.py", '
+                 'line 73, in build_features\nValueError: 6 pooling blocks need an image of at '
+                 'least 64 px; got 32 px')
+    write_run(
+        root / "nested", m1, "multiclass", objective=("val_f1_macro", 0.7812),
+        val=split(1047, 0.8, 0.78, 0.7812, 0.9, 0.95, 0.85, classes, (270, 500, 277),
+                  auc_pneumonia=0.93),
+        test=split(624, 0.7788, 0.7601, 0.7532, 0.8899, 0.9641, 0.7179, classes, (234, 242, 148),
+                   auc_pneumonia=0.9211),
+        trials=[trial(m1, "multiclass", "0", "COMPLETED", 0.70, name="val_f1_macro", params=50),
+                trial(m1, "multiclass", "1", "COMPLETED", 0.7812, name="val_f1_macro",
+                      params=305443),
+                trial(m1, "multiclass", "2", "FAILED", None, name="val_f1_macro", params=None,
+                      error=traceback)])
+    return root
+
+
+@pytest.fixture
+def runs(tmp_path) -> Path:
+    return make_runs(tmp_path / "runs")
+
+
+def test_golden_pages(runs, tmp_path):
+    out = tmp_path / "report"
+    out.mkdir()
+    (out / "CAVEATS.md").write_text("# Caveats\n")
+    written = write_report(runs, out)
+    assert [p.name for p in written] == ["README.md", "binary.md", "multiclass.md"]
+    assert (out / "CAVEATS.md").read_text() == "# Caveats\n"
+    for path in written:
+        golden = GOLDEN / path.name
+        if UPDATE:
+            GOLDEN.mkdir(exist_ok=True)
+            golden.write_bytes(path.read_bytes())
+        assert path.read_bytes() == golden.read_bytes(), f"{path.name} differs from {golden}"
+
+
+def test_rerun_is_byte_identical(runs, tmp_path):
+    first = {p.name: p.read_bytes() for p in write_report(runs, tmp_path / "a")}
+    second = {p.name: p.read_bytes() for p in write_report(runs, tmp_path / "a")}
+    assert first == second
+    assert str(tmp_path) not in "".join(b.decode() for b in first.values())
+
+
+def test_selection_is_by_validation_never_test(runs):
+    found, _ = load_runs(runs)
+    binary = [r for r in found if r.task == "binary"]
+    # The validation-only run has the lower val AUC; a missing test never promotes a run.
+    assert [r.run_id for r in ranked(binary)] == ["binary-20261125-100000-aaaa",
+                                                  "binary-20261126-090000-bbbb"]
+    binary[1].summary["objective"]["value"] = 0.99
+    assert ranked(binary)[0].run_id == "binary-20261126-090000-bbbb"
+
+
+def _cells(line: str) -> int:
+    return len(re.findall(r"(?<!\\)\|", line))
+
+
+def test_escaping_keeps_tables_whole(tmp_path):
+    nasty = {**HPARAMS, "family": "plain|x\ny `z` <b>"}
+    rid = "binary-20261125-100000-dddd"
+    folder = write_run(
+        tmp_path / "runs", rid, "binary", objective=("val_auc", 0.9),
+        val=split(10, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9, ("NORMAL", "PNEUMONIA"), (5, 5)), test=None,
+        hparams=nasty,
+        trials=[trial(rid, "binary", "1", "FAILED", None, name="val_auc", params=None,
+                      hparams=nasty, error="boom | bad\n`x` <y> " + "long " * 60)])
+    (folder / "command.txt").write_text("automl search --note 'a|b'\n  --x `y`\n")
+    found, _ = load_runs(tmp_path / "runs")
+    page = render_task("binary", found, tmp_path / "report")
+    rows = [line for line in page.splitlines() if line.startswith("|")]
+    for block in page.split("\n\n"):
+        lines = [line for line in block.splitlines() if line.startswith("|")]
+        assert len({_cells(line) for line in lines}) <= 1, block
+    assert rows and "plain\\|x y \\`z\\` &lt;b&gt;" in page
+    assert "<b>" not in page and "<y>" not in page
+    error = short_text("boom | bad\n`x` <y> " + "long " * 60)
+    assert error.startswith("\\`x\\` &lt;y&gt; long") and error.endswith("…")
+    assert "\n" not in esc("a\nb\r\nc") and esc("a|b") == "a\\|b"
+    assert render_hparams({"learning_rate": 0.000123456, "tuner/bracket": 1}) == \
+        "learning_rate=0.000123"
+
+
+def test_empty_runs_folder(tmp_path):
+    (tmp_path / "runs").mkdir()
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "perf.md").write_text("# Speed\n")
+    written = write_report(tmp_path / "runs", tmp_path / "out")
+    assert [p.name for p in written] == ["README.md"]
+    text = written[0].read_text()
+    assert "No runs found under `../runs`" in text and "_No runs yet" in text
+    assert "- [perf.md](perf.md)" in text and "CAVEATS" not in text
+
+
+def test_missing_runs_folder_is_a_clear_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="runs must be an existing folder"):
+        write_report(tmp_path / "nope", tmp_path / "out")
+
+
+def test_broken_summary_is_listed_not_fatal(runs, tmp_path):
+    broken = runs / "binary-20261127-000000-eeee"
+    broken.mkdir()
+    (broken / "summary.json").write_text('{"task": "binary", "run_id": ')
+    odd = runs / "weird"
+    odd.mkdir()
+    (odd / "summary.json").write_text('["a list"]')
+    with open(runs / "binary-20261125-100000-aaaa" / "trials.jsonl", "a") as handle:
+        handle.write('{"torn": ')
+    readme = write_report(runs, tmp_path / "out")[0].read_text()
+    problems = readme.split("## Problems")[1].split("## Environment")[0]
+    assert "../runs/binary-20261127-000000-eeee: summary.json unreadable" in problems
+    assert "../runs/weird: summary.json is not an object" in problems
+    assert "trials.jsonl: 1 unreadable line(s) skipped" in problems
+    assert "binary-20261125-100000-aaaa" in readme.split("## Headline")[1]
+
+
+def test_autoencoder_all_failed_and_anchors(tmp_path):
+    rid = "autoencoder-20261125-120000-ffff"
+    names = ("NORMAL", "PNEUMONIA")
+    write_run(tmp_path / "runs", rid, "autoencoder", objective=("val_auc", 0.8),
+              val=split(100, 0.7, 0.7, 0.7, 0.8, 0.7, 0.7, names, (50, 50), ece=None),
+              test=split(624, 0.7, 0.7, 0.7, 0.8, 0.7, 0.7, names, (234, 390), ece=None,
+                         subtype_detection={"bacteria": 0.8123, "virus": 0.6012,
+                                            "normal_flagged": 0.2}),
+              trials=[trial(rid, "autoencoder", "1", "COMPLETED", 0.8, name="val_auc",
+                            params=1000)])
+    dead = write_run(tmp_path / "runs", "binary-20261125-130000-gggg", "binary",
+                     objective=("val_auc", 0.0), val=None, test=None,
+                     trials=[trial("x", "binary", "0", "FAILED", None, name="val_auc",
+                                   params=None, error="OOM")])
+    summary = json.loads((dead / "summary.json").read_text())
+    summary["objective"]["value"], summary["best_trial"] = None, None
+    (dead / "summary.json").write_text(json.dumps(summary))
+    out = tmp_path / "out"
+    written = write_report(tmp_path / "runs", out)
+    auto = (out / "autoencoder.md").read_text()
+    assert "bacteria 0.812, virus 0.601, normal_flagged 0.200" in auto
+    assert "SimSID" in (out / "README.md").read_text()
+    assert "| –      |" in (out / "binary.md").read_text()  # all trials failed: no rank
+    assert len(written) == 3
+
+
+def test_anchors_are_well_formed():
+    anchors = load_anchors()["anchors"]
+    metrics = {"accuracy", "auc", "sensitivity", "specificity", "f1_macro"}
+    assert {a["task"] for a in anchors} == {"binary", "multiclass", "autoencoder", "subtype"}
+    for entry in anchors:
+        assert entry["system"] and entry["source"] and "notes" in entry
+        present = metrics & entry.keys()
+        assert present and all(0 <= entry[m] <= 1 for m in present)
+        assert set(entry.get("qualifiers", {})) <= present
+    kermany = next(a for a in anchors if a["task"] == "binary" and "Kermany" in a["system"])
+    assert kermany["accuracy"] == 0.928 and "10.1016/j.cell.2018.02.010" in kermany["source"]

@@ -1,0 +1,148 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import keras
+import keras_tuner as kt
+import pytest
+
+from automl import backbones, records
+from automl.search import SearchConfig, run_search
+
+SUMMARY_KEYS = {"task", "run_id", "config", "env", "objective", "best_trial", "threshold",
+                "trials_completed", "trials_failed", "search_seconds", "val", "test"}
+SPLIT_KEYS = {"accuracy", "balanced_accuracy", "f1_macro", "auc", "sensitivity", "specificity",
+              "per_class", "confusion_matrix", "brier", "ece", "bias", "ci"}
+
+
+def _search(data, out, **kwargs):
+    settings = dict(max_trials=2, epochs=1, image_size=32, tuner="random", out=str(out))
+    settings.update(kwargs)
+    return run_search(SearchConfig(data=str(data), **settings), log=lambda *a: None)
+
+
+def _hparams_events(tb_dir: Path) -> bool:
+    import tensorflow as tf
+
+    for event_file in tb_dir.rglob("events.out.tfevents.*"):
+        for event in tf.compat.v1.train.summary_iterator(str(event_file)):
+            for value in event.summary.value:
+                if value.metadata.plugin_data.plugin_name == "hparams":
+                    return True
+    return False
+
+
+@pytest.mark.parametrize("task", ["binary", "multiclass"])
+def test_smoke_search_writes_complete_records(task, synthetic_data, tmp_path):
+    run_dir = _search(synthetic_data, tmp_path, task=task, tuner="hyperband")
+    lines = records.read_jsonl(run_dir / "trials.jsonl")
+    assert len(lines) == 2 and len({t["trial_id"] for t in lines}) == 2
+    assert {"trial_id", "status", "error", "hparams", "metrics", "params", "seconds",
+            "started_at"} <= set(lines[0])
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert SUMMARY_KEYS <= set(summary)
+    for split in ("val", "test"):
+        assert SPLIT_KEYS <= set(summary[split])
+        assert set(summary[split]["bias"]) >= {"sens_spec_gap", "recall_spread", "positive_rate_skew"}
+        assert set(summary[split]["ci"]) == {"accuracy", "f1_macro", "auc"}
+    assert summary["env"]["git_commit"] is None or len(summary["env"]["git_commit"]) >= 40
+    assert (run_dir / "best_model.keras").exists()
+    for png in ("confusion_matrix.png", "roc.png", "training_curves.png"):
+        assert (run_dir / png).stat().st_size > 1000
+    assert _hparams_events(run_dir / "tb")
+    model = keras.models.load_model(run_dir / "best_model.keras", safe_mode=True)
+    assert model.get_layer("embedding") is not None
+
+
+def test_unbuildable_configurations_fail_and_search_goes_on(synthetic_data, tmp_path):
+    # At 16 px, 5+ pooling blocks (4+ after a strided stem) cannot be built.
+    run_dir = _search(synthetic_data, tmp_path, image_size=16, max_trials=6, seed=0)
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["trials_failed"] >= 1 and summary["trials_completed"] >= 1
+    failed = [t for t in records.read_jsonl(run_dir / "trials.jsonl") if t["status"] == "FAILED"]
+    assert "pooling blocks" in failed[0]["error"]
+
+
+def test_all_trials_failing_exits_1(synthetic_data, tmp_path):
+    with pytest.raises(SystemExit) as exit_:
+        _search(synthetic_data, tmp_path, image_size=8, fixed={"blocks": 6, "stem_stride": 1})
+    assert exit_.value.code == 1
+
+
+def test_kill_and_resume(synthetic_data, tmp_path):
+    command = [sys.executable, "-m", "automl.cli", "search", "--data", str(synthetic_data),
+               "--tuner", "random", "--max-trials", "4", "--epochs", "2", "--image-size", "32",
+               "--fix", "blocks=2", "--out", str(tmp_path)]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 240
+    trials = None
+    while time.time() < deadline:
+        runs = list(tmp_path.glob("binary-*/trials.jsonl"))
+        if runs and len(records.read_jsonl(runs[0])) >= 1:
+            trials = runs[0]
+            break
+        time.sleep(0.2)
+    assert trials, "first trial never finished"
+    time.sleep(1.0)  # inside trial 2
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert len(records.read_jsonl(trials)) < 4
+    resumed = subprocess.run(command[:4] + ["--resume", str(trials.parent)], capture_output=True,
+                             text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    lines = records.read_jsonl(trials)
+    assert sorted(t["trial_id"] for t in lines) == ["0", "1", "2", "3"]
+    assert all(t["status"] == "COMPLETED" for t in lines)
+
+
+def test_new_run_never_reuses_a_run_folder(synthetic_data, tmp_path):
+    first = _search(synthetic_data, tmp_path, max_trials=1)
+    second = _search(synthetic_data, tmp_path, max_trials=1)
+    assert first != second
+    assert len(records.read_jsonl(second / "trials.jsonl")) == 1
+
+
+def test_grid_and_bayesian_tuners_run(synthetic_data, tmp_path):
+    for tuner in ("grid", "bayesian"):
+        run_dir = _search(synthetic_data, tmp_path / tuner, tuner=tuner, max_trials=1)
+        assert json.loads((run_dir / "summary.json").read_text())["trials_completed"] == 1
+
+
+@pytest.mark.parametrize("family", sorted(backbones.APPLICATIONS))
+def test_application_backbones_build_without_weights(family):
+    hp = kt.HyperParameters()
+    hp.Fixed("family", family)
+    inputs, features = backbones.build_features(hp, 32, families=(family,))
+    model = keras.Model(inputs, backbones.add_head(features, hp))
+    assert model.get_layer("embedding").output.shape[-1] == 128
+
+
+def test_pretrained_offline_fails_at_once(monkeypatch):
+    import keras.src.utils.file_utils as file_utils
+
+    def offline(*args, **kwargs):
+        raise Exception("URL fetch failure: [Errno -3] Temporary failure in name resolution")
+
+    monkeypatch.setattr(file_utils, "get_file", offline)
+    with pytest.raises(backbones.PretrainedUnavailable, match="could not be downloaded"):
+        backbones.preflight_pretrained(("efficientnetb0",), 32)
+
+
+@pytest.mark.realdata
+def test_real_data_one_trial(real_data, tmp_path):
+    run_dir = _search(real_data, tmp_path, max_trials=1, epochs=1, image_size=64)
+    summary = json.loads((run_dir / "summary.json").read_text())
+
+    def filled(value):
+        if isinstance(value, dict):
+            return all(filled(v) for v in value.values())
+        return value is not None
+
+    assert summary["test"]["n"] == 624
+    for key in ("objective", "val", "test", "env"):
+        assert filled(summary[key]), key
+    assert summary["config"]["image_size"] == 64
