@@ -66,12 +66,12 @@ def build_features(hp, image_size: int, *, families: tuple[str, ...] = FAMILIES,
     if family in APPLICATIONS:
         return inputs, _application(x, family, image_size, pretrained)
     blocks = hp.Int("blocks", 2, 6, default=4)
-    base = hp.Choice("base_filters", [8, 16, 32, 48], default=16)
+    base = hp.Choice("base_filters", [8, 16, 32], default=16)
     kernel = hp.Choice("kernel_size", [3, 5], default=3)
     batch_norm = hp.Boolean("batch_norm", default=True)
     # A strided stem keeps 128-224 px inputs affordable on a CPU: the first
     # convolutions at full resolution cost more than all later blocks together.
-    stride = hp.Choice("stem_stride", [1, 2], default=2 if image_size >= 96 else 1)
+    stride = hp.Fixed("stem_stride", 2 if image_size >= 96 else 1)
     if image_size // stride // 2**blocks < 1:
         raise ValueError(f"{blocks} pooling blocks after a stride-{stride} stem need an image of "
                          f"at least {stride * 2**blocks} px; got {image_size} px")

@@ -77,6 +77,7 @@ def _search(args) -> int:
         families=tuple(args.families.split(",")), pretrained=args.pretrained,
         val_fraction=args.val_fraction, patience=args.patience, smoke=args.smoke,
         time_budget_minutes=args.time_budget, fixed=_parse_fixed(args.fix),
+        trial_minutes=args.trial_minutes,
     )
     run_search(config)
     return 0
@@ -155,6 +156,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="pin a hyperparameter (repeatable), e.g. --fix blocks=3")
     search.add_argument("--time-budget", type=float, dest="time_budget",
                         help="minutes after which no new trial starts")
+    search.add_argument("--trial-minutes", type=float, dest="trial_minutes",
+                        help="wall-clock limit of one trial's training")
     search.add_argument("--smoke", action="store_true", help="synthetic data, 2 trials, 1 epoch")
     search.add_argument("--resume", help="continue an interrupted run folder")
     search.set_defaults(func=_search)

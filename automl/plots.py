@@ -65,6 +65,61 @@ def history_png(history: dict, path: Path, *, title: str) -> None:
     plt.close(fig)
 
 
+def score_histogram_png(scores: pd.DataFrame, threshold: float, path: Path) -> None:
+    """Anomaly-score histograms per class and split, with the validation-chosen threshold."""
+    splits = sorted(scores.split.unique(), key=["val", "test"].index)
+    fig, axes = plt.subplots(1, len(splits), figsize=(4.2 * len(splits), 3.2), squeeze=False)
+    for ax, split in zip(axes[0], splits):
+        part = scores[scores.split == split]
+        bins = np.linspace(part.score.min(), part.score.max(), 40)
+        for label, colour in (("NORMAL", "tab:blue"), ("PNEUMONIA", "tab:red")):
+            ax.hist(part.score[part.label == label], bins=bins, alpha=0.55, color=colour, label=label)
+        ax.axvline(threshold, color="black", ls="--", label="threshold (val)")
+        ax.set_title(f"{split}: anomaly score")
+        ax.set_xlabel("reconstruction error")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def reconstruction_grid_png(images: np.ndarray, reconstructions: np.ndarray, labels: list[str],
+                            path: Path) -> None:
+    """Rows: input, reconstruction, squared-error map; one column per example."""
+    n = len(images)
+    fig, axes = plt.subplots(3, n, figsize=(1.6 * n, 5), squeeze=False)
+    for j in range(n):
+        error = (images[j] - reconstructions[j]) ** 2
+        for i, (panel, cmap) in enumerate(((images[j], "gray"), (reconstructions[j], "gray"),
+                                           (error, "inferno"))):
+            axes[i, j].imshow(panel[..., 0], cmap=cmap, vmin=0, vmax=1 if i < 2 else None)
+            axes[i, j].axis("off")
+        axes[0, j].set_title(labels[j], fontsize=7)
+    for i, name in enumerate(("input", "reconstruction", "error")):
+        axes[i, 0].text(-0.1, 0.5, name, transform=axes[i, 0].transAxes, rotation=90,
+                        va="center", ha="right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def tsne_png(points: np.ndarray, labels, subtypes, path: Path, *, title: str) -> None:
+    """Two panels of the same map: coloured by class, and by subtype."""
+    fig, axes = plt.subplots(1, 2, figsize=(9, 4.2))
+    for ax, values, name in ((axes[0], labels, "class"), (axes[1], subtypes, "subtype")):
+        for value in sorted(set(values)):
+            mask = np.asarray(values) == value
+            ax.scatter(points[mask, 0], points[mask, 1], s=4, alpha=0.6, label=f"{value} ({mask.sum()})")
+        ax.set_title(f"by {name}")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.legend(markerscale=3, fontsize=7)
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
 def run_plots(run_dir: Path, summary: dict, best: dict, task, *, model=None, images=None) -> list[str]:
     """Write the standard PNGs of a finished run; returns their file names."""
     run_dir = Path(run_dir)
@@ -78,7 +133,7 @@ def run_plots(run_dir: Path, summary: dict, best: dict, task, *, model=None, ima
     curves = {}
     for part, frame in scores.groupby("split"):
         y = (frame.label == "PNEUMONIA").to_numpy(int)
-        s = frame["score"] if "score" in frame else 1 - frame["score_0"]
+        s = frame["score"] if "score" in frame else 1 - frame["score_0"]  # P(pneumonia)
         auc = summary[part].get("auc_pneumonia", summary[part]["auc"])
         curves[f"{part} (AUC {auc:.3f})" if auc is not None else part] = (y, s.to_numpy())
     roc_png(curves, run_dir / "roc.png", title=f"{summary['task']}: pneumonia vs normal ROC")

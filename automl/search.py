@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import shlex
 import signal
 import sys
 import time
@@ -53,11 +54,13 @@ class SearchConfig:
     val_fraction: float = 0.2
     patience: int = 4
     time_budget_minutes: float | None = None
+    trial_minutes: float | None = None
     smoke: bool = False
     fixed: dict = field(default_factory=dict)
 
     # Defaults sized to fit the time budget on a 2-core CPU (see reports/perf.md).
-    REAL = {"max_trials": 30, "epochs": 12, "image_size": 128, "time_budget_minutes": 55.0}
+    REAL = {"max_trials": 30, "epochs": 12, "image_size": 128, "time_budget_minutes": 55.0,
+            "trial_minutes": 10.0}
     DEMO = {"max_trials": 3, "epochs": 2, "image_size": 48, "time_budget_minutes": 5.0}
     SMOKE = {"max_trials": 2, "epochs": 1, "image_size": 32, "time_budget_minutes": 5.0}
 
@@ -65,6 +68,25 @@ class SearchConfig:
         budget = self.SMOKE if self.smoke else self.DEMO if synthetic else self.REAL
         values = {k: getattr(self, k) if getattr(self, k) is not None else v for k, v in budget.items()}
         return dataclasses.replace(self, **values)
+
+
+class TrialTimeLimit(keras.callbacks.Callback):
+    """Stop a trial's training after ``minutes`` of wall time (best epoch kept).
+
+    One slow configuration must not eat the whole search budget on a CPU.
+    """
+
+    def __init__(self, minutes: float | None):
+        super().__init__()
+        self.minutes = minutes
+
+    def on_train_begin(self, logs=None):
+        self.started = time.time()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.minutes and time.time() - self.started > 60 * self.minutes:
+            print(f"trial stopped: over its {self.minutes:g}-minute limit")
+            self.model.stop_training = True
 
 
 class RunInterrupted(Exception):
@@ -220,6 +242,7 @@ def run_search(config: SearchConfig, *, resume: str | Path | None = None, log=pr
         run_id = records.new_run_id(task.name)
         run_dir = Path(config.out) / run_id
         run_dir.mkdir(parents=True, exist_ok=False)
+        (run_dir / "command.txt").write_text(_command_line() + "\n")
     records.write_json(run_dir / "config.json", dataclasses.asdict(config))
     log(f"run folder: {run_dir}")
 
@@ -238,6 +261,7 @@ def run_search(config: SearchConfig, *, resume: str | Path | None = None, log=pr
         keras.callbacks.EarlyStopping(monitor=objective_name, mode="max", patience=config.patience,
                                       restore_best_weights=True),
         keras.callbacks.TerminateOnNaN(),
+        TrialTimeLimit(config.trial_minutes),
         keras.callbacks.TensorBoard(log_dir=str(run_dir / "tb"), write_graph=False, profile_batch=0),
     ]
     started = time.time()
@@ -276,6 +300,15 @@ def build_tuner(config, task, space, train, val, run_dir, run_id, objective_name
     return tuner
 
 
+def _command_line() -> str:
+    """The command as a user would retype it (``automl ...``), for the report."""
+    program = Path(sys.argv[0]).name
+    args = sys.argv[1:]
+    if program in ("cli.py", "__main__.py", "-m") or not program.startswith("automl"):
+        return "automl search (called from Python)"
+    return shlex.join(["automl", *args])
+
+
 def _previous_search_seconds(run_dir: Path) -> float:
     summary = run_dir / "summary.json"
     return records.read_json(summary).get("search_seconds", 0.0) if summary.exists() else 0.0
@@ -311,7 +344,7 @@ def finish(run_dir, run_id, config, task, tuner, parts, train, val, index, objec
     model.save(run_dir / "best_model.keras")
 
     y_val = task.labels(val.table)
-    val_scores = task.scores(model, val.images)
+    val_scores = task.scores(model, val.images, hparams=best["hparams"])
     threshold = weights = None
     if task.evaluation in ("binary", "anomaly"):
         threshold = metrics.choose_threshold(y_val, val_scores, rule=config.threshold)
@@ -328,7 +361,7 @@ def finish(run_dir, run_id, config, task, tuner, parts, train, val, index, objec
         # The only place the official test split is read: after every choice is made.
         test_images = load_images(test_table.path, config.image_size)
         y_test = task.labels(test_table)
-        test_scores = task.scores(model, test_images)
+        test_scores = task.scores(model, test_images, hparams=best["hparams"])
         summary["test"] = metrics.evaluate(y_test, test_scores, **evaluate)
         score_rows.append(_score_rows(test_table, "test", test_scores, index.root))
         extra = task.extra_metrics(test_table, y_test, test_scores, summary["test"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from automl.tasks.autoencoder import AutoencoderTask
 from automl.tasks.base import Task
 from automl.tasks.binary import BinaryTask
 from automl.tasks.multiclass import MulticlassTask
@@ -9,6 +10,7 @@ from automl.tasks.multiclass import MulticlassTask
 TASKS: dict[str, type[Task]] = {
     "binary": BinaryTask,
     "multiclass": MulticlassTask,
+    "autoencoder": AutoencoderTask,
 }
 
 

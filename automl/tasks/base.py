@@ -61,9 +61,10 @@ class Task:
             **fit_kwargs) -> keras.callbacks.History:
         raise NotImplementedError
 
-    def scores(self, model: keras.Model, images: np.ndarray, *, batch_size: int = 64) -> np.ndarray:
+    def scores(self, model: keras.Model, images: np.ndarray, *, batch_size: int = 64,
+               hparams: dict | None = None) -> np.ndarray:
         """What the evaluation reads: P(pneumonia) (n,), class probabilities (n, k), or
-        an anomaly score (n,)."""
+        an anomaly score (n,). ``hparams``: the trial's values, for score choices."""
         raise NotImplementedError
 
     def extra_metrics(self, table: pd.DataFrame, y: np.ndarray, scores: np.ndarray,
@@ -112,6 +113,6 @@ class SupervisedTask(Task):
         return model.fit(train_ds, validation_data=val_ds, class_weight=class_weight,
                          verbose=fit_kwargs.pop("verbose", 2), **fit_kwargs)
 
-    def scores(self, model, images, *, batch_size=64):
+    def scores(self, model, images, *, batch_size=64, hparams=None):
         data = make_dataset(images, np.zeros(len(images)), batch_size=batch_size)
         return model.predict(data.map(lambda x, y: x), verbose=0)

@@ -32,5 +32,5 @@ class BinaryTask(SupervisedTask):
             metrics=[keras.metrics.AUC(name="auc"), keras.metrics.BinaryAccuracy(name="accuracy")],
         )
 
-    def scores(self, model, images, *, batch_size=64):
+    def scores(self, model, images, *, batch_size=64, hparams=None):
         return super().scores(model, images, batch_size=batch_size).reshape(-1)

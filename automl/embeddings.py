@@ -1,0 +1,143 @@
+"""Embeddings of a run's best model, and the KNN and t-SNE benchmarks on them."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+from sklearn.decomposition import PCA
+from sklearn.manifold import TSNE, trustworthiness
+from sklearn.neighbors import KNeighborsClassifier
+from sklearn.preprocessing import normalize
+
+from automl import metrics, plots, records
+
+KS = (1, 3, 5, 11, 21, 51)
+DISTANCES = ("cosine", "euclidean")
+PIXEL_SIZE = 32  # raw-pixel baselines use downscaled images: 1,024 features
+
+
+def knn_benchmark(features: dict[str, dict[str, np.ndarray]], labels: dict[str, np.ndarray], *,
+                  evaluation: str, class_names: list[str], seed: int = 0) -> list[dict]:
+    """KNN on each feature set: fit on train, choose k and distance on validation, score test once.
+
+    Args:
+        features: name -> split -> (n, d) array; splits ``train``, ``val`` and optionally ``test``.
+        labels: split -> integer labels (0 = normal).
+        evaluation: ``binary`` or ``multiclass``, as for :func:`automl.metrics.evaluate`.
+
+    Returns:
+        One row per (features, k, distance) with validation metrics; the row chosen on
+        validation (best balanced accuracy, then macro-F1) has ``selected: true`` and test metrics.
+    """
+    rows = []
+    for name, split in features.items():
+        candidates = []
+        for distance in DISTANCES:
+            prepared = {s: normalize(x) if distance == "cosine" else x for s, x in split.items()}
+            for k in KS:
+                if k > len(prepared["train"]):
+                    continue
+                model = KNeighborsClassifier(n_neighbors=k).fit(prepared["train"], labels["train"])
+                val = _score(model, prepared["val"], labels["val"], evaluation, class_names, seed)
+                row = {"features": name, "k": k, "metric": distance, "selected": False,
+                       "dim": int(split["train"].shape[1]), "val": val, "test": None}
+                candidates.append((row, model, prepared))
+        best_row, best_model, prepared = max(
+            candidates, key=lambda c: (c[0]["val"]["balanced_accuracy"], c[0]["val"]["f1_macro"]))
+        best_row["selected"] = True
+        if "test" in prepared and len(labels.get("test", [])):
+            best_row["test"] = _score(best_model, prepared["test"], labels["test"], evaluation,
+                                      class_names, seed)
+        rows += [c[0] for c in candidates]
+    return rows
+
+
+def _score(model, x, y, evaluation, class_names, seed) -> dict:
+    proba = np.zeros((len(x), len(class_names)))
+    proba[:, model.classes_] = model.predict_proba(x)
+    if evaluation == "multiclass":
+        return metrics.evaluate(y, proba, task="multiclass", class_names=class_names, seed=seed)
+    return metrics.evaluate(y, proba[:, 1], task="binary", threshold=0.5, class_names=class_names,
+                            seed=seed)
+
+
+def pixel_features(images: dict[str, np.ndarray], *, seed: int = 0) -> dict[str, dict]:
+    """Baselines: raw downscaled pixels, and their PCA-50 (fit on train only)."""
+    import tensorflow as tf
+
+    pixels = {s: tf.image.resize(x.astype(np.float32) / 255.0, (PIXEL_SIZE, PIXEL_SIZE),
+                                 antialias=True).numpy().reshape(len(x), -1)
+              for s, x in images.items()}
+    pca = PCA(n_components=min(50, *(len(p) for p in pixels.values())), random_state=seed)
+    pca.fit(pixels["train"])
+    return {"pixels": pixels, "pca50": {s: pca.transform(p) for s, p in pixels.items()}}
+
+
+def tsne_map(x: np.ndarray, *, seed: int = 0) -> tuple[np.ndarray, dict, float]:
+    """2-D t-SNE of ``x`` (PCA-50 first when wider), its trustworthiness at k = 5 and 10, seconds."""
+    started = time.time()
+    reduced = PCA(50, random_state=seed).fit_transform(x) if x.shape[1] > 50 and len(x) > 50 else x
+    perplexity = min(30.0, (len(x) - 1) / 3)
+    points = TSNE(2, init="pca", perplexity=perplexity, random_state=seed).fit_transform(reduced)
+    seconds = time.time() - started
+    trust = {str(k): float(trustworthiness(x, points, n_neighbors=k)) for k in (5, 10)
+             if k < len(x) / 2}
+    return points, trust, seconds
+
+
+def embed_run(run_dir: Path, *, tsne: bool = True, log=print) -> dict:
+    """Embeddings (saved in the run folder), ``knn.jsonl`` and ``tsne.json`` with PNGs."""
+    import keras
+
+    from automl.data.pipeline import load_images
+    from automl.search import SearchConfig, prepare
+
+    run_dir = Path(run_dir)
+    summary = records.read_json(run_dir / "summary.json")
+    saved = records.read_json(run_dir / "config.json")
+    saved["families"] = tuple(saved["families"])
+    config, _, _, task, parts = prepare(SearchConfig(**saved), log=log)
+    model = keras.models.load_model(run_dir / "best_model.keras", compile=False, safe_mode=True)
+    encoder = keras.Model(model.inputs, model.get_layer("embedding").output)
+    images = {s: load_images(t.path, config.image_size) for s, t in parts.items() if len(t)}
+    labels = {s: task.labels(parts[s]) for s in images}
+    embedded = {s: encoder.predict(x.astype(np.float32) / 255.0, batch_size=128, verbose=0)
+                for s, x in images.items()}
+    np.savez_compressed(run_dir / "embeddings.npz", **embedded,
+                        **{f"{s}_labels": y for s, y in labels.items()})
+    evaluation = "multiclass" if task.evaluation == "multiclass" else "binary"
+    features = {"embedding": embedded, **pixel_features(images, seed=config.seed)}
+    rows = knn_benchmark(features, labels, evaluation=evaluation,
+                         class_names=list(task.class_names), seed=config.seed)
+    for row in rows:
+        row.update(run_id=summary["run_id"], task=summary["task"])
+    (run_dir / "knn.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    for row in (r for r in rows if r["selected"]):
+        result = row["test"] or row["val"]
+        log(f"KNN {row['features']:<9} k={row['k']:<2} {row['metric']:<9} "
+            f"{'test' if row['test'] else 'val'} accuracy {result['accuracy']:.4f}")
+    out = {"knn": rows}
+    if tsne:
+        out["tsne"] = tsne_benchmark(run_dir, features, parts, seed=config.seed, log=log)
+    return out
+
+
+def tsne_benchmark(run_dir: Path, features: dict, parts: dict, *, seed: int = 0, log=print) -> dict:
+    """t-SNE maps of validation + test for the learned embedding and raw pixels."""
+    shown = [s for s in ("val", "test") if s in features["embedding"]]
+    table = __import__("pandas").concat([parts[s] for s in shown])
+    result = {"method": "sklearn", "splits": shown, "features": {}}
+    for name in ("embedding", "pixels"):
+        x = np.concatenate([features[name][s] for s in shown])
+        points, trust, seconds = tsne_map(x, seed=seed)
+        png = f"tsne_{name}.png"
+        plots.tsne_png(points, table.label.to_numpy(), table.subtype.to_numpy(), run_dir / png,
+                       title=f"t-SNE of {name} ({' + '.join(shown)}, n={len(x)})")
+        result["features"][name] = {"trustworthiness": trust, "png": png,
+                                    "seconds": round(seconds, 2), "n": int(len(x))}
+        log(f"t-SNE {name}: trustworthiness {trust} in {seconds:.1f}s")
+    records.write_json(run_dir / "tsne.json", result)
+    return result
