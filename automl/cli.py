@@ -68,7 +68,11 @@ def _search(args) -> int:
     from automl.search import SearchConfig, run_search
 
     if args.resume:
-        run_search(SearchConfig(), resume=args.resume)
+        if args.workers:
+            from automl.distributed import launch
+
+            return launch(Path(args.resume), args.workers)
+        run_search(SearchConfig(), resume=args.resume, role=args.role)
         return 0
     config = SearchConfig(
         task=args.task, data=args.data, tuner=args.tuner, max_trials=args.max_trials,
@@ -79,6 +83,13 @@ def _search(args) -> int:
         time_budget_minutes=args.time_budget, fixed=_parse_fixed(args.fix),
         trial_minutes=args.trial_minutes,
     )
+    if args.workers:
+        from automl.distributed import launch
+        from automl.search import create_run
+
+        run_dir, _ = create_run(config)
+        print(f"run folder: {run_dir}")
+        return launch(run_dir, args.workers)
     run_search(config)
     return 0
 
@@ -160,6 +171,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help="wall-clock limit of one trial's training")
     search.add_argument("--smoke", action="store_true", help="synthetic data, 2 trials, 1 epoch")
     search.add_argument("--resume", help="continue an interrupted run folder")
+    search.add_argument("--workers", type=int, default=0,
+                        help="run a chief and N workers on this machine (Keras Tuner distributed)")
+    search.add_argument("--role", choices=["chief", "worker"],
+                        help="join a distributed search (with KERASTUNER_* variables set); "
+                        "used with --resume RUN_DIR")
     search.set_defaults(func=_search)
 
     embed = commands.add_parser("embed", help="embeddings, KNN and t-SNE for a run's best model")

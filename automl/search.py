@@ -89,8 +89,12 @@ class TrialTimeLimit(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
-class RunInterrupted(Exception):
-    """SIGINT/SIGTERM during a search."""
+class RunInterrupted(BaseException):
+    """SIGINT/SIGTERM during a search.
+
+    A BaseException, like KeyboardInterrupt, so that Keras Tuner's per-trial
+    ``except Exception`` does not record it as a failed trial and carry on.
+    """
 
 
 class RecordingMixin:
@@ -116,7 +120,9 @@ class RecordingMixin:
 
     def _try_build(self, hp):
         model = super()._try_build(hp)
-        self._params[self._current_trial_id] = int(model.count_params())
+        trial_id = getattr(self, "_current_trial_id", None)
+        if trial_id is not None:
+            self._params[trial_id] = int(model.count_params())
         return model
 
     def run_trial(self, trial, *args, **kwargs):
@@ -221,8 +227,24 @@ def prepare(config: SearchConfig, *, log=print):
     return config, src, index, task, parts
 
 
-def run_search(config: SearchConfig, *, resume: str | Path | None = None, log=print) -> Path:
+def create_run(config: SearchConfig, *, log=print) -> tuple[Path, SearchConfig]:
+    """A new, empty run folder with its ``config.json`` (budget defaults applied)."""
+    config, *_ = prepare(config, log=log)
+    run_dir = Path(config.out) / records.new_run_id(config.task)
+    run_dir.mkdir(parents=True, exist_ok=False)
+    (run_dir / "command.txt").write_text(_command_line() + "\n")
+    records.write_json(run_dir / "config.json", dataclasses.asdict(config))
+    return run_dir, config
+
+
+def run_search(config: SearchConfig, *, resume: str | Path | None = None, role: str | None = None,
+               log=print) -> Path:
     """Search, record, evaluate; returns the run folder.
+
+    Args:
+        resume: an existing run folder to continue (finished trials are kept).
+        role: ``chief`` or ``worker`` under Keras Tuner's distributed mode (set up
+            by :mod:`automl.distributed`); None for a single process.
 
     Raises:
         SystemExit(1): every trial failed.
@@ -256,6 +278,8 @@ def run_search(config: SearchConfig, *, resume: str | Path | None = None, log=pr
     objective_name = config.objective or task.objective
     tuner = build_tuner(config, task, space, train, val, run_dir, run_id, objective_name,
                         overwrite=not resume)
+    if role == "chief" and config.time_budget_minutes:
+        _stop_oracle_after(tuner.oracle, config.time_budget_minutes)
 
     callbacks = [
         keras.callbacks.EarlyStopping(monitor=objective_name, mode="max", patience=config.patience,
@@ -275,6 +299,8 @@ def run_search(config: SearchConfig, *, resume: str | Path | None = None, log=pr
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+    if role == "worker":
+        return run_dir  # the chief scores the best model once every worker is done
     search_seconds = time.time() - started + _previous_search_seconds(run_dir)
     return finish(run_dir, run_id, config, task, tuner, parts, train, val, index, objective_name,
                   search_seconds, log=log)
@@ -298,6 +324,18 @@ def build_tuner(config, task, space, train, val, run_dir, run_id, objective_name
     hypermodel.discovering = False
     tuner.setup_recording(run_dir, run_id, task, dataclasses.asdict(config))
     return tuner
+
+
+def _stop_oracle_after(oracle, minutes: float) -> None:
+    """On the chief, stop handing out new trials once the wall-clock budget is spent."""
+    import threading
+
+    def stop():
+        oracle.max_trials = len(oracle.trials)
+
+    timer = threading.Timer(60 * minutes, stop)
+    timer.daemon = True
+    timer.start()
 
 
 def _command_line() -> str:

@@ -146,3 +146,29 @@ def test_real_data_one_trial(real_data, tmp_path):
     for key in ("objective", "val", "test", "env"):
         assert filled(summary[key]), key
     assert summary["config"]["image_size"] == 64
+
+
+def test_sigterm_then_resume(synthetic_data, tmp_path):
+    command = [sys.executable, "-m", "automl.cli", "search", "--data", str(synthetic_data),
+               "--tuner", "random", "--max-trials", "4", "--epochs", "2", "--image-size", "32",
+               "--fix", "blocks=2", "--out", str(tmp_path)]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.time() + 240
+    while time.time() < deadline:
+        runs = list(tmp_path.glob("binary-*/trials.jsonl"))
+        if runs and records.read_jsonl(runs[0]):
+            break
+        time.sleep(0.2)
+    time.sleep(1.0)
+    started = time.time()
+    process.send_signal(signal.SIGTERM)
+    output, _ = process.communicate(timeout=60)
+    assert time.time() - started < 30, "did not exit promptly"
+    assert process.returncode == 130
+    assert "--resume" in output
+    for line in runs[0].read_text().splitlines():
+        json.loads(line)  # every record written so far is whole
+    resumed = subprocess.run(command[:4] + ["--resume", str(runs[0].parent)], capture_output=True,
+                             text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert sorted(t["trial_id"] for t in records.read_jsonl(runs[0])) == ["0", "1", "2", "3"]

@@ -1,0 +1,71 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from automl import records
+
+pytestmark = pytest.mark.slow
+
+
+def _command(data, out, trials):
+    return [sys.executable, "-m", "automl.cli", "search", "--data", str(data), "--tuner", "random",
+            "--max-trials", str(trials), "--epochs", "2", "--image-size", "32", "--fix", "blocks=2",
+            "--out", str(out), "--workers", "2"]
+
+
+def _worker_pid(run_dir: Path, tuner_id: str) -> int | None:
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().split(b"\0")
+            environ = (entry / "environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if str(run_dir).encode() in cmdline and f"KERASTUNER_TUNER_ID={tuner_id}".encode() in environ:
+            return int(entry.name)
+    return None
+
+
+def _check_run(run_dir: Path, trials: int):
+    lines = records.read_jsonl(run_dir / "trials.jsonl")
+    assert sorted(int(t["trial_id"]) for t in lines) == list(range(trials))
+    assert all(t["status"] == "COMPLETED" for t in lines)
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["trials_completed"] == trials and summary["test"] is not None
+    return lines
+
+
+def test_chief_and_two_workers(synthetic_data, tmp_path):
+    done = subprocess.run(_command(synthetic_data, tmp_path, 6), capture_output=True, text=True,
+                          timeout=400)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    lines = _check_run(next(tmp_path.glob("binary-*")), 6)
+    assert {t["worker"] for t in lines} == {"worker0", "worker1"}
+
+
+def test_worker_killed_mid_trial(synthetic_data, tmp_path):
+    launcher = subprocess.Popen(_command(synthetic_data, tmp_path, 6), stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True)
+    deadline = time.time() + 300
+    killed = False
+    while time.time() < deadline and not killed:
+        runs = list(tmp_path.glob("binary-*"))
+        if runs and records.read_jsonl(runs[0] / "trials.jsonl"):
+            time.sleep(1.0)
+            pid = _worker_pid(runs[0].resolve(), "worker0") or _worker_pid(runs[0], "worker0")
+            if pid:
+                os.kill(pid, signal.SIGKILL)
+                killed = True
+        time.sleep(0.2)
+    assert killed, "never found worker0 mid-search"
+    output, _ = launcher.communicate(timeout=400)
+    assert launcher.returncode == 0, output[-3000:]
+    assert "restarting" in output
+    _check_run(runs[0], 6)

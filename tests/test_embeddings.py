@@ -1,0 +1,54 @@
+import json
+
+import numpy as np
+
+from automl import embeddings
+from automl.report import write_report
+from automl.search import SearchConfig, run_search
+
+
+def _blobs(n, shift, rng):
+    x = rng.normal(size=(n, 8))
+    y = rng.integers(0, 2, n)
+    return x + shift * y[:, None], y
+
+
+def test_knn_separable_blobs_and_shuffled_labels():
+    rng = np.random.default_rng(0)
+    (xtr, ytr), (xva, yva), (xte, yte) = (_blobs(n, 20.0, rng) for n in (200, 80, 80))
+    features = {"toy": {"train": xtr, "val": xva, "test": xte}}
+    rows = embeddings.knn_benchmark(features, {"train": ytr, "val": yva, "test": yte},
+                                    evaluation="binary", class_names=["NORMAL", "PNEUMONIA"])
+    chosen = [r for r in rows if r["selected"]]
+    assert len(chosen) == 1 and chosen[0]["test"]["accuracy"] == 1.0
+    assert {r["k"] for r in rows} == set(embeddings.KS) and {r["metric"] for r in rows} == {"cosine", "euclidean"}
+
+    shuffled = {s: rng.permutation(y) for s, y in (("train", ytr), ("val", yva), ("test", yte))}
+    noise = {"toy": {s: rng.normal(size=(len(y), 8)) for s, y in shuffled.items()}}
+    rows = embeddings.knn_benchmark(noise, shuffled, evaluation="binary",
+                                    class_names=["NORMAL", "PNEUMONIA"])
+    chosen = next(r for r in rows if r["selected"])
+    assert abs(chosen["test"]["balanced_accuracy"] - 0.5) < 0.15
+
+
+def test_tsne_trustworthiness_of_structured_data():
+    rng = np.random.default_rng(0)
+    x = np.concatenate([rng.normal(size=(60, 10)), rng.normal(size=(60, 10)) + 8])
+    points, trust, seconds = embeddings.tsne_map(x)
+    assert points.shape == (120, 2) and trust["5"] > 0.9 and seconds >= 0
+
+
+def test_search_embed_report_end_to_end(synthetic_data, tmp_path):
+    runs = tmp_path / "runs"
+    run_dir = run_search(SearchConfig(task="multiclass", data=str(synthetic_data), tuner="random",
+                                      max_trials=2, epochs=2, image_size=32, out=str(runs)),
+                         log=lambda *a: None)
+    result = embeddings.embed_run(run_dir, log=lambda *a: None)
+    assert {r["features"] for r in result["knn"]} == {"embedding", "pixels", "pca50"}
+    assert (run_dir / "embeddings.npz").exists() and (run_dir / "tsne_embedding.png").exists()
+    tsne = json.loads((run_dir / "tsne.json").read_text())
+    assert set(tsne["features"]["embedding"]["trustworthiness"]) == {"5", "10"}
+    written = write_report(runs, tmp_path / "reports")
+    page = (tmp_path / "reports" / "multiclass.md").read_text()
+    assert run_dir.name in page and "tsne_embedding.png" in page
+    assert any(p.name == "README.md" for p in written)
