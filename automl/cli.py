@@ -72,7 +72,8 @@ def _search(args) -> int:
             from automl.distributed import launch
 
             return launch(Path(args.resume), args.workers)
-        run_search(SearchConfig(), resume=args.resume, role=args.role)
+        run_search(SearchConfig(), resume=args.resume, role=args.role,
+                   strategy=None if args.strategy == "none" else args.strategy)
         return 0
     config = SearchConfig(
         task=args.task, data=args.data, tuner=args.tuner, max_trials=args.max_trials,
@@ -81,8 +82,14 @@ def _search(args) -> int:
         families=tuple(args.families.split(",")), pretrained=args.pretrained,
         val_fraction=args.val_fraction, patience=args.patience, smoke=args.smoke,
         time_budget_minutes=args.time_budget, fixed=_parse_fixed(args.fix),
-        trial_minutes=args.trial_minutes,
+        trial_minutes=args.trial_minutes, strategy=args.strategy,
     )
+    if args.create_only:
+        from automl.search import create_run
+
+        run_dir, _ = create_run(config)
+        print(run_dir)
+        return 0
     if args.workers:
         from automl.distributed import launch
         from automl.search import create_run
@@ -173,6 +180,10 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--resume", help="continue an interrupted run folder")
     search.add_argument("--workers", type=int, default=0,
                         help="run a chief and N workers on this machine (Keras Tuner distributed)")
+    search.add_argument("--create-only", action="store_true",
+                        help="only create the run folder (for a chief and workers on several hosts)")
+    search.add_argument("--strategy", default="none", choices=["none", "mirrored"],
+                        help="tf.distribute strategy inside each trial (mirrored: all local GPUs)")
     search.add_argument("--role", choices=["chief", "worker"],
                         help="join a distributed search (with KERASTUNER_* variables set); "
                         "used with --resume RUN_DIR")

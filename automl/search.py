@@ -55,6 +55,7 @@ class SearchConfig:
     patience: int = 4
     time_budget_minutes: float | None = None
     trial_minutes: float | None = None
+    strategy: str = "none"
     smoke: bool = False
     fixed: dict = field(default_factory=dict)
 
@@ -238,13 +239,15 @@ def create_run(config: SearchConfig, *, log=print) -> tuple[Path, SearchConfig]:
 
 
 def run_search(config: SearchConfig, *, resume: str | Path | None = None, role: str | None = None,
-               log=print) -> Path:
+               strategy: str | None = None, log=print) -> Path:
     """Search, record, evaluate; returns the run folder.
 
     Args:
         resume: an existing run folder to continue (finished trials are kept).
         role: ``chief`` or ``worker`` under Keras Tuner's distributed mode (set up
             by :mod:`automl.distributed`); None for a single process.
+        strategy: overrides the saved ``strategy`` of a resumed run (a worker host
+            may have several GPUs where the chief has none).
 
     Raises:
         SystemExit(1): every trial failed.
@@ -254,6 +257,8 @@ def run_search(config: SearchConfig, *, resume: str | Path | None = None, role: 
         saved = records.read_json(run_dir / "config.json")
         saved["families"] = tuple(saved["families"])
         config = SearchConfig(**saved)
+        if strategy:
+            config = dataclasses.replace(config, strategy=strategy)
         run_id = run_dir.name
     config, src, index, task, parts = prepare(config, log=log)
     if config.tuner not in TUNERS:
@@ -313,6 +318,13 @@ def build_tuner(config, task, space, train, val, run_dir, run_id, objective_name
     objective = kt.Objective(objective_name, direction="max")
     common = dict(objective=objective, directory=str(run_dir), project_name="tuner", seed=config.seed,
                   overwrite=overwrite, max_consecutive_failed_trials=10**6, **tuner_kwargs)
+    if config.strategy == "mirrored":
+        import tensorflow as tf
+
+        # Several GPUs per worker: each trial's model is replicated across them.
+        common["distribution_strategy"] = tf.distribute.MirroredStrategy()
+    elif config.strategy != "none":
+        raise ValueError(f"unknown strategy {config.strategy!r}; choose none or mirrored")
     tuner_cls = _tuner_class(config.tuner)
     if config.tuner == "hyperband":
         tuner = tuner_cls(hypermodel, max_epochs=max(config.epochs, 1), factor=3,

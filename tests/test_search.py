@@ -172,3 +172,9 @@ def test_sigterm_then_resume(synthetic_data, tmp_path):
                              text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert sorted(t["trial_id"] for t in records.read_jsonl(runs[0])) == ["0", "1", "2", "3"]
+
+
+def test_mirrored_strategy_runs_on_cpu(synthetic_data, tmp_path):
+    run_dir = _search(synthetic_data, tmp_path, max_trials=1, strategy="mirrored",
+                      fixed={"blocks": 2})
+    assert json.loads((run_dir / "summary.json").read_text())["config"]["strategy"] == "mirrored"
