@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import tempfile
@@ -75,10 +74,11 @@ def main() -> None:
     print(f"{'loader':<34}{'first epoch':>14}{'cached/later':>14}  (images/s, {args.image_size} px)")
     print(f"{'automl (decode once, cache)':<34}{result['ours_first_epoch_images_per_sec']:>14.0f}"
           f"{result['ours_cached_epoch_images_per_sec']:>14.0f}")
-    print(f"{'keras image_dataset_from_directory':<34}{result['keras_first_epoch_images_per_sec']:>14.0f}"
-          f"{result['keras_later_epoch_images_per_sec']:>14.0f}")
+    keras_first, keras_later = (result[f"keras_{e}_epoch_images_per_sec"] for e in ("first", "later"))
+    print(f"{'keras image_dataset_from_directory':<34}{keras_first:>14.0f}{keras_later:>14.0f}")
+    disk = result["ours_disk_cache_load_images_per_sec"]
     print(f"cached speed-up vs keras: {result['cached_speedup_vs_keras']:.1f}x; "
-          f"second search loads the disk cache at {result['ours_disk_cache_load_images_per_sec']:.0f} images/s")
+          f"second search loads the disk cache at {disk:.0f} images/s")
 
 
 if __name__ == "__main__":

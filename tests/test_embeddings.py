@@ -21,7 +21,8 @@ def test_knn_separable_blobs_and_shuffled_labels():
                                     evaluation="binary", class_names=["NORMAL", "PNEUMONIA"])
     chosen = [r for r in rows if r["selected"]]
     assert len(chosen) == 1 and chosen[0]["test"]["accuracy"] == 1.0
-    assert {r["k"] for r in rows} == set(embeddings.KS) and {r["metric"] for r in rows} == {"cosine", "euclidean"}
+    assert {r["k"] for r in rows} == set(embeddings.KS)
+    assert {r["metric"] for r in rows} == {"cosine", "euclidean"}
 
     shuffled = {s: rng.permutation(y) for s, y in (("train", ytr), ("val", yva), ("test", yte))}
     noise = {"toy": {s: rng.normal(size=(len(y), 8)) for s, y in shuffled.items()}}

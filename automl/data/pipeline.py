@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import os
-from pathlib import Path
 from typing import Sequence
 
-import numpy as np
 import keras
+import numpy as np
 import tensorflow as tf
 from tqdm.auto import tqdm
 

@@ -6,8 +6,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 from keras import layers
-
 from sklearn.metrics import roc_auc_score
+
 from automl.data.pipeline import make_dataset
 from automl.tasks.base import SearchSpace, SplitData, Task
 
