@@ -29,7 +29,8 @@ $(BIN)/automl: pyproject.toml
 	$(BIN)/pip install -e '.[dev]'
 	@touch $@
 
-.PHONY: help setup data search embed report tensorboard test test-all bench bench-data bench-memory lint clean
+.PHONY: help setup data search embed report tensorboard test bench bench-data bench-memory \
+	bench-training bench-tuners bench-peers perf lint clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -60,13 +61,29 @@ tensorboard: $(BIN)/automl ## serve TensorBoard (HParams) for a run: make tensor
 test: $(BIN)/automl ## the test suite (tiny synthetic data; real-data tests when CXR_DATA_DIR is set)
 	$(BIN)/python -m pytest -q
 
-bench: bench-data bench-memory ## all cost benchmarks (needs DATA or CXR_DATA_DIR)
+bench: bench-data bench-training bench-memory bench-tuners ## all benchmarks, then reports/perf.md (needs DATA or CXR_DATA_DIR)
+	$(MAKE) perf
 
 bench-data: $(BIN)/automl ## input pipeline images/s vs keras image_dataset_from_directory
 	$(BIN)/python benchmarks/bench_data.py $(call opt,--data,$(DATA))
 
 bench-memory: $(BIN)/automl ## resident memory over consecutive tiny trials
-	$(BIN)/python benchmarks/bench_memory.py
+	$(BIN)/python benchmarks/bench_memory.py --trials 20
+
+bench-training: $(BIN)/automl ## training images/s, GFLOP/s and fraction of matmul peak at 64/128/224 px
+	$(BIN)/python benchmarks/bench_training.py
+
+bench-tuners: $(BIN)/automl ## hyperband vs bayesian vs random at an equal 8-minute wall budget
+	$(BIN)/python benchmarks/bench_tuners.py $(call opt,--data,$(DATA))
+
+bench-peers: $(BIN)/automl ## AutoKeras + the reference recipe on the same split and budget (installs .[peers])
+	$(BIN)/pip install -q -e '.[peers]'
+	$(BIN)/python benchmarks/bench_peers.py --seed $(SEED) $(call opt,--data,$(DATA)) \
+		$(call opt,--max-trials,$(TRIALS)) $(call opt,--epochs,$(EPOCHS)) \
+		$(call opt,--image-size,$(IMAGE_SIZE)) $(ARGS)
+
+perf: $(BIN)/automl ## collect benchmarks/results/*.json into reports/perf.md
+	$(BIN)/python benchmarks/perf.py
 
 lint: $(BIN)/automl ## ruff
 	$(BIN)/ruff check automl tests benchmarks

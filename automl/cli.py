@@ -82,7 +82,7 @@ def _search(args) -> int:
         families=tuple(args.families.split(",")), pretrained=args.pretrained,
         val_fraction=args.val_fraction, patience=args.patience, smoke=args.smoke,
         time_budget_minutes=args.time_budget, fixed=_parse_fixed(args.fix),
-        trial_minutes=args.trial_minutes, strategy=args.strategy,
+        trial_minutes=args.trial_minutes, strategy=args.strategy, ensemble=args.ensemble,
     )
     if args.create_only:
         from automl.search import create_run
@@ -174,6 +174,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="pin a hyperparameter (repeatable), e.g. --fix blocks=3")
     search.add_argument("--time-budget", type=float, dest="time_budget",
                         help="minutes after which no new trial starts")
+    search.add_argument("--ensemble", type=int,
+                        help="average the top-K distinct trials if that wins on validation")
     search.add_argument("--trial-minutes", type=float, dest="trial_minutes",
                         help="wall-clock limit of one trial's training")
     search.add_argument("--smoke", action="store_true", help="synthetic data, 2 trials, 1 epoch")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import shlex
 import signal
@@ -54,14 +55,15 @@ class SearchConfig:
     time_budget_minutes: float | None = None
     trial_minutes: float | None = None
     strategy: str = "none"
+    ensemble: int | None = None
     smoke: bool = False
     fixed: dict = field(default_factory=dict)
 
     # Defaults sized to fit the time budget on a 2-core CPU (see reports/perf.md).
     REAL = {"max_trials": 30, "epochs": 12, "image_size": 128, "time_budget_minutes": 55.0,
-            "trial_minutes": 10.0}
-    DEMO = {"max_trials": 3, "epochs": 2, "image_size": 48, "time_budget_minutes": 5.0}
-    SMOKE = {"max_trials": 2, "epochs": 1, "image_size": 32, "time_budget_minutes": 5.0}
+            "trial_minutes": 10.0, "ensemble": 3}
+    DEMO = {"max_trials": 3, "epochs": 2, "image_size": 48, "time_budget_minutes": 5.0, "ensemble": 1}
+    SMOKE = {"max_trials": 2, "epochs": 1, "image_size": 32, "time_budget_minutes": 5.0, "ensemble": 1}
 
     def with_defaults(self, synthetic: bool) -> "SearchConfig":
         budget = self.SMOKE if self.smoke else self.DEMO if synthetic else self.REAL
@@ -229,11 +231,16 @@ def prepare(config: SearchConfig, *, log=print):
 def create_run(config: SearchConfig, *, log=print) -> tuple[Path, SearchConfig]:
     """A new, empty run folder with its ``config.json`` (budget defaults applied)."""
     config, *_ = prepare(config, log=log)
+    return _new_run_dir(config), config
+
+
+def _new_run_dir(config: SearchConfig) -> Path:
+    """A fresh folder (never an old one: the id is time-stamped and random) with the command."""
     run_dir = Path(config.out) / records.new_run_id(config.task)
     run_dir.mkdir(parents=True, exist_ok=False)
     (run_dir / "command.txt").write_text(_command_line() + "\n")
     records.write_json(run_dir / "config.json", dataclasses.asdict(config))
-    return run_dir, config
+    return run_dir
 
 
 def run_search(config: SearchConfig, *, resume: str | Path | None = None, role: str | None = None,
@@ -264,11 +271,8 @@ def run_search(config: SearchConfig, *, resume: str | Path | None = None, role: 
     if config.pretrained:
         backbones.preflight_pretrained(config.families, config.image_size)
     if not resume:
-        run_id = records.new_run_id(task.name)
-        run_dir = Path(config.out) / run_id
-        run_dir.mkdir(parents=True, exist_ok=False)
-        (run_dir / "command.txt").write_text(_command_line() + "\n")
-    records.write_json(run_dir / "config.json", dataclasses.asdict(config))
+        run_dir = _new_run_dir(config)
+        run_id = run_dir.name
     log(f"run folder: {run_dir}")
 
     keras.utils.set_random_seed(config.seed)
@@ -393,6 +397,11 @@ def finish(run_dir, run_id, config, task, tuner, parts, train, val, index, objec
 
     y_val = task.labels(val.table)
     val_scores = task.scores(model, val.images, hparams=best["hparams"])
+    members = [(best, model)]
+    if config.ensemble > 1 and task.evaluation != "anomaly":
+        members, val_scores, summary["ensemble"] = _maybe_ensemble(
+            tuner, task, completed, objective_name, config.ensemble, (best, model), val, y_val,
+            val_scores)
     threshold = weights = None
     if task.evaluation in ("binary", "anomaly"):
         threshold = metrics.choose_threshold(y_val, val_scores, rule=config.threshold)
@@ -409,7 +418,8 @@ def finish(run_dir, run_id, config, task, tuner, parts, train, val, index, objec
         # The only place the official test split is read: after every choice is made.
         test_images = load_images(test_table.path, config.image_size)
         y_test = task.labels(test_table)
-        test_scores = task.scores(model, test_images, hparams=best["hparams"])
+        test_scores = np.mean([task.scores(m, test_images, hparams=t["hparams"]) for t, m in members],
+                              axis=0)
         summary["test"] = metrics.evaluate(y_test, test_scores, **evaluate)
         score_rows.append(_score_rows(test_table, "test", test_scores, index.root))
         extra = task.extra_metrics(test_table, y_test, test_scores, summary["test"])
@@ -424,6 +434,46 @@ def finish(run_dir, run_id, config, task, tuner, parts, train, val, index, objec
         f"AUC {headline['auc'] if headline['auc'] is None else round(headline['auc'], 4)}, "
         f"|sens-spec| {headline['bias']['sens_spec_gap']:.4f} -> {run_dir}")
     return run_dir
+
+
+def _distinct_top(completed: list[dict], objective_name: str, k: int) -> list[dict]:
+    """The ``k`` best trials with distinct hyperparameters (Hyperband continues a trial
+    under a new id; the copy would add nothing to an ensemble)."""
+    chosen, seen = [], set()
+    for trial in sorted(completed, key=lambda t: -t["metrics"][objective_name]):
+        key = json.dumps({n: v for n, v in trial["hparams"].items() if not n.startswith("tuner/")},
+                         sort_keys=True)
+        if key not in seen:
+            seen.add(key)
+            chosen.append(trial)
+    return chosen[:k]
+
+
+def _validation_quality(task: Task, y: np.ndarray, scores: np.ndarray) -> float:
+    """AUC (binary) or argmax macro-F1 (multiclass) on validation, to compare ensembles."""
+    result = metrics.evaluate(y, scores, task=task.evaluation, class_names=list(task.class_names),
+                              n_resamples=0)
+    return result["auc"] if task.evaluation == "binary" else result["f1_macro"]
+
+
+def _maybe_ensemble(tuner, task, completed, objective_name, k, best_member, val, y_val, val_scores):
+    """Average the top-k distinct trials' predictions if that is better *on validation*.
+
+    Averaging models that fit validation equally well smooths their individual
+    over-confidence, which is what hurts on the shifted test split.
+    """
+    top = _distinct_top(completed, objective_name, k)
+    others = [(t, tuner.load_model(tuner.oracle.get_trial(t["trial_id"])))
+              for t in top if t["trial_id"] != best_member[0]["trial_id"]]
+    members = [best_member, *others]
+    averaged = np.mean([val_scores] + [task.scores(m, val.images, hparams=t["hparams"])
+                                       for t, m in others], axis=0)
+    single, combined = _validation_quality(task, y_val, val_scores), _validation_quality(task, y_val, averaged)
+    used = len(members) > 1 and combined > single
+    record = {"trials": [t["trial_id"] for t, _ in members], "used": used,
+              "val_quality_single": single, "val_quality_ensemble": combined,
+              "quality": "auc" if task.evaluation == "binary" else "f1_macro"}
+    return (members, averaged, record) if used else ([best_member], val_scores, record)
 
 
 def _score_rows(table: pd.DataFrame, split: str, scores: np.ndarray, root: Path) -> pd.DataFrame:

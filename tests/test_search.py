@@ -177,3 +177,12 @@ def test_mirrored_strategy_runs_on_cpu(synthetic_data, tmp_path):
     run_dir = _search(synthetic_data, tmp_path, max_trials=1, strategy="mirrored",
                       fixed={"blocks": 2})
     assert json.loads((run_dir / "summary.json").read_text())["config"]["strategy"] == "mirrored"
+
+
+def test_ensemble_is_chosen_on_validation(synthetic_data, tmp_path):
+    run_dir = _search(synthetic_data, tmp_path, max_trials=3, epochs=2, ensemble=3,
+                      fixed={"blocks": 2})
+    summary = json.loads((run_dir / "summary.json").read_text())
+    ensemble = summary["ensemble"]
+    assert ensemble["trials"][0] == summary["best_trial"] and len(ensemble["trials"]) >= 2
+    assert ensemble["used"] == (ensemble["val_quality_ensemble"] > ensemble["val_quality_single"])

@@ -1,0 +1,265 @@
+"""Collect the benchmark results into perf.json and reports/perf.md (the only place they are rounded)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from automl import records
+from automl.report import DASH, esc, fmt, fmt_count, table
+
+BENCHMARKS = ("bench_data", "bench_training", "bench_memory", "bench_tuners")
+MAKE = {
+    "bench_data": "make bench-data DATA=...",
+    "bench_training": "make bench-training",
+    "bench_memory": "make bench-memory",
+    "bench_tuners": "make bench-tuners DATA=...",
+}
+HEADINGS = {
+    "bench_data": "(1) Input pipeline",
+    "bench_training": "(2) Training throughput",
+    "bench_tuners": "(3) Search efficiency",
+    "bench_memory": "(4) Memory across consecutive trials",
+    "peers": "(5) Peers",
+}
+FRACTIONS = ("0.25", "0.5", "0.75", "1.0")
+
+
+def load_results(results: Path) -> dict[str, dict | None]:
+    """Each benchmark's JSON from ``results``, None where it has not been run."""
+    return {name: records.read_json(results / f"{name}.json") if (results / f"{name}.json").exists()
+            else None for name in BENCHMARKS}
+
+
+def load_peers(runs: Path) -> list[dict]:
+    """Peer runs (summary with a ``peer`` key) and, first, the best automl binary run by
+    validation objective; one flat row each, full precision, sorted for stable output."""
+    summaries = []
+    for path in sorted(runs.glob("*/summary.json")) if runs.is_dir() else []:
+        try:
+            summaries.append(records.read_json(path))
+        except ValueError:  # a torn or foreign file must not stop the report
+            continue
+    peers = [s for s in summaries if s.get("peer")]
+    if not peers:
+        return []
+    ours = [s for s in summaries if not s.get("peer") and s.get("task") == "binary"
+            and isinstance((s.get("objective") or {}).get("value"), (int, float))]
+    best = max(ours, key=lambda s: (s["objective"]["value"], str(s.get("run_id"))), default=None)
+    return [_peer_row(s) for s in ([best] if best else []) + peers]
+
+
+def _peer_row(summary: dict) -> dict:
+    peer = summary.get("peer")
+    name = peer.get("name", "peer") if isinstance(peer, dict) else peer
+    test = summary.get("test") if isinstance(summary.get("test"), dict) else {}
+    objective = summary.get("objective") or {}
+    seconds = summary.get("search_seconds")
+    return {
+        "model": str(name) if peer else "automl (best binary run)",
+        "run_id": summary.get("run_id"),
+        "val_objective": objective.get("name"),
+        "val_objective_value": objective.get("value"),
+        "test_accuracy": test.get("accuracy"),
+        "test_auc": test.get("auc"),
+        "test_sens_spec_gap": (test.get("bias") or {}).get("sens_spec_gap"),
+        "wall_minutes": seconds / 60 if isinstance(seconds, (int, float)) else None,
+    }
+
+
+def _missing(name: str) -> str:
+    return f"not measured yet: run `{MAKE[name]}`"
+
+
+def _num(value, spec: str) -> str:
+    """``value`` formatted with ``spec`` (e.g. ``,.0f``), the dash when missing."""
+    return format(value, spec) if isinstance(value, (int, float)) and not isinstance(value, bool) else DASH
+
+
+def section_pipeline(data: dict | None) -> str:
+    if not data:
+        return _missing("bench_data")
+    rows = [
+        {"loader": "automl (decode once, cache)",
+         "first epoch (images/s)": _num(data.get("ours_first_epoch_images_per_sec"), ",.0f"),
+         "cached / later epoch (images/s)": _num(data.get("ours_cached_epoch_images_per_sec"), ",.0f")},
+        {"loader": "keras image_dataset_from_directory",
+         "first epoch (images/s)": _num(data.get("keras_first_epoch_images_per_sec"), ",.0f"),
+         "cached / later epoch (images/s)": _num(data.get("keras_later_epoch_images_per_sec"), ",.0f")},
+    ]
+    lines = [
+        f"Split `{esc(data.get('split', 'train'))}` of `{esc(data.get('data', '?'))}`: "
+        f"{fmt_count(data.get('images'))} images at {data.get('image_size', DASH)} px, "
+        f"batch {data.get('batch_size', DASH)}.",
+        "",
+        table(rows, ""),
+        "",
+        f"Cached epochs run at {fmt(data.get('cached_speedup_vs_keras'), 1)}× keras's later epochs; "
+        f"a second search at the same size loads the on-disk cache at "
+        f"{_num(data.get('ours_disk_cache_load_images_per_sec'), ',.0f')} images/s instead of decoding.",
+    ]
+    return "\n".join(lines)
+
+
+def section_training(data: dict | None) -> str:
+    if not data:
+        return _missing("bench_training")
+    rows = []
+    for row in data.get("rows", []):
+        rows.append({
+            "family": esc(row.get("family")),
+            "image px": str(row.get("image_size", DASH)),
+            "stem stride": str(row.get("stem_stride", DASH)),
+            "params": fmt_count(row.get("params")),
+            "train images/s": _num(row.get("train_images_per_sec"), ",.1f"),
+            "train GFLOP/image": _num(row.get("train_gflops_per_image"), ".3f"),
+            "achieved GFLOP/s": _num(row.get("achieved_gflops_per_sec"), ",.1f"),
+            "fraction of peak": _num(row.get("fraction_of_peak"), ".1%"),
+            "error": esc(row["error"])[:120] if row.get("error") else "",
+        })
+    if rows and not any(r["error"] for r in rows):
+        for r in rows:
+            del r["error"]
+    first = next((r for r in data.get("rows", []) if "timed_steps" in r), {})
+    n = data.get("matmul_n", DASH)
+    lines = [
+        f"Default hyperparameters of each family (binary task), batch {first.get('batch_size', DASH)}, "
+        f"random images; {first.get('warmup_steps', DASH)} untimed warm-up + "
+        f"{first.get('timed_steps', DASH)} timed `train_on_batch` steps. Training FLOPs are taken as "
+        f"3 × the forward FLOPs that the TensorFlow profiler counts at batch 1 (a multiply-add is 2; "
+        f"activations and batch norm count 0, so GFLOP/s are slight underestimates).",
+        "",
+        table(rows, "no rows"),
+        "",
+        f"float32 matmul peak ({n}×{n}, same run): "
+        f"{_num(data.get('matmul_peak_gflops_per_sec'), ',.1f')} GFLOP/s.",
+    ]
+    return "\n".join(lines)
+
+
+def section_tuners(data: dict | None) -> str:
+    if not data:
+        return _missing("bench_tuners")
+    tuners = data.get("tuners", [])
+    rows = []
+    for entry in tuners:
+        at = entry.get("best_at_budget_fraction") or {}
+        rows.append({
+            "tuner": esc(entry.get("tuner") or DASH),
+            "run": f"`{esc(entry.get('run_id'))}`",
+            "trials": fmt_count(entry.get("trials")),
+            "failed": fmt_count(entry.get("trials_failed")),
+            **{f"best at {float(f):.0%}": fmt(at.get(f), 4) for f in FRACTIONS},
+            "final": fmt(entry.get("final_best"), 4),
+        })
+    first = tuners[0] if tuners else {}
+    budget = first.get("budget_minutes")
+    lines = [
+        f"Binary task, {first.get('image_size', DASH)} px, up to {first.get('epochs', DASH)} epochs per "
+        f"trial, {_num(budget, 'g')} wall minutes per tuner, seed 0. Columns: best validation "
+        f"`{esc(first.get('objective', 'objective'))}` among trials that had finished by that share of "
+        f"the budget; *final* includes the trial that was running when the budget ran out.",
+        "",
+        table(rows, "no tuner runs"),
+        "",
+        "![best validation objective so far vs wall minutes](search_efficiency.png)",
+    ]
+    return "\n".join(lines)
+
+
+def section_memory(data: dict | None) -> str:
+    if not data:
+        return _missing("bench_memory")
+    samples = data.get("rss_mb_after_each_trial") or []
+    rows = [{"trial": str(i), "resident memory after it (MB)": _num(mb, ",.0f")}
+            for i, mb in enumerate(samples, 1)]
+    return "\n".join([
+        f"{len(samples)} consecutive tiny trials (synthetic data, 32 px) in one process.",
+        "",
+        table(rows, "no samples"),
+        "",
+        f"Growth from trial 1 to trial {len(samples)}: "
+        f"{_num(data.get('rss_growth_after_first_trial'), '+.1%')} "
+        f"(trial 1 pays one-off costs such as graph tracing, so growth is measured after it).",
+    ])
+
+
+def section_peers(peers: list[dict]) -> str:
+    if not peers:
+        return ("not measured yet: no run folder with a `peer` key in its summary.json "
+                "(e.g. autokeras, reference-recipe)")
+    rows = [{
+        "model": esc(p["model"]),
+        "run": f"`{esc(p['run_id'])}`",
+        "val objective": (f"{esc(p['val_objective'])} {fmt(p['val_objective_value'], 4)}"
+                          if p.get("val_objective") else fmt(p.get("val_objective_value"), 4)),
+        "test accuracy": fmt(p.get("test_accuracy"), 4),
+        "test AUC": fmt(p.get("test_auc"), 4),
+        "\\|sens − spec\\|": fmt(p.get("test_sens_spec_gap"), 4),
+        "wall minutes": fmt(p.get("wall_minutes"), 1),
+    } for p in peers]
+    return table(rows, "")
+
+
+def section_environment(results: dict[str, dict | None]) -> str:
+    rows = []
+    for name in BENCHMARKS:
+        env = (results.get(name) or {}).get("env")
+        if not env:
+            continue
+        packages = env.get("packages") or {}
+        rows.append({
+            "benchmark": name,
+            "device": esc(env.get("device", DASH)),
+            "cpu_count": str(env.get("cpu_count", DASH)),
+            "git commit": f"`{esc(env['git_commit'])}`" if env.get("git_commit") else DASH,
+            "packages": esc(" ".join(f"{k}={v}" for k, v in sorted(packages.items()))) or DASH,
+        })
+    return table(rows, "no benchmark has been run yet")
+
+
+def render(results: dict[str, dict | None], peers: list[dict], notes: str | None = None) -> str:
+    """perf.md from the collected results (pure: same inputs, same bytes)."""
+    parts = [
+        "# Performance",
+        "",
+        "Generated by `make perf` from `benchmarks/results/*.json`; do not edit by hand "
+        "(put commentary in `reports/perf_notes.md`).",
+    ]
+    sections = [
+        ("bench_data", section_pipeline(results.get("bench_data"))),
+        ("bench_training", section_training(results.get("bench_training"))),
+        ("bench_tuners", section_tuners(results.get("bench_tuners"))),
+        ("bench_memory", section_memory(results.get("bench_memory"))),
+        ("peers", section_peers(peers)),
+    ]
+    for key, body in sections:
+        parts += ["", f"## {HEADINGS[key]}", "", body]
+    if notes and notes.strip():
+        parts += ["", "## Notes", "", notes.strip()]
+    parts += ["", "## Environment", "", section_environment(results)]
+    return "\n".join(parts) + "\n"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--results", default="benchmarks/results", help="folder of bench_*.json")
+    parser.add_argument("--runs", help="run folders to look for peers in (default RESULTS/runs)")
+    parser.add_argument("--out", default="reports/perf.md")
+    parser.add_argument("--notes", help="hand-written notes to include (default perf_notes.md beside --out)")
+    args = parser.parse_args(argv)
+    results_dir, out = Path(args.results), Path(args.out)
+    results = load_results(results_dir)
+    peers = load_peers(Path(args.runs) if args.runs else results_dir / "runs")
+    notes_path = Path(args.notes) if args.notes else out.with_name("perf_notes.md")
+    notes = notes_path.read_text(encoding="utf-8") if notes_path.exists() else None
+    records.write_json(results_dir / "perf.json", {**results, "peers": peers})
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(render(results, peers, notes), encoding="utf-8")
+    measured = [name for name in BENCHMARKS if results[name]]
+    print(f"-> {out} ({len(measured)}/{len(BENCHMARKS)} benchmarks measured, {len(peers)} peer rows), "
+          f"{results_dir / 'perf.json'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,137 @@
+"""Performance benchmarks: perf.md from small hand-written results, tuner curves, one tiny training row."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def _load(name: str):
+    """Import a script from ``benchmarks/`` (a folder of scripts, not a package)."""
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+ENV = {"git_commit": "abc123", "python": "3.11", "platform": "Linux", "device": "CPU (x86_64, 2 cores)",
+       "cpu_count": 2, "packages": {"keras": "3.15.1", "tensorflow-cpu": "2.21.0"}}
+
+
+def _trial(trial_id: str, started_at: str, seconds: float, auc: float | None, status: str = "COMPLETED"):
+    return {"trial_id": trial_id, "status": status, "started_at": started_at, "seconds": seconds,
+            "metrics": {} if auc is None else {"val_auc": auc, "auc": 0.5}}
+
+
+def _write_results(results: Path) -> None:
+    (results / "runs" / "ours").mkdir(parents=True)
+    (results / "runs" / "ak").mkdir(parents=True)
+    files = {
+        "bench_data.json": {
+            "data": "chest_xray", "split": "train", "images": 4200, "image_size": 128, "batch_size": 32,
+            "ours_first_epoch_images_per_sec": 812.34, "ours_cached_epoch_images_per_sec": 15432.1,
+            "ours_disk_cache_load_images_per_sec": 25000.0, "keras_first_epoch_images_per_sec": 301.9,
+            "keras_later_epoch_images_per_sec": 305.5, "cached_speedup_vs_keras": 50.51, "env": ENV},
+        "bench_training.json": {
+            "matmul_n": 2048, "matmul_peak_gflops_per_sec": 150.0, "env": ENV,
+            "rows": [
+                {"family": "plain", "image_size": 64, "batch_size": 32, "stem_stride": 1, "params": 313633,
+                 "warmup_steps": 3, "timed_steps": 10, "train_images_per_sec": 321.987,
+                 "train_gflops_per_image": 0.374, "achieved_gflops_per_sec": 120.4,
+                 "fraction_of_peak": 0.8027},
+                {"family": "separable", "image_size": 224, "batch_size": 32, "error": "OOM: too big"},
+            ]},
+        "bench_tuners.json": {"env": ENV, "tuners": [
+            {"tuner": "hyperband", "run_id": "binary-1", "objective": "val_auc", "image_size": 64,
+             "epochs": 6, "budget_minutes": 8.0, "trials": 9, "trials_completed": 8, "trials_failed": 1,
+             "curve": [[1.0, 0.9], [3.0, 0.95]], "final_best": 0.9612,
+             "best_at_budget_fraction": {"0.25": 0.9, "0.5": 0.95, "0.75": 0.95, "1.0": 0.95}},
+        ]},
+        "runs/ours/summary.json": {"task": "binary", "run_id": "binary-1", "search_seconds": 600.0,
+                                   "objective": {"name": "val_auc", "value": 0.97},
+                                   "test": {"accuracy": 0.88, "auc": 0.95, "bias": {"sens_spec_gap": 0.21}}},
+        "runs/ak/summary.json": {"task": "binary", "run_id": "autokeras-1", "peer": "autokeras",
+                                 "search_seconds": 1800.0, "objective": {"name": "val_auc", "value": 0.96},
+                                 "test": {"accuracy": 0.85, "auc": 0.93, "bias": {"sens_spec_gap": 0.3}}},
+    }
+    for name, content in files.items():
+        (results / name).write_text(json.dumps(content))
+
+
+def test_perf_report_from_small_results(tmp_path):
+    perf = _load("perf")
+    results, out = tmp_path / "results", tmp_path / "reports" / "perf.md"
+    results.mkdir()
+    _write_results(results)
+    (tmp_path / "reports").mkdir()
+    (tmp_path / "reports" / "perf_notes.md").write_text("Hand-written remark.\n")
+    perf.main(["--results", str(results), "--out", str(out)])
+    text = out.read_text()
+    for heading in perf.HEADINGS.values():
+        assert f"## {heading}" in text
+    # Numbers rounded only here: pipeline, training, tuners, peers; the memory run is missing.
+    assert "15,432" in text and "812" in text and "50.5×" in text
+    assert "322.0" in text and "80.3%" in text and "150.0 GFLOP/s" in text and "OOM: too big" in text
+    assert "0.9500" in text and "0.9612" in text and "(search_efficiency.png)" in text
+    assert "not measured yet: run `make bench-memory`" in text
+    assert "autokeras" in text and "automl (best binary run)" in text and "30.0" in text
+    assert "## Notes\n\nHand-written remark." in text
+    assert "tensorflow-cpu=2.21.0" in text
+    assert json.loads((results / "perf.json").read_text())["bench_memory"] is None
+    # Deterministic: the same inputs give the same bytes.
+    perf.main(["--results", str(results), "--out", str(out)])
+    assert out.read_text() == text
+
+
+def test_perf_report_with_nothing_measured(tmp_path):
+    perf = _load("perf")
+    out = tmp_path / "perf.md"
+    perf.main(["--results", str(tmp_path), "--out", str(out)])
+    text = out.read_text()
+    assert text.count("not measured yet") == 5
+
+
+def test_tuner_curve_is_monotone_best_so_far(tmp_path):
+    bench_tuners = _load("bench_tuners")
+    trials = [
+        _trial("00", "2026-01-01T10:00:00Z", 60, 0.80),
+        _trial("01", "2026-01-01T10:01:00Z", 120, 0.90),
+        _trial("02", "2026-01-01T10:03:00Z", 30, None, status="FAILED"),
+        _trial("03", "2026-01-01T10:03:30Z", 90, 0.85),  # worse: the best must not drop
+        _trial("04", "2026-01-01T10:05:00Z", 300, 0.95),  # ends after the 8-minute budget
+        _trial("05", None, 10, 0.99),  # no start time (resumed run): no point
+    ]
+    run = tmp_path / "binary-x"
+    run.mkdir()
+    (run / "trials.jsonl").write_text("".join(json.dumps(t) + "\n" for t in trials))
+    (run / "config.json").write_text(json.dumps({"tuner": "random", "time_budget_minutes": 8.0,
+                                                 "image_size": 64, "epochs": 6}))
+    entry = bench_tuners.summarize_run(run)
+    minutes = [m for m, _ in entry["curve"]]
+    values = [v for _, v in entry["curve"]]
+    assert minutes == pytest.approx([1.0, 3.0, 5.0, 10.0])
+    assert values == [0.80, 0.90, 0.90, 0.95]
+    assert all(b >= a for a, b in zip(values, values[1:]))
+    assert entry["best_at_budget_fraction"] == {"0.25": 0.8, "0.5": 0.9, "0.75": 0.9, "1.0": 0.9}
+    assert entry["final_best"] == 0.95 and entry["trials"] == 6 and entry["trials_failed"] == 1
+    bench_tuners.plot([entry], tmp_path / "curve.png")
+    assert (tmp_path / "curve.png").stat().st_size > 0
+
+
+def test_training_throughput_one_tiny_config():
+    bench_training = _load("bench_training")
+    result = bench_training.run([32], ["plain"], steps=2, warmup=1, matmul_n=256)
+    (row,) = result["rows"]
+    assert "error" not in row, row.get("error")
+    assert row["train_images_per_sec"] > 0 and row["achieved_gflops_per_sec"] > 0
+    assert 0 < row["fwd_gflops_per_image"] < 1 and row["fraction_of_peak"] > 0
+    assert result["matmul_peak_gflops_per_sec"] > 0
