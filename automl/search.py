@@ -468,7 +468,8 @@ def _maybe_ensemble(tuner, task, completed, objective_name, k, best_member, val,
     members = [best_member, *others]
     averaged = np.mean([val_scores] + [task.scores(m, val.images, hparams=t["hparams"])
                                        for t, m in others], axis=0)
-    single, combined = _validation_quality(task, y_val, val_scores), _validation_quality(task, y_val, averaged)
+    single = _validation_quality(task, y_val, val_scores)
+    combined = _validation_quality(task, y_val, averaged)
     used = len(members) > 1 and combined > single
     record = {"trials": [t["trial_id"] for t, _ in members], "used": used,
               "val_quality_single": single, "val_quality_ensemble": combined,
