@@ -1,0 +1,40 @@
+import zipfile
+
+from automl import cli
+from tests.test_kaggle import make_kaggle_zip
+
+
+def test_download_without_credentials_exits_2(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("KAGGLE_CONFIG_DIR", str(tmp_path / "empty"))
+    monkeypatch.delenv("KAGGLE_USERNAME", raising=False)
+    monkeypatch.delenv("KAGGLE_KEY", raising=False)
+    monkeypatch.delenv("KAGGLE_API_TOKEN", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert cli.main(["data", "download", "--out", str(tmp_path / "data")]) == 2
+    message = capsys.readouterr().err.strip()
+    assert message.count("\n") == 0 and "Kaggle" in message
+
+
+def test_download_archive_and_traversal(tmp_path, capsys):
+    archive = make_kaggle_zip(tmp_path / "chest-xray-pneumonia.zip")
+    assert cli.main(["data", "download", "--archive", str(archive), "--out", str(tmp_path / "d")]) == 0
+    assert sorted(p.name for p in (tmp_path / "d" / "chest_xray").iterdir() if p.is_dir()) == \
+        ["test", "train", "val"]
+    evil = tmp_path / "evil.zip"
+    with zipfile.ZipFile(evil, "w") as handle:
+        handle.writestr("chest_xray/train/NORMAL/IM-0001-0001.jpeg", b"x")
+        handle.writestr("../evil.txt", b"gotcha")
+    assert cli.main(["data", "download", "--archive", str(evil), "--out", str(tmp_path / "e")]) == 1
+    assert not (tmp_path / "evil.txt").exists()
+    assert "evil" in capsys.readouterr().err
+
+
+def test_synthetic_then_check(tmp_path, capsys):
+    assert cli.main(["data", "synthetic", "--out", str(tmp_path / "s"), "--per-class", "4"]) == 0
+    assert cli.main(["data", "check", "--data", str(tmp_path / "s"), "--strict"]) == 0
+    assert "usable images" in capsys.readouterr().out
+
+
+def test_bad_fix_argument_is_a_clear_error(capsys):
+    assert cli.main(["search", "--fix", "blocks"]) == 2
+    assert "NAME=VALUE" in capsys.readouterr().err
