@@ -30,7 +30,7 @@ $(BIN)/automl: pyproject.toml
 	@touch $@
 
 .PHONY: help setup data search embed report tensorboard test bench bench-data bench-memory \
-	bench-training bench-tuners bench-peers perf lint clean
+	bench-training bench-tuners bench-peers bench-workers perf lint clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -81,6 +81,9 @@ bench-peers: $(BIN)/automl ## AutoKeras + the reference recipe on the same split
 	$(BIN)/python benchmarks/bench_peers.py --seed $(SEED) $(call opt,--data,$(DATA)) \
 		$(call opt,--max-trials,$(TRIALS)) $(call opt,--epochs,$(EPOCHS)) \
 		$(call opt,--image-size,$(IMAGE_SIZE)) $(ARGS)
+
+bench-workers: $(BIN)/automl ## wall time of 8 tiny trials with 1 vs 2 distributed workers
+	$(BIN)/python benchmarks/bench_workers.py
 
 perf: $(BIN)/automl ## collect benchmarks/results/*.json into reports/perf.md
 	$(BIN)/python benchmarks/perf.py
