@@ -35,3 +35,15 @@ def test_objective_is_the_detection_auroc(synthetic_data, tmp_path):
     # Trained on NORMAL images only: the trial record says how many it saw per epoch.
     trials = [json.loads(line) for line in (run_dir / "trials.jsonl").read_text().splitlines()]
     assert trials[0]["status"] == "COMPLETED"
+
+
+def test_stretch_contrast_removes_global_exposure():
+    from automl.tasks.autoencoder import stretch_contrast
+
+    rng = np.random.default_rng(0)
+    base = rng.integers(0, 255, (1, 16, 16, 1)).astype(np.float32)
+    dark = (base * 0.4 + 20).astype(np.uint8)
+    bright = (base * 0.8 + 40).astype(np.uint8)
+    a, b = stretch_contrast(dark), stretch_contrast(bright)
+    assert a.dtype == np.uint8 and a.shape == dark.shape
+    assert np.abs(a.astype(int) - b.astype(int)).mean() < 3

@@ -39,17 +39,34 @@ def anomaly_scores(images: np.ndarray, reconstructions: np.ndarray, *, mode: str
     return np.sort(errors, axis=1)[:, -k:].mean(axis=1)
 
 
+def stretch_contrast(images: np.ndarray, *, low: float = 1.0, high: float = 99.0) -> np.ndarray:
+    """Map each image's ``low``..``high`` intensity percentiles to 0..255 (uint8 in, uint8 out).
+
+    Reconstruction error is sensitive to global exposure and contrast, which is
+    where the official test split differs from train; stretching each image to
+    its own range removes that before the autoencoder sees it.
+    """
+    flat = images.reshape(len(images), -1).astype(np.float32)
+    lo, hi = np.percentile(flat, [low, high], axis=1)
+    scaled = (flat - lo[:, None]) / np.maximum(hi - lo, 1.0)[:, None]
+    return (np.clip(scaled, 0, 1) * 255).round().astype(np.uint8).reshape(images.shape)
+
+
+def prepare_intensity(images: np.ndarray, intensity: str) -> np.ndarray:
+    return stretch_contrast(images) if intensity == "stretch" else images
+
+
 class ValidationAUROC(keras.callbacks.Callback):
     """Adds ``val_auroc`` (NORMAL vs PNEUMONIA by anomaly score) to each epoch's logs, so
     early stopping and Keras Tuner optimise detection rather than reconstruction."""
 
-    def __init__(self, task: "AutoencoderTask", val: SplitData, mode: str):
+    def __init__(self, task: "AutoencoderTask", val: SplitData, hparams: dict):
         super().__init__()
-        self.task, self.val, self.mode = task, val, mode
+        self.task, self.val, self.hparams = task, val, hparams
         self.labels = task.labels(val.table)
 
     def on_epoch_end(self, epoch, logs=None):
-        scores = self.task.reconstruction_scores(self.model, self.val.images, mode=self.mode)
+        scores = self.task.scores(self.model, self.val.images, hparams=self.hparams)
         if logs is not None:
             logs["val_auroc"] = float(roc_auc_score(self.labels, scores))
 
@@ -93,21 +110,22 @@ class AutoencoderTask(Task):
         return model
 
     def fit(self, hp, model, train, val, space, **fit_kwargs):
-        mode = hp.Choice("score", ["mean", "topk"], default="mean")
+        hp.Choice("score", ["mean", "topk"], default="mean")
+        intensity = hp.Choice("intensity", ["raw", "stretch"], default="stretch")
         batch_size = hp.Choice("batch_size", [16, 32, 64], default=32)
         augment = hp.Float("augment", 0.0, 1.0, step=0.25, default=0.25)
         # Healthy chests only: the model must never learn what pneumonia looks like.
-        normal = train.images[train.table.label.to_numpy() == "NORMAL"]
+        normal = prepare_intensity(train.images[train.table.label.to_numpy() == "NORMAL"], intensity)
         as_float = normal.astype(np.float32) / 255.0
         train_ds = make_dataset(normal, as_float, batch_size=batch_size, training=True,
                                 augment=0, seed=space.seed)
         if augment > 0:
             train_ds = self._augment_pairs(train_ds, augment, space.seed)
-        val_normal = val.images[val.table.label.to_numpy() == "NORMAL"]
+        val_normal = prepare_intensity(val.images[val.table.label.to_numpy() == "NORMAL"], intensity)
         val_ds = make_dataset(val_normal, val_normal.astype(np.float32) / 255.0, batch_size=128)
         callbacks = list(fit_kwargs.pop("callbacks", []))
         # The AUROC callback must run before early stopping and the tuner read the logs.
-        callbacks.insert(0, ValidationAUROC(self, val, mode))
+        callbacks.insert(0, ValidationAUROC(self, val, dict(hp.values)))
         return model.fit(train_ds, validation_data=val_ds, callbacks=callbacks,
                          verbose=fit_kwargs.pop("verbose", 2), **fit_kwargs)
 
@@ -127,8 +145,11 @@ class AutoencoderTask(Task):
         return anomaly_scores(x, reconstructions, mode=mode)
 
     def scores(self, model, images, *, batch_size=64, hparams=None):
-        mode = (hparams or {}).get("score", "mean")
-        return self.reconstruction_scores(model, images, mode=mode, batch_size=batch_size)
+        hparams = hparams or {}
+        # Runs recorded before the intensity choice existed used raw images.
+        images = prepare_intensity(images, hparams.get("intensity", "raw"))
+        return self.reconstruction_scores(model, images, mode=hparams.get("score", "mean"),
+                                          batch_size=batch_size)
 
     def extra_metrics(self, table, y, scores, result):
         flagged = scores >= result["threshold"]
@@ -147,7 +168,8 @@ class AutoencoderTask(Task):
         split = "test" if images.get("test") is not None else "val"
         frame = scores[scores.split == split].reset_index(drop=True)
         picks = [*frame.index[frame.label == "NORMAL"][:3], *frame.index[frame.label == "PNEUMONIA"][:3]]
-        x = images[split][picks].astype(np.float32) / 255.0
+        x = prepare_intensity(images[split][picks], summary["best_hparams"].get("intensity", "raw"))
+        x = x.astype(np.float32) / 255.0
         plots.reconstruction_grid_png(x, model.predict(x, verbose=0), frame.label[picks].tolist(),
                                       run_dir / "reconstructions.png")
         return ["score_histogram.png", "reconstructions.png"]
