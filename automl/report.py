@@ -375,9 +375,54 @@ def _anchor_value(entry: dict, metric: str) -> str:
     return f"{qualifier} {value}" if qualifier and value != DASH else value
 
 
+def ours(runs: list[Run]) -> list[Run]:
+    """Runs of this toolkit (not the peer systems benchmarked beside it)."""
+    return [r for r in runs if not r.summary.get("peer")]
+
+
+# The project's targets on the official test split (selection on validation only).
+TARGETS = (
+    ("binary", "accuracy", ">=", 0.92), ("binary", "auc", ">=", 0.96),
+    ("binary", "sens_spec_gap", "<=", 0.08),
+    ("multiclass", "accuracy", ">=", 0.85), ("multiclass", "f1_macro", ">=", 0.82),
+    ("autoencoder", "auc", ">=", 0.85), ("autoencoder", "accuracy", ">=", 0.80),
+)
+
+
+def render_targets(runs: list[Run]) -> str:
+    """Each target beside the measured value of the task's best run (chosen on validation)."""
+    rows = []
+    best = {t: ranked([r for r in ours(runs) if r.task == t])[0]
+            for t in dict.fromkeys(r.task for r in ours(runs))}
+    for task, metric, op, goal in TARGETS:
+        run = best.get(task)
+        value = None
+        if run is not None and run.test:
+            value = dig(run.test, "bias", metric) if metric == "sens_spec_gap" else dig(run.test, metric)
+        rows.append(_target_row(task, metric, op, goal, value, run))
+    for task, run in best.items():
+        chosen = [k for k in run.knn if k.get("selected") and k.get("features") == "embedding"]
+        if chosen and chosen[0].get("test") and run.test:
+            goal = run.test["accuracy"] - 0.02
+            rows.append(_target_row(task, "KNN accuracy on its embedding", ">=", goal,
+                                    chosen[0]["test"]["accuracy"], run, goal_text="classifier − 0.02"))
+        trust = dig(run.tsne or {}, "features", "embedding", "trustworthiness", "5")
+        if trust is not None:
+            rows.append(_target_row(task, "t-SNE trustworthiness (k=5)", ">=", 0.93, trust, run))
+    return table(rows, "_No runs yet._")
+
+
+def _target_row(task, metric, op, goal, value, run, goal_text=None) -> dict:
+    met = None if value is None else (value >= goal if op == ">=" else value <= goal)
+    return {"task": task, "metric": esc(metric), "target": f"{op} {goal_text or fmt(goal)}",
+            "measured": fmt(value), "reached": DASH if met is None else ("yes" if met else "**no**"),
+            "run": esc(run.run_id) if run else DASH}
+
+
 def render_headline(runs: list[Run], anchors: dict) -> str:
     """Best run of each task (by validation objective) beside that task's published numbers."""
     rows = []
+    runs = ours(runs)
     for task in dict.fromkeys(r.task for r in runs):
         best = ranked([r for r in runs if r.task == task])[0]
         commit = str(dig(best.summary, "env", "git_commit") or DASH)[:12]
@@ -440,6 +485,7 @@ def render_readme(runs: list[Run], problems: list[tuple[Path, str]], out: Path, 
     issues += [f"- {esc(r.run_id)}: {esc(p)}" for r in runs for p in r.problems]
     parts += ["## Pages", "\n".join(index) or "_No pages yet._",
               "## Headline: best run per task vs published numbers", render_headline(runs, anchors),
+              "## Targets", render_targets(runs),
               "## Problems", "\n".join(issues) or "None.",
               "## Environment", render_environment(runs)]
     return "\n\n".join(parts) + "\n"
