@@ -111,9 +111,7 @@ def embed_run(run_dir: Path, *, tsne: bool = True, log=print) -> dict:
 
     run_dir = Path(run_dir)
     summary = records.read_json(run_dir / "summary.json")
-    saved = records.read_json(run_dir / "config.json")
-    saved["families"] = tuple(saved["families"])
-    config, _, _, task, parts = prepare(SearchConfig(**saved), log=log)
+    config, _, _, task, parts = prepare(SearchConfig.load(run_dir), log=log)
     model = keras.models.load_model(run_dir / "best_model.keras", compile=False, safe_mode=True)
     encoder = keras.Model(model.inputs, model.get_layer("embedding").output)
     images = {s: load_images(t.path, config.image_size) for s, t in parts.items() if len(t)}

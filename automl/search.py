@@ -66,6 +66,13 @@ class SearchConfig:
     DEMO = {"max_trials": 3, "epochs": 2, "image_size": 48, "time_budget_minutes": 5.0, "ensemble": 1}
     SMOKE = {"max_trials": 2, "epochs": 1, "image_size": 32, "time_budget_minutes": 5.0, "ensemble": 1}
 
+    @classmethod
+    def load(cls, run_dir: Path) -> "SearchConfig":
+        """The configuration a run folder was made with (its ``config.json``)."""
+        saved = records.read_json(Path(run_dir) / "config.json")
+        saved["families"] = tuple(saved["families"])
+        return cls(**saved)
+
     def with_defaults(self, synthetic: bool) -> "SearchConfig":
         budget = self.SMOKE if self.smoke else self.DEMO if synthetic else self.REAL
         values = {k: getattr(self, k) if getattr(self, k) is not None else v for k, v in budget.items()}
@@ -301,9 +308,7 @@ def run_search(config: SearchConfig, *, resume: str | Path | None = None, role: 
     """
     if resume:
         run_dir = Path(resume)
-        saved = records.read_json(run_dir / "config.json")
-        saved["families"] = tuple(saved["families"])
-        config = SearchConfig(**saved)
+        config = SearchConfig.load(run_dir)
         if strategy:
             config = dataclasses.replace(config, strategy=strategy)
         run_id = run_dir.name
