@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import keras
+import numpy as np
 from keras import layers
 
 FAMILIES = ("plain", "residual", "separable")
@@ -30,6 +31,33 @@ class PerImageStandardization(layers.Layer):
         mean = keras.ops.mean(inputs, axis=(1, 2, 3), keepdims=True)
         std = keras.ops.std(inputs, axis=(1, 2, 3), keepdims=True)
         return (inputs - mean) / keras.ops.maximum(std, 1e-3)
+
+
+@keras.saving.register_keras_serializable(package="automl")
+class HistogramEqualization(layers.Layer):
+    """Per-image histogram equalisation, scaled to zero mean and unit variance.
+
+    Maps every grey level to its rank within the image, so any monotone change of
+    exposure or contrast (gamma, window, gain) gives the same input: a stronger
+    intensity normalisation than :class:`PerImageStandardization`, which removes
+    only the linear part. Expects images in [0, 1].
+    """
+
+    def call(self, inputs):
+        import tensorflow as tf  # bincount and batched gather have no keras.ops equivalent
+
+        shape = tf.shape(inputs)
+        levels = tf.cast(tf.round(tf.clip_by_value(inputs, 0.0, 1.0) * 255.0), tf.int32)
+        flat = tf.reshape(levels, (shape[0], -1))
+        counts = tf.math.bincount(flat, minlength=256, maxlength=256, axis=-1, dtype=tf.float32)
+        # Mid-rank of each level: (pixels below + half the pixels at it) / all pixels.
+        below = tf.cumsum(counts, axis=1, exclusive=True)
+        rank = (below + 0.5 * counts) / tf.cast(tf.shape(flat)[1], tf.float32)
+        equalized = tf.reshape(tf.gather(rank, flat, batch_dims=1), shape)
+        return (equalized - 0.5) * np.sqrt(12.0)  # uniform on [0, 1] has std 1/sqrt(12)
+
+
+NORMALIZERS = {"per_image": PerImageStandardization, "equalize": HistogramEqualization}
 
 
 def _conv_block(x, family: str, filters: int, kernel: int, batch_norm: bool, index: int):
@@ -60,9 +88,9 @@ def build_features(hp, image_size: int, *, families: tuple[str, ...] = FAMILIES,
             image size allows); Keras Tuner records the trial as failed.
     """
     family = hp.Choice("family", list(families), default=families[0])
-    normalize = hp.Choice("normalize", ["per_image", "rescale"], default="per_image")
+    normalize = hp.Choice("normalize", ["per_image", "equalize", "rescale"], default="per_image")
     inputs = keras.Input((image_size, image_size, 1), name="image")
-    x = PerImageStandardization(name="standardize")(inputs) if normalize == "per_image" else inputs
+    x = NORMALIZERS[normalize](name="standardize")(inputs) if normalize in NORMALIZERS else inputs
     if family in APPLICATIONS:
         return inputs, _application(x, family, image_size, pretrained)
     blocks = hp.Int("blocks", 2, 6, default=4)

@@ -83,6 +83,7 @@ def _search(args) -> int:
         val_fraction=args.val_fraction, patience=args.patience, smoke=args.smoke,
         time_budget_minutes=args.time_budget, fixed=_parse_fixed(args.fix),
         trial_minutes=args.trial_minutes, strategy=args.strategy, ensemble=args.ensemble,
+        validation=args.validation,
     )
     if args.create_only:
         from automl.search import create_run
@@ -169,6 +170,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "resnet50, densenet121")
     search.add_argument("--pretrained", action="store_true", help="ImageNet weights for applications")
     search.add_argument("--val-fraction", type=float, default=0.2)
+    search.add_argument("--validation", default="shift", choices=["shift", "plain"],
+                        help="select on validation pooled with simulated re-acquisitions (shift, "
+                        "the default) or on validation alone (plain)")
     search.add_argument("--patience", type=int, default=4, help="early-stopping patience (epochs)")
     search.add_argument("--fix", action="append", default=[], metavar="NAME=VALUE",
                         help="pin a hyperparameter (repeatable), e.g. --fix blocks=3")

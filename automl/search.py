@@ -18,16 +18,17 @@ import keras_tuner as kt
 import numpy as np
 import pandas as pd
 
-from automl import backbones, metrics, plots, records
+from automl import backbones, metrics, plots, records, shift
 from automl.data import index as data_index
 from automl.data import source
 from automl.data.pipeline import load_images
 from automl.data.splits import make_splits
 from automl.tasks import get_task
-from automl.tasks.base import SearchSpace, SplitData, Task
+from automl.tasks.base import SearchSpace, SplitData, SupervisedTask, Task
 
 TUNERS = ("hyperband", "bayesian", "random", "grid")
 THRESHOLD_RULES = ("balanced", "youden", "f1", "0.5")
+VALIDATIONS = ("shift", "plain")
 
 
 @dataclass
@@ -49,6 +50,9 @@ class SearchConfig:
     out: str = "runs"
     objective: str | None = None
     threshold: str = "balanced"
+    # "shift": select trials, thresholds and ensembles on validation pooled with
+    # simulated re-acquisitions of it (automl.shift); "plain": on validation alone.
+    validation: str = "shift"
     families: tuple[str, ...] = backbones.FAMILIES
     pretrained: bool = False
     val_fraction: float = 0.2
@@ -71,6 +75,7 @@ class SearchConfig:
         """The configuration a run folder was made with (its ``config.json``)."""
         saved = records.read_json(Path(run_dir) / "config.json")
         saved["families"] = tuple(saved["families"])
+        saved.setdefault("validation", "plain")  # runs made before shift validation existed
         return cls(**saved)
 
     def with_defaults(self, synthetic: bool) -> "SearchConfig":
@@ -325,11 +330,16 @@ def run_search(config: SearchConfig, *, resume: str | Path | None = None, role: 
     keras.utils.set_random_seed(config.seed)
     train = SplitData(parts["train"], load_images(parts["train"].path, config.image_size))
     val = SplitData(parts["val"], load_images(parts["val"].path, config.image_size))
+    if uses_shift_validation(config, task):
+        val.shifted = shift.shifted_copies(val.images, seed=config.seed)
+        log(f"shift validation: {len(val.images)} validation images + {len(val.shifted)} "
+            f"simulated re-acquisitions")
     fixed = dict(config.fixed)
     if config.batch_size:
         fixed["batch_size"] = config.batch_size
     space = SearchSpace(config.image_size, tuple(config.families), config.pretrained, config.seed, fixed)
-    objective_name = config.objective or task.objective
+    objective_name = config.objective or (
+        task.shift_objective if uses_shift_validation(config, task) else task.objective)
     tuner = build_tuner(config, task, space, train, val, run_dir, run_id, objective_name,
                         overwrite=not resume)
     if role == "chief":
@@ -360,6 +370,14 @@ def run_search(config: SearchConfig, *, resume: str | Path | None = None, role: 
     search_seconds = time.time() - started + _previous_search_seconds(run_dir)
     return finish(run_dir, run_id, config, task, tuner, parts, train, val, index, objective_name,
                   search_seconds, log=log)
+
+
+def uses_shift_validation(config: SearchConfig, task: Task) -> bool:
+    """Shift validation applies to the classifiers; the autoencoder has its own
+    intensity handling and its objective reads only the validation normals."""
+    if config.validation not in VALIDATIONS:
+        raise ValueError(f"unknown validation {config.validation!r}; choose {' or '.join(VALIDATIONS)}")
+    return config.validation == "shift" and isinstance(task, SupervisedTask)
 
 
 def build_tuner(config, task, space, train, val, run_dir, run_id, objective_name, *, overwrite,
@@ -456,22 +474,29 @@ def finish(run_dir, run_id, config, task, tuner, parts, train, val, index, objec
     model.save(run_dir / "best_model.keras")
 
     y_val = task.labels(val.table)
-    val_scores = task.scores(model, val.images, hparams=best["hparams"])
+    # Every choice below (ensemble, threshold, class weights) is made on validation,
+    # pooled with its shifted copies under shift validation.
+    selection_images = shift.pooled(val.images, val.shifted)
+    y_selection = shift.pooled_labels(y_val, val.images, val.shifted)
+    selection_scores = task.scores(model, selection_images, hparams=best["hparams"])
     members = [(best, model)]
     if config.ensemble > 1 and task.evaluation != "anomaly":
-        members, val_scores, summary["ensemble"] = _maybe_ensemble(
-            tuner, task, completed, objective_name, config.ensemble, (best, model), val, y_val,
-            val_scores)
+        members, selection_scores, summary["ensemble"] = _maybe_ensemble(
+            tuner, task, completed, objective_name, config.ensemble, (best, model),
+            selection_images, y_selection, selection_scores)
     threshold = weights = None
     if task.evaluation in ("binary", "anomaly"):
-        threshold = metrics.choose_threshold(y_val, val_scores, rule=config.threshold)
+        threshold = metrics.choose_threshold(y_selection, selection_scores, rule=config.threshold)
     elif task.evaluation == "multiclass":
-        weights = metrics.choose_prior_correction(y_val, val_scores)
+        weights = metrics.choose_prior_correction(y_selection, selection_scores)
     summary["threshold"] = threshold
     summary["prior_weights"] = None if weights is None else [float(w) for w in weights]
     evaluate = dict(task=task.evaluation, threshold=threshold, weights=weights,
                     class_names=list(task.class_names), seed=config.seed)
+    val_scores = selection_scores[:len(y_val)]
     summary["val"] = metrics.evaluate(y_val, val_scores, **evaluate)
+    if val.shifted is not None:
+        summary["val_shift"] = metrics.evaluate(y_selection, selection_scores, **evaluate)
     score_rows = [_score_rows(val.table, "val", val_scores, index.root)]
     test_table = parts["test"]
     if len(test_table):
@@ -509,15 +534,9 @@ def _distinct_top(completed: list[dict], objective_name: str, k: int) -> list[di
     return chosen[:k]
 
 
-def _validation_quality(task: Task, y: np.ndarray, scores: np.ndarray) -> float:
-    """AUC (binary) or argmax macro-F1 (multiclass) on validation, to compare ensembles."""
-    result = metrics.evaluate(y, scores, task=task.evaluation, class_names=list(task.class_names),
-                              n_resamples=0)
-    return result["auc"] if task.evaluation == "binary" else result["f1_macro"]
-
-
-def _maybe_ensemble(tuner, task, completed, objective_name, k, best_member, val, y_val, val_scores):
-    """Average the top-k distinct trials' predictions if that is better *on validation*.
+def _maybe_ensemble(tuner, task, completed, objective_name, k, best_member, images, y, scores):
+    """Average the top-k distinct trials' predictions if that is better *on validation*
+    (``images``, ``y``, ``scores``: the selection set and the best model's scores on it).
 
     Averaging models that fit validation equally well smooths their individual
     over-confidence, which is what hurts on the shifted test split.
@@ -526,15 +545,15 @@ def _maybe_ensemble(tuner, task, completed, objective_name, k, best_member, val,
     others = [(t, tuner.load_model(tuner.oracle.get_trial(t["trial_id"])))
               for t in top if t["trial_id"] != best_member[0]["trial_id"]]
     members = [best_member, *others]
-    averaged = np.mean([val_scores] + [task.scores(m, val.images, hparams=t["hparams"])
-                                       for t, m in others], axis=0)
-    single = _validation_quality(task, y_val, val_scores)
-    combined = _validation_quality(task, y_val, averaged)
+    averaged = np.mean([scores] + [task.scores(m, images, hparams=t["hparams"]) for t, m in others],
+                       axis=0)
+    single = task.validation_quality(y, scores)
+    combined = task.validation_quality(y, averaged)
     used = len(members) > 1 and combined > single
     record = {"trials": [t["trial_id"] for t, _ in members], "used": used,
               "val_quality_single": single, "val_quality_ensemble": combined,
-              "quality": "auc" if task.evaluation == "binary" else "f1_macro"}
-    return (members, averaged, record) if used else ([best_member], val_scores, record)
+              "quality": task.objective.removeprefix("val_")}
+    return (members, averaged, record) if used else ([best_member], scores, record)
 
 
 def _score_rows(table: pd.DataFrame, split: str, scores: np.ndarray, root: Path) -> pd.DataFrame:

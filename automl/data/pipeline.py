@@ -94,11 +94,34 @@ def augmenter(strength: float, seed: int) -> keras.Sequential | None:
     layers = keras.layers
     return keras.Sequential([
         layers.RandomRotation(0.03 * strength, fill_mode="constant", seed=seed),
-        layers.RandomZoom(0.12 * strength, fill_mode="constant", seed=seed + 1),
+        # Height and width zoom independently: the data set squeezes radiographs of
+        # every aspect ratio into a square, so the squeeze itself must not be a cue.
+        layers.RandomZoom(0.12 * strength, 0.12 * strength, fill_mode="constant", seed=seed + 1),
         layers.RandomTranslation(0.06 * strength, 0.06 * strength, fill_mode="constant", seed=seed + 2),
         layers.RandomContrast(min(0.9, 0.3 * strength), seed=seed + 3),
         layers.RandomBrightness(min(0.9, 0.15 * strength), value_range=(0.0, 1.0), seed=seed + 4),
+        RandomGamma(0.25 * strength, seed=seed + 5),
     ])
+
+
+class RandomGamma(keras.layers.Layer):
+    """``x ** g`` per image with ``log g`` uniform in ±``factor``: over- and under-exposure,
+    which brightness and contrast (linear changes) do not imitate. Inputs in [0, 1]."""
+
+    def __init__(self, factor: float, seed: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.factor, self.seed = factor, seed
+        self.generator = keras.random.SeedGenerator(seed)
+
+    def call(self, inputs, training=True):
+        if not training or self.factor <= 0:
+            return inputs
+        shape = (keras.ops.shape(inputs)[0], 1, 1, 1)
+        log_gamma = keras.random.uniform(shape, -self.factor, self.factor, seed=self.generator)
+        return keras.ops.power(keras.ops.clip(inputs, 1e-6, 1.0), keras.ops.exp(log_gamma))
+
+    def get_config(self):
+        return {**super().get_config(), "factor": self.factor, "seed": self.seed}
 
 
 def make_dataset(

@@ -68,7 +68,7 @@ class ValidationAUROC(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         scores = self.task.scores(self.model, self.val.images, hparams=self.hparams)
         if logs is not None:
-            logs["val_auroc"] = float(roc_auc_score(self.labels, scores))
+            logs["val_auroc"] = self.task.validation_quality(self.labels, scores)
 
 
 class AutoencoderTask(Task):
@@ -79,6 +79,9 @@ class AutoencoderTask(Task):
 
     def labels(self, table):
         return (table.label == "PNEUMONIA").to_numpy(np.int64)
+
+    def validation_quality(self, y, scores):
+        return float(roc_auc_score(y, scores))
 
     def build(self, hp, space: SearchSpace) -> keras.Model:
         depth = hp.Int("encoder_depth", 2, 4, default=3)

@@ -8,7 +8,7 @@ import keras
 import numpy as np
 import pandas as pd
 
-from automl import backbones
+from automl import backbones, shift
 from automl.data.pipeline import make_dataset
 
 
@@ -30,6 +30,9 @@ class SplitData:
 
     table: pd.DataFrame
     images: np.ndarray
+    # Simulated re-acquisitions of ``images`` (automl.shift), whole copies in order;
+    # set on the validation split when the run uses shift validation.
+    shifted: np.ndarray | None = None
 
 
 class Task:
@@ -52,6 +55,13 @@ class Task:
 
     def labels(self, table: pd.DataFrame) -> np.ndarray:
         """Integer class per row, 0 = normal."""
+        raise NotImplementedError
+
+    def validation_quality(self, y: np.ndarray, scores: np.ndarray) -> float:
+        """The objective's measure computed from labels and :meth:`scores` (AUC, macro-F1).
+
+        Used for shift validation and to compare an ensemble with a single model.
+        """
         raise NotImplementedError
 
     def build(self, hp, space: SearchSpace) -> keras.Model:
@@ -110,8 +120,20 @@ class SupervisedTask(Task):
         if balancing == "class_weight":
             counts = np.bincount(labels, minlength=len(self.class_names))
             class_weight = {k: len(labels) / (len(counts) * max(c, 1)) for k, c in enumerate(counts)}
+        callbacks = list(fit_kwargs.pop("callbacks", []))
+        if val.shifted is not None:
+            # First in the list: early stopping and the tuner read what it adds to the logs.
+            callbacks.insert(0, shift.ShiftValidation(
+                shift.pooled(val.images, val.shifted),
+                shift.pooled_labels(self.labels(val.table), val.images, val.shifted),
+                self.validation_quality, self.shift_objective, self.scores))
         return model.fit(train_ds, validation_data=val_ds, class_weight=class_weight,
-                         verbose=fit_kwargs.pop("verbose", 2), **fit_kwargs)
+                         callbacks=callbacks, verbose=fit_kwargs.pop("verbose", 2), **fit_kwargs)
+
+    @property
+    def shift_objective(self) -> str:
+        """The objective under shift validation: ``val_auc`` becomes ``val_shift_auc``."""
+        return "val_shift_" + self.objective.removeprefix("val_")
 
     def scores(self, model, images, *, batch_size=64, hparams=None):
         data = make_dataset(images, np.zeros(len(images)), batch_size=batch_size)

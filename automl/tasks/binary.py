@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import keras
 import numpy as np
+from sklearn.metrics import roc_auc_score
 
 from automl import backbones
 from automl.tasks.base import SupervisedTask
@@ -17,6 +18,9 @@ class BinaryTask(SupervisedTask):
 
     def labels(self, table):
         return (table.label == "PNEUMONIA").to_numpy(np.int64)
+
+    def validation_quality(self, y, scores):
+        return float(roc_auc_score(y, scores)) if len(np.unique(y)) == 2 else 0.5
 
     def targets(self, table):
         return self.labels(table).astype(np.float32)[:, None]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import keras
 import numpy as np
+from sklearn.metrics import f1_score
 
 from automl import backbones
 from automl.tasks.base import SupervisedTask
@@ -21,6 +22,11 @@ class MulticlassTask(SupervisedTask):
 
     def labels(self, table):
         return table.subtype.map({c: i for i, c in enumerate(self.class_names)}).to_numpy(np.int64)
+
+    def validation_quality(self, y, scores):
+        # Macro-F1 of the argmax, over all classes even when one is never predicted.
+        return float(f1_score(y, np.argmax(scores, axis=1), average="macro",
+                              labels=list(range(len(self.class_names))), zero_division=0))
 
     def targets(self, table):
         return keras.utils.to_categorical(self.labels(table), len(self.class_names)).astype(np.float32)

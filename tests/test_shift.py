@@ -1,0 +1,106 @@
+"""Shift validation, histogram equalisation and gamma augmentation."""
+
+import json
+
+import keras
+import numpy as np
+import pytest
+
+from automl import records, shift
+from automl.backbones import HistogramEqualization
+from automl.data.pipeline import RandomGamma
+from automl.search import SearchConfig, run_search
+from automl.tasks import get_task
+
+
+def _images(n=6, size=32, seed=0):
+    rng = np.random.default_rng(seed)
+    ramp = np.linspace(0, 1, size)[None, :, None, None] * np.ones((n, size, 1, 1))
+    return np.clip((ramp * 200 + rng.normal(0, 20, (n, size, size, 1))), 0, 255).astype(np.uint8)
+
+
+def test_shifted_copies_are_deterministic_perturbed_and_shaped():
+    images = _images()
+    first = shift.shifted_copies(images, copies=2, seed=3)
+    assert first.shape == (12, 32, 32, 1) and first.dtype == np.uint8
+    np.testing.assert_array_equal(first, shift.shifted_copies(images, copies=2, seed=3))
+    assert not np.array_equal(first, shift.shifted_copies(images, copies=2, seed=4))
+    # Every copy differs from its original, and the two copies from each other.
+    assert np.abs(first[:6].astype(int) - images).mean() > 2
+    assert np.abs(first[:6].astype(int) - first[6:]).mean() > 2
+
+
+def test_shifted_copies_reject_float_images():
+    with pytest.raises(ValueError, match="uint8"):
+        shift.shifted_copies(np.zeros((2, 8, 8, 1), np.float32))
+
+
+def test_pooled_labels_repeat_in_order_and_check_whole_copies():
+    images, labels = _images(3), np.array([0, 1, 1])
+    shifted = shift.shifted_copies(images, copies=2)
+    assert len(shift.pooled(images, shifted)) == 9
+    np.testing.assert_array_equal(shift.pooled_labels(labels, images, shifted), [0, 1, 1] * 3)
+    np.testing.assert_array_equal(shift.pooled_labels(labels, images, None), labels)
+    with pytest.raises(ValueError, match="whole copies"):
+        shift.pooled_labels(labels, images, shifted[:4])
+
+
+def test_shift_validation_callback_adds_its_metric():
+    images, labels = _images(8), np.array([0, 1] * 4)
+    model = keras.Sequential([keras.Input((32, 32, 1)), keras.layers.Flatten(),
+                              keras.layers.Dense(1, activation="sigmoid")])
+    task = get_task("binary")
+    callback = shift.ShiftValidation(images, labels, task.validation_quality, "val_shift_auc", task.scores)
+    callback.set_model(model)
+    logs = {}
+    callback.on_epoch_end(0, logs)
+    assert 0.0 <= logs["val_shift_auc"] <= 1.0
+
+
+def test_histogram_equalisation_ignores_monotone_exposure_changes():
+    x = _images(4).astype(np.float32) / 255.0
+    layer = HistogramEqualization()
+    out = keras.ops.convert_to_numpy(layer(x))
+    gamma = keras.ops.convert_to_numpy(layer(x ** 1.7))
+    assert abs(out.mean()) < 0.05 and abs(out.std() - 1) < 0.1
+    # Gamma keeps the order of grey levels; only 8-bit rounding (merged levels) differs.
+    assert np.abs(out - gamma).mean() < 0.05
+    assert np.abs(out - keras.ops.convert_to_numpy(layer(1 - x))).mean() > 0.5  # inversion is not
+
+
+def test_random_gamma_changes_exposure_only_when_training():
+    x = np.full((16, 4, 4, 1), 0.5, np.float32)
+    layer = RandomGamma(0.4, seed=0)
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(layer(x, training=False)), x)
+    out = keras.ops.convert_to_numpy(layer(x, training=True))
+    per_image = out[:, 0, 0, 0]
+    assert per_image.std() > 0.01 and per_image.min() >= 0.5 ** np.exp(0.4) - 1e-6
+    assert np.allclose(out, per_image[:, None, None, None])  # one gamma per image
+
+
+def test_search_selects_and_thresholds_on_shifted_validation(synthetic_data, tmp_path):
+    config = SearchConfig(data=str(synthetic_data), max_trials=2, epochs=1, image_size=32,
+                          tuner="random", out=str(tmp_path), fixed={"normalize": "equalize"})
+    run_dir = run_search(config, log=lambda *a: None)
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["objective"]["name"] == "val_shift_auc"
+    assert summary["config"]["validation"] == "shift"
+    # The pooled set is the validation split and two shifted copies of it.
+    assert sum(summary["val_shift"]["confusion_matrix"][0]) + sum(
+        summary["val_shift"]["confusion_matrix"][1]) == 3 * summary["data"]["counts"]["val"]
+    for trial in records.read_jsonl(run_dir / "trials.jsonl"):
+        assert "val_shift_auc" in trial["history"] and trial["hparams"]["normalize"] == "equalize"
+
+
+def test_plain_validation_keeps_the_task_objective(synthetic_data, tmp_path):
+    config = SearchConfig(task="multiclass", data=str(synthetic_data), max_trials=1, epochs=1,
+                          image_size=32, tuner="random", out=str(tmp_path), validation="plain")
+    summary = json.loads((run_search(config, log=lambda *a: None) / "summary.json").read_text())
+    assert summary["objective"]["name"] == "val_f1_macro" and "val_shift" not in summary
+
+
+def test_unknown_validation_is_refused(synthetic_data, tmp_path):
+    config = SearchConfig(data=str(synthetic_data), max_trials=1, epochs=1, image_size=32,
+                          out=str(tmp_path), validation="test")
+    with pytest.raises(ValueError, match="unknown validation 'test'"):
+        run_search(config, log=lambda *a: None)
