@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from automl.report import (
+    Run,
     esc,
     load_anchors,
     load_runs,
@@ -171,6 +172,17 @@ def test_selection_is_by_validation_never_test(runs):
                                                   "binary-20261126-090000-bbbb"]
     binary[1].summary["objective"]["value"] = 0.99
     assert ranked(binary)[0].run_id == "binary-20261126-090000-bbbb"
+
+
+def test_shift_validation_runs_rank_ahead_of_plain_ones(tmp_path):
+    def run(name, objective, value):
+        return Run(tmp_path / name, {"task": "binary", "run_id": name,
+                                     "objective": {"name": objective, "value": value,
+                                                   "direction": "max"}})
+
+    runs = [run("plain-high", "val_auc", 0.99), run("shift-low", "val_shift_auc", 0.95),
+            run("shift-high", "val_shift_auc", 0.97), run("none", "val_auc", None)]
+    assert [r.run_id for r in ranked(runs)] == ["shift-high", "shift-low", "plain-high", "none"]
 
 
 def _cells(line: str) -> int:
