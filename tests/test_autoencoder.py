@@ -47,3 +47,16 @@ def test_stretch_contrast_removes_global_exposure():
     a, b = stretch_contrast(dark), stretch_contrast(bright)
     assert a.dtype == np.uint8 and a.shape == dark.shape
     assert np.abs(a.astype(int) - b.astype(int)).mean() < 3
+
+
+def test_equalize_histogram_removes_monotone_exposure_changes():
+    from automl.tasks.autoencoder import equalize_histogram, prepare_intensity
+
+    rng = np.random.default_rng(0)
+    base = rng.integers(0, 256, (3, 16, 16, 1)).astype(np.float32) / 255.0
+    dark = np.round(base ** 1.8 * 255).astype(np.uint8)
+    bright = np.round(base ** 0.6 * 255).astype(np.uint8)
+    a, b = equalize_histogram(dark), prepare_intensity(bright, "equalize")
+    assert a.dtype == np.uint8 and a.shape == dark.shape
+    assert np.abs(a.astype(int) - b.astype(int)).mean() < 4  # gamma is undone, up to 8-bit rounding
+    assert 110 < a.mean() < 145  # a flat histogram has its mean mid-range

@@ -52,8 +52,26 @@ def stretch_contrast(images: np.ndarray, *, low: float = 1.0, high: float = 99.0
     return (np.clip(scaled, 0, 1) * 255).round().astype(np.uint8).reshape(images.shape)
 
 
+def equalize_histogram(images: np.ndarray, *, batch_size: int = 256) -> np.ndarray:
+    """Per-image histogram equalisation (uint8 in, uint8 out): each grey level becomes its
+    rank in the image, so no monotone exposure change survives. The same transform as the
+    classifiers' ``equalize`` input layer, here applied before the images are stored."""
+    from automl.backbones import HistogramEqualization
+
+    layer, parts = HistogramEqualization(), []
+    for start in range(0, len(images), batch_size):
+        x = images[start:start + batch_size].astype(np.float32) / 255.0
+        standardized = keras.ops.convert_to_numpy(layer(x))
+        parts.append(standardized / np.sqrt(12.0) + 0.5)  # back to [0, 1]
+    out = np.concatenate(parts) if parts else np.zeros(images.shape, np.float32)
+    return np.clip(np.round(out * 255.0), 0, 255).astype(np.uint8)
+
+
+INTENSITY = {"raw": lambda images: images, "stretch": stretch_contrast, "equalize": equalize_histogram}
+
+
 def prepare_intensity(images: np.ndarray, intensity: str) -> np.ndarray:
-    return stretch_contrast(images) if intensity == "stretch" else images
+    return INTENSITY[intensity](images)
 
 
 class ValidationAUROC(keras.callbacks.Callback):
@@ -114,7 +132,7 @@ class AutoencoderTask(Task):
 
     def fit(self, hp, model, train, val, space, **fit_kwargs):
         hp.Choice("score", ["mean", "topk"], default="mean")
-        intensity = hp.Choice("intensity", ["raw", "stretch"], default="stretch")
+        intensity = hp.Choice("intensity", list(INTENSITY), default="stretch")
         batch_size = hp.Choice("batch_size", [16, 32, 64], default=32)
         augment = hp.Float("augment", 0.0, 1.0, step=0.25, default=0.25)
         # Healthy chests only: the model must never learn what pneumonia looks like.
