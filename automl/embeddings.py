@@ -116,7 +116,9 @@ def embed_run(run_dir: Path, *, tsne: bool = True, log=print) -> dict:
     encoder = keras.Model(model.inputs, model.get_layer("embedding").output)
     images = {s: load_images(t.path, config.image_size) for s, t in parts.items() if len(t)}
     labels = {s: task.labels(parts[s]) for s in images}
-    embedded = {s: encoder.predict(x.astype(np.float32) / 255.0, batch_size=128, verbose=0)
+    # The inputs the model was trained on (the autoencoder's intensity choice included).
+    embedded = {s: encoder.predict(task.model_inputs(x, summary.get("best_hparams")), batch_size=128,
+                                   verbose=0)
                 for s, x in images.items()}
     np.savez_compressed(run_dir / "embeddings.npz", **embedded,
                         **{f"{s}_labels": y for s, y in labels.items()})

@@ -367,9 +367,10 @@ def render_run(run: Run, out: Path) -> str:
 def render_task(task: str, runs: list[Run], out: Path) -> str:
     """The ``<task>.md`` page: leaderboard, then one section per run (by run id)."""
     names = sorted({esc(dig(r.summary, "objective", "name")) for r in runs})
-    mixed = (f" Runs use different objectives ({', '.join(names)}): shift-validation runs "
-             "(`val_shift_*`, the default) rank first, then the others, each kind by its own "
-             "value." if len(names) > 1 else "")
+    mixed = f" Runs use different objectives ({', '.join(names)})." if len(names) > 1 else ""
+    if len(names) > 1 and any(n.startswith("val_shift_") for n in names):
+        mixed += (" Shift-validation runs (`val_shift_*`, the default) rank first, then the "
+                  "others, each kind by its own value.")
     return "\n\n".join([
         f"# {esc(task)}", "[Back to the index](README.md)",
         (f"{len(runs)} run(s), ranked by validation objective (never by test). Test columns come "

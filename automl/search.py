@@ -277,6 +277,13 @@ def prepare(config: SearchConfig, *, log=print):
     for problem in index.problems:
         log(f"skipped {problem['path']}: {problem['reason']}")
     task = get_task(config.task)
+    if config.validation not in VALIDATIONS:
+        raise ValueError(f"unknown validation {config.validation!r}; choose {' or '.join(VALIDATIONS)}")
+    if not isinstance(task, SupervisedTask):
+        # Recorded as applied: the autoencoder's objective reads validation normals only.
+        config = dataclasses.replace(config, validation="plain")
+    if (config.objective or "").startswith("val_shift_") and config.validation != "shift":
+        raise ValueError(f"objective {config.objective!r} needs --validation shift")
     splits = make_splits(index, val_fraction=config.val_fraction, seed=config.seed)
     parts = {name: task.select(getattr(splits, name)) for name in ("train", "val", "test")}
     return config, src, index, task, parts
@@ -375,8 +382,6 @@ def run_search(config: SearchConfig, *, resume: str | Path | None = None, role: 
 def uses_shift_validation(config: SearchConfig, task: Task) -> bool:
     """Shift validation applies to the classifiers; the autoencoder has its own
     intensity handling and its objective reads only the validation normals."""
-    if config.validation not in VALIDATIONS:
-        raise ValueError(f"unknown validation {config.validation!r}; choose {' or '.join(VALIDATIONS)}")
     return config.validation == "shift" and isinstance(task, SupervisedTask)
 
 

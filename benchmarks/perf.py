@@ -45,7 +45,9 @@ def load_peers(runs: Path) -> list[dict]:
         return []
     ours = [s for s in summaries if not s.get("peer") and s.get("task") == "binary"
             and isinstance((s.get("objective") or {}).get("value"), (int, float))]
-    best = max(ours, key=lambda s: (s["objective"]["value"], str(s.get("run_id"))), default=None)
+    # The same order as the report's tables: shift-validation runs first (see report.ranked).
+    best = max(ours, key=lambda s: (str(s["objective"].get("name", "")).startswith("val_shift_"),
+                                    s["objective"]["value"], str(s.get("run_id"))), default=None)
     return [_peer_row(s) for s in ([best] if best else []) + peers]
 
 

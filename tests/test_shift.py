@@ -104,3 +104,11 @@ def test_unknown_validation_is_refused(synthetic_data, tmp_path):
                           out=str(tmp_path), validation="test")
     with pytest.raises(ValueError, match="unknown validation 'test'"):
         run_search(config, log=lambda *a: None)
+    assert not list(tmp_path.iterdir())  # refused before a run folder exists
+
+
+def test_shift_objective_without_shift_validation_is_refused(synthetic_data, tmp_path):
+    config = SearchConfig(data=str(synthetic_data), max_trials=1, epochs=1, image_size=32,
+                          out=str(tmp_path), validation="plain", objective="val_shift_auc")
+    with pytest.raises(ValueError, match="needs --validation shift"):
+        run_search(config, log=lambda *a: None)

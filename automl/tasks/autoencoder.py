@@ -160,16 +160,19 @@ class AutoencoderTask(Task):
         return dataset.map(lambda x, y: (lambda a: (a, a))(
             tf.clip_by_value(layer(x, training=True), 0.0, 1.0)))
 
-    def reconstruction_scores(self, model, images, *, mode="mean", batch_size=64):
-        x = images.astype(np.float32) / 255.0
+    def model_inputs(self, images, hparams=None):
+        # Runs recorded before the intensity choice existed used raw images.
+        images = prepare_intensity(images, (hparams or {}).get("intensity", "raw"))
+        return images.astype(np.float32) / 255.0
+
+    def reconstruction_scores(self, model, x, *, mode="mean", batch_size=64):
+        """Anomaly scores of ``x``, float model inputs (see :meth:`model_inputs`)."""
         reconstructions = model.predict(x, batch_size=batch_size, verbose=0)
         return anomaly_scores(x, reconstructions, mode=mode)
 
     def scores(self, model, images, *, batch_size=64, hparams=None):
-        hparams = hparams or {}
-        # Runs recorded before the intensity choice existed used raw images.
-        images = prepare_intensity(images, hparams.get("intensity", "raw"))
-        return self.reconstruction_scores(model, images, mode=hparams.get("score", "mean"),
+        return self.reconstruction_scores(model, self.model_inputs(images, hparams),
+                                          mode=(hparams or {}).get("score", "mean"),
                                           batch_size=batch_size)
 
     def extra_metrics(self, table, y, scores, result):
@@ -189,8 +192,7 @@ class AutoencoderTask(Task):
         split = "test" if images.get("test") is not None else "val"
         frame = scores[scores.split == split].reset_index(drop=True)
         picks = [*frame.index[frame.label == "NORMAL"][:3], *frame.index[frame.label == "PNEUMONIA"][:3]]
-        x = prepare_intensity(images[split][picks], summary["best_hparams"].get("intensity", "raw"))
-        x = x.astype(np.float32) / 255.0
+        x = self.model_inputs(images[split][picks], summary["best_hparams"])
         plots.reconstruction_grid_png(x, model.predict(x, verbose=0), frame.label[picks].tolist(),
                                       run_dir / "reconstructions.png")
         return ["score_histogram.png", "reconstructions.png"]

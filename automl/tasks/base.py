@@ -57,6 +57,10 @@ class Task:
         """Integer class per row, 0 = normal."""
         raise NotImplementedError
 
+    def model_inputs(self, images: np.ndarray, hparams: dict | None = None) -> np.ndarray:
+        """uint8 images as the trained model takes them (float32 in [0, 1])."""
+        return images.astype(np.float32) / 255.0
+
     def validation_quality(self, y: np.ndarray, scores: np.ndarray) -> float:
         """The objective's measure computed from labels and :meth:`scores` (AUC, macro-F1).
 
