@@ -135,3 +135,25 @@ def test_training_throughput_one_tiny_config():
     assert row["train_images_per_sec"] > 0 and row["achieved_gflops_per_sec"] > 0
     assert 0 < row["fwd_gflops_per_image"] < 1 and row["fraction_of_peak"] > 0
     assert result["matmul_peak_gflops_per_sec"] > 0
+
+
+def test_threshold_ablation_rescores_test_under_a_clean_validation_threshold(tmp_path):
+    ablation = _load("threshold_ablation")
+    run = tmp_path / "binary-x"
+    run.mkdir()
+    # Clean validation separates at 0.2; the run's own (pooled) threshold was 0.6.
+    rows = [("val", "NORMAL", 0.1), ("val", "NORMAL", 0.15), ("val", "PNEUMONIA", 0.3),
+            ("val", "PNEUMONIA", 0.9), ("test", "NORMAL", 0.4), ("test", "NORMAL", 0.1),
+            ("test", "PNEUMONIA", 0.7), ("test", "PNEUMONIA", 0.8)]
+    (run / "scores.csv").write_text("split,label,score\n" + "".join(f"{s},{lab},{v}\n" for s, lab, v in rows))
+    (run / "summary.json").write_text(json.dumps({
+        "task": "binary", "threshold": 0.6, "test": {"accuracy": 1.0},
+        "config": {"threshold": "balanced", "validation": "shift"}}))
+    result = ablation.ablate(run)
+    own, clean = result["rows"]
+    assert own["threshold_from"] == "as run (shift validation)" and own["test_accuracy"] == 1.0
+    assert 0.15 < clean["threshold"] < 0.3 and clean["test_accuracy"] == 0.75
+    assert clean["test_specificity"] == 0.5 and clean["test_sens_spec_gap"] == 0.5
+    (run / "summary.json").write_text(json.dumps({"task": "multiclass", "test": {}}))
+    with pytest.raises(ValueError, match="needs a binary run"):
+        ablation.ablate(run)
