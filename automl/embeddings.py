@@ -12,7 +12,7 @@ from sklearn.manifold import TSNE, trustworthiness
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.preprocessing import normalize
 
-from automl import metrics, plots, records
+from automl import metrics, plots, records, shift
 
 try:
     from openTSNE import TSNE as OpenTSNE
@@ -28,10 +28,18 @@ PIXEL_SIZE = 32  # raw-pixel baselines use downscaled images: 1,024 features
 
 def knn_benchmark(features: dict[str, dict[str, np.ndarray]], labels: dict[str, np.ndarray], *,
                   evaluation: str, class_names: list[str], seed: int = 0) -> list[dict]:
-    """KNN on each feature set: fit on train, choose k and distance on validation, score test once.
+    """KNN on each feature set: fit on train, choose k, distance and the decision rule on
+    validation, score test once.
+
+    The decision rule is the classifiers' own: a threshold on the neighbours' pneumonia
+    vote (binary, the ``balanced`` rule) or per-class prior weights on the votes
+    (multiclass), chosen on validation. Without it a KNN votes with the training
+    prior (74% pneumonia) and over-calls pneumonia wherever the classes overlap.
 
     Args:
-        features: name -> split -> (n, d) array; splits ``train``, ``val`` and optionally ``test``.
+        features: name -> split -> (n, d) array; splits ``train``, ``val``, optionally
+            ``val_shift`` (shifted copies of validation, pooled with it for every choice,
+            as in the run's own shift validation) and ``test``.
         labels: split -> integer labels (0 = normal).
         evaluation: ``binary`` or ``multiclass``, as for :func:`automl.metrics.evaluate`.
 
@@ -44,31 +52,52 @@ def knn_benchmark(features: dict[str, dict[str, np.ndarray]], labels: dict[str, 
         candidates = []
         for distance in DISTANCES:
             prepared = {s: normalize(x) if distance == "cosine" else x for s, x in split.items()}
+            selection = np.concatenate([prepared["val"], prepared.get("val_shift", prepared["val"][:0])])
+            y_selection = np.concatenate([labels["val"], labels.get("val_shift", labels["val"][:0])])
             for k in KS:
                 if k > len(prepared["train"]):
                     continue
                 model = KNeighborsClassifier(n_neighbors=k).fit(prepared["train"], labels["train"])
-                val = _score(model, prepared["val"], labels["val"], evaluation, class_names, seed)
+                votes = _votes(model, selection, len(class_names))
+                rule = _decision_rule(y_selection, votes, evaluation)
+                val = metrics.evaluate(y_selection, _scores(votes, evaluation), task=evaluation,
+                                       class_names=class_names, seed=seed, **rule)
                 row = {"features": name, "k": k, "metric": distance, "selected": False,
-                       "dim": int(split["train"].shape[1]), "val": val, "test": None}
-                candidates.append((row, model, prepared))
-        best_row, best_model, prepared = max(
+                       "dim": int(split["train"].shape[1]), "val": val, "test": None,
+                       "decision": {key: None if v is None else np.asarray(v).tolist()
+                                    for key, v in rule.items()},
+                       "selection_n": int(len(y_selection))}
+                candidates.append((row, model, prepared, rule))
+        best_row, best_model, prepared, rule = max(
             candidates, key=lambda c: (c[0]["val"]["balanced_accuracy"], c[0]["val"]["f1_macro"]))
         best_row["selected"] = True
         if "test" in prepared and len(labels.get("test", [])):
-            best_row["test"] = _score(best_model, prepared["test"], labels["test"], evaluation,
-                                      class_names, seed)
+            votes = _votes(best_model, prepared["test"], len(class_names))
+            best_row["test"] = metrics.evaluate(labels["test"], _scores(votes, evaluation),
+                                                task=evaluation, class_names=class_names, seed=seed,
+                                                **rule)
         rows += [c[0] for c in candidates]
     return rows
 
 
-def _score(model, x, y, evaluation, class_names, seed) -> dict:
-    proba = np.zeros((len(x), len(class_names)))
+def _votes(model, x, n_classes: int) -> np.ndarray:
+    """Neighbour vote shares (n, n_classes), zero for a class absent from train."""
+    proba = np.zeros((len(x), n_classes))
     proba[:, model.classes_] = model.predict_proba(x)
+    return proba
+
+
+def _scores(votes: np.ndarray, evaluation: str) -> np.ndarray:
+    return votes if evaluation == "multiclass" else votes[:, 1]
+
+
+def _decision_rule(y: np.ndarray, votes: np.ndarray, evaluation: str) -> dict:
+    """``threshold`` (binary) or ``weights`` (multiclass) chosen on the selection set."""
     if evaluation == "multiclass":
-        return metrics.evaluate(y, proba, task="multiclass", class_names=class_names, seed=seed)
-    return metrics.evaluate(y, proba[:, 1], task="binary", threshold=0.5, class_names=class_names,
-                            seed=seed)
+        return {"weights": metrics.choose_prior_correction(y, votes)}
+    if len(np.unique(y)) < 2:
+        return {"threshold": 0.5}
+    return {"threshold": metrics.choose_threshold(y, votes[:, 1], rule="balanced")}
 
 
 def pixel_features(images: dict[str, np.ndarray], *, seed: int = 0) -> dict[str, dict]:
@@ -107,7 +136,7 @@ def embed_run(run_dir: Path, *, tsne: bool = True, log=print) -> dict:
     import keras
 
     from automl.data.pipeline import load_images
-    from automl.search import SearchConfig, prepare
+    from automl.search import SearchConfig, prepare, uses_shift_validation
 
     run_dir = Path(run_dir)
     summary = records.read_json(run_dir / "summary.json")
@@ -116,6 +145,11 @@ def embed_run(run_dir: Path, *, tsne: bool = True, log=print) -> dict:
     encoder = keras.Model(model.inputs, model.get_layer("embedding").output)
     images = {s: load_images(t.path, config.image_size) for s, t in parts.items() if len(t)}
     labels = {s: task.labels(parts[s]) for s in images}
+    if uses_shift_validation(config, task) and "val" in images:
+        # KNN choices are made on the same pooled validation as the run's own choices.
+        images["val_shift"] = shift.shifted_copies(images["val"], seed=config.seed)
+        labels["val_shift"] = shift.pooled_labels(labels["val"], images["val"],
+                                                  images["val_shift"])[len(labels["val"]):]
     # The inputs the model was trained on (the autoencoder's intensity choice included).
     embedded = {s: encoder.predict(task.model_inputs(x, summary.get("best_hparams")), batch_size=128,
                                    verbose=0)

@@ -53,3 +53,23 @@ def test_search_embed_report_end_to_end(synthetic_data, tmp_path):
     page = (tmp_path / "reports" / "multiclass.md").read_text()
     assert run_dir.name in page and "tsne_embedding.png" in page
     assert any(p.name == "README.md" for p in written)
+
+
+def test_knn_threshold_is_chosen_on_validation_against_the_training_prior():
+    rng = np.random.default_rng(1)
+
+    def overlapping(n_normal, n_pneumonia):
+        x = np.concatenate([rng.normal(0, 1, (n_normal, 4)), rng.normal(1.5, 1, (n_pneumonia, 4))])
+        return x, np.r_[np.zeros(n_normal, int), np.ones(n_pneumonia, int)]
+
+    # Train is 80% pneumonia; validation and test are balanced.
+    (xtr, ytr), (xva, yva), (xsh, ysh), (xte, yte) = (
+        overlapping(*n) for n in ((100, 400), (100, 100), (200, 200), (200, 200)))
+    features = {"toy": {"train": xtr, "val": xva, "val_shift": xsh, "test": xte}}
+    labels = {"train": ytr, "val": yva, "val_shift": ysh, "test": yte}
+    rows = embeddings.knn_benchmark(features, labels, evaluation="binary",
+                                    class_names=["NORMAL", "PNEUMONIA"])
+    chosen = next(r for r in rows if r["selected"])
+    assert chosen["selection_n"] == 600  # validation pooled with its shifted copies
+    assert chosen["decision"]["threshold"] > 0.5  # the 80% prior is voted down
+    assert chosen["test"]["bias"]["sens_spec_gap"] < 0.15
