@@ -497,6 +497,8 @@ def render_readme(runs: list[Run], problems: list[tuple[Path, str]], out: Path, 
     parts += ["## Pages", "\n".join(index) or "_No pages yet._",
               "## Headline: best run per task vs published numbers", render_headline(runs, anchors),
               "## Targets", render_targets(runs),
+              *(["What was tried for each target, reached or not: [CAMPAIGN.md](CAMPAIGN.md)."]
+                if "CAMPAIGN.md" in pages else []),
               "## Problems", "\n".join(issues) or "None.",
               "## Environment", render_environment(runs)]
     return "\n\n".join(parts) + "\n"
@@ -507,8 +509,8 @@ def write_report(runs: Path, out: Path) -> list[Path]:
 
     Args:
         runs: Folder searched recursively for run folders (those holding ``summary.json``).
-        out: Report folder, created if needed. ``CAVEATS.md`` and ``perf.md`` there are linked,
-            never touched; pages of tasks that no longer have runs are left as they are.
+        out: Report folder, created if needed. ``CAVEATS.md``, ``CAMPAIGN.md`` and ``perf.md``
+            there are linked, never touched; pages of tasks that no longer have runs are left as they are.
 
     Returns:
         The written files: README first, then the task pages.
@@ -518,7 +520,7 @@ def write_report(runs: Path, out: Path) -> list[Path]:
         raise FileNotFoundError(f"runs must be an existing folder of run records, got {runs}")
     out.mkdir(parents=True, exist_ok=True)
     found, problems = load_runs(runs)
-    pages = tuple(p for p in ("CAVEATS.md", "perf.md") if (out / p).exists())
+    pages = tuple(p for p in ("CAVEATS.md", "CAMPAIGN.md", "perf.md") if (out / p).exists())
     texts = {"README.md": render_readme(found, problems, out, runs_root=runs, pages=pages)}
     for task in dict.fromkeys(r.task for r in found):
         texts[f"{task}.md"] = render_task(task, [r for r in found if r.task == task], out)

@@ -222,7 +222,10 @@ def test_empty_runs_folder(tmp_path):
     assert [p.name for p in written] == ["README.md"]
     text = written[0].read_text()
     assert "No runs found under `../runs`" in text and "_No runs yet" in text
-    assert "- [perf.md](perf.md)" in text and "CAVEATS" not in text
+    assert "- [perf.md](perf.md)" in text and "CAVEATS" not in text and "CAMPAIGN" not in text
+    (tmp_path / "out" / "CAMPAIGN.md").write_text("# What was tried\n")
+    text = write_report(tmp_path / "runs", tmp_path / "out")[0].read_text()
+    assert "- [CAMPAIGN.md](CAMPAIGN.md)" in text and "tried for each target" in text
 
 
 def test_missing_runs_folder_is_a_clear_error(tmp_path):
