@@ -27,12 +27,14 @@ PIXEL_SIZE = 32  # raw-pixel baselines use downscaled images: 1,024 features
 
 
 def knn_benchmark(features: dict[str, dict[str, np.ndarray]], labels: dict[str, np.ndarray], *,
-                  evaluation: str, class_names: list[str], seed: int = 0) -> list[dict]:
+                  evaluation: str, class_names: list[str], seed: int = 0,
+                  threshold_rule: str = "balanced") -> list[dict]:
     """KNN on each feature set: fit on train, choose k, distance and the decision rule on
     validation, score test once.
 
     The decision rule is the classifiers' own: a threshold on the neighbours' pneumonia
-    vote (binary, the ``balanced`` rule) or per-class prior weights on the votes
+    vote (binary, ``threshold_rule`` as in :func:`automl.metrics.choose_threshold`) or
+    per-class prior weights on the votes
     (multiclass), chosen on validation. Without it a KNN votes with the training
     prior (74% pneumonia) and over-calls pneumonia wherever the classes overlap.
 
@@ -59,7 +61,7 @@ def knn_benchmark(features: dict[str, dict[str, np.ndarray]], labels: dict[str, 
                     continue
                 model = KNeighborsClassifier(n_neighbors=k).fit(prepared["train"], labels["train"])
                 votes = _votes(model, selection, len(class_names))
-                rule = _decision_rule(y_selection, votes, evaluation)
+                rule = _decision_rule(y_selection, votes, evaluation, threshold_rule)
                 val = metrics.evaluate(y_selection, _scores(votes, evaluation), task=evaluation,
                                        class_names=class_names, seed=seed, **rule)
                 row = {"features": name, "k": k, "metric": distance, "selected": False,
@@ -91,13 +93,13 @@ def _scores(votes: np.ndarray, evaluation: str) -> np.ndarray:
     return votes if evaluation == "multiclass" else votes[:, 1]
 
 
-def _decision_rule(y: np.ndarray, votes: np.ndarray, evaluation: str) -> dict:
+def _decision_rule(y: np.ndarray, votes: np.ndarray, evaluation: str, threshold_rule: str) -> dict:
     """``threshold`` (binary) or ``weights`` (multiclass) chosen on the selection set."""
     if evaluation == "multiclass":
         return {"weights": metrics.choose_prior_correction(y, votes)}
     if len(np.unique(y)) < 2:
         return {"threshold": 0.5}
-    return {"threshold": metrics.choose_threshold(y, votes[:, 1], rule="balanced")}
+    return {"threshold": metrics.choose_threshold(y, votes[:, 1], rule=threshold_rule)}
 
 
 def pixel_features(images: dict[str, np.ndarray], *, seed: int = 0) -> dict[str, dict]:
@@ -159,7 +161,8 @@ def embed_run(run_dir: Path, *, tsne: bool = True, log=print) -> dict:
     evaluation = "multiclass" if task.evaluation == "multiclass" else "binary"
     features = {"embedding": embedded, **pixel_features(images, seed=config.seed)}
     rows = knn_benchmark(features, labels, evaluation=evaluation,
-                         class_names=list(task.class_names), seed=config.seed)
+                         class_names=list(task.class_names), seed=config.seed,
+                         threshold_rule=config.threshold)
     for row in rows:
         row.update(run_id=summary["run_id"], task=summary["task"])
     (run_dir / "knn.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))

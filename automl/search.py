@@ -292,7 +292,8 @@ def prepare(config: SearchConfig, *, log=print):
         # Recorded as applied: the autoencoder's objective reads validation normals only.
         config = dataclasses.replace(config, validation="plain")
     if (config.objective or "").startswith("val_shift_") and config.validation != "shift":
-        raise ValueError(f"objective {config.objective!r} needs --validation shift")
+        raise ValueError(f"objective {config.objective!r} needs shift validation "
+                         f"(--validation shift; classifier tasks only)")
     splits = make_splits(index, val_fraction=config.val_fraction, seed=config.seed)
     parts = {name: task.select(getattr(splits, name)) for name in ("train", "val", "test")}
     return config, src, index, task, parts

@@ -73,3 +73,6 @@ def test_knn_threshold_is_chosen_on_validation_against_the_training_prior():
     assert chosen["selection_n"] == 600  # validation pooled with its shifted copies
     assert chosen["decision"]["threshold"] > 0.5  # the 80% prior is voted down
     assert chosen["test"]["bias"]["sens_spec_gap"] < 0.15
+    fixed = embeddings.knn_benchmark(features, labels, evaluation="binary",
+                                     class_names=["NORMAL", "PNEUMONIA"], threshold_rule="0.5")
+    assert {r["decision"]["threshold"] for r in fixed} == {0.5}  # the run's own rule, as given

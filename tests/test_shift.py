@@ -110,7 +110,7 @@ def test_unknown_validation_is_refused(synthetic_data, tmp_path):
 def test_shift_objective_without_shift_validation_is_refused(synthetic_data, tmp_path):
     config = SearchConfig(data=str(synthetic_data), max_trials=1, epochs=1, image_size=32,
                           out=str(tmp_path), validation="plain", objective="val_shift_auc")
-    with pytest.raises(ValueError, match="needs --validation shift"):
+    with pytest.raises(ValueError, match="needs shift validation"):
         run_search(config, log=lambda *a: None)
 
 
