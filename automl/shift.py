@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import keras
 import numpy as np
 import tensorflow as tf
 
@@ -54,28 +53,6 @@ def _perturb(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         image = tf.image.resize_with_crop_or_pad(image, size, size)
         out[i] = image.numpy()
     return np.clip(np.round(out * 255.0), 0, 255).astype(np.uint8)
-
-
-class ShiftValidation(keras.callbacks.Callback):
-    """Adds ``val_shift_<quality>`` to each epoch's logs: the quality of the model on the
-    validation set pooled with its shifted copies.
-
-    Pooling makes one ranking (or one argmax) serve clean and shifted images alike, so
-    a model whose scores drift with exposure or framing loses, even if each domain
-    on its own is well separated: that drift is what a threshold chosen on clean
-    validation does not survive on the official test split.
-    """
-
-    def __init__(self, images: np.ndarray, labels: np.ndarray, quality, name: str, scores):
-        """``quality(labels, scores) -> float``; ``scores(model, images) -> array``."""
-        super().__init__()
-        self.images, self.labels = images, labels
-        self.quality, self.metric_name, self.score_fn = quality, name, scores
-
-    def on_epoch_end(self, epoch, logs=None):
-        value = float(self.quality(self.labels, self.score_fn(self.model, self.images)))
-        if logs is not None:
-            logs[self.metric_name] = value
 
 
 def pooled(images: np.ndarray, shifted: np.ndarray | None) -> np.ndarray:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from automl import records
+from automl import records, report
 from automl.report import DASH, esc, fmt, fmt_count, table
 
 BENCHMARKS = ("bench_data", "bench_training", "bench_memory", "bench_tuners")
@@ -34,21 +34,19 @@ def load_results(results: Path) -> dict[str, dict | None]:
 def load_peers(runs: Path) -> list[dict]:
     """Peer runs (summary with a ``peer`` key) and, first, the best automl binary run by
     validation objective; one flat row each, full precision, sorted for stable output."""
-    summaries = []
+    found = []
     for path in sorted(runs.glob("*/summary.json")) if runs.is_dir() else []:
         try:
-            summaries.append(records.read_json(path))
+            found.append(report.Run(path.parent, records.read_json(path)))
         except ValueError:  # a torn or foreign file must not stop the report
             continue
-    peers = [s for s in summaries if s.get("peer")]
+    peers = [r.summary for r in found if r.summary.get("peer")]
     if not peers:
         return []
-    ours = [s for s in summaries if not s.get("peer") and s.get("task") == "binary"
-            and isinstance((s.get("objective") or {}).get("value"), (int, float))]
-    # The same order as the report's tables: shift-validation runs first (see report.ranked).
-    best = max(ours, key=lambda s: (str(s["objective"].get("name", "")).startswith("val_shift_"),
-                                    s["objective"]["value"], str(s.get("run_id"))), default=None)
-    return [_peer_row(s) for s in ([best] if best else []) + peers]
+    # The same order as the report's tables (shift-validation runs first).
+    ours = [r for r in report.ranked(report.ours(found))
+            if r.summary.get("task") == "binary" and r.score is not None]
+    return [_peer_row(s) for s in [r.summary for r in ours[:1]] + peers]
 
 
 def _peer_row(summary: dict) -> dict:

@@ -11,6 +11,7 @@ from automl.backbones import HistogramEqualization
 from automl.data.pipeline import RandomGamma
 from automl.search import SearchConfig, run_search
 from automl.tasks import get_task
+from automl.tasks.base import ValidationMetric
 
 
 def _images(n=6, size=32, seed=0):
@@ -50,7 +51,7 @@ def test_shift_validation_callback_adds_its_metric():
     model = keras.Sequential([keras.Input((32, 32, 1)), keras.layers.Flatten(),
                               keras.layers.Dense(1, activation="sigmoid")])
     task = get_task("binary")
-    callback = shift.ShiftValidation(images, labels, task.validation_quality, "val_shift_auc", task.scores)
+    callback = ValidationMetric(task, "val_shift_auc", images, labels)
     callback.set_model(model)
     logs = {}
     callback.on_epoch_end(0, logs)

@@ -9,7 +9,7 @@ from keras import layers
 from sklearn.metrics import roc_auc_score
 
 from automl.data.pipeline import make_dataset
-from automl.tasks.base import SearchSpace, SplitData, Task
+from automl.tasks.base import SearchSpace, Task, ValidationMetric
 
 
 @keras.saving.register_keras_serializable(package="automl")
@@ -74,21 +74,6 @@ def prepare_intensity(images: np.ndarray, intensity: str) -> np.ndarray:
     return INTENSITY[intensity](images)
 
 
-class ValidationAUROC(keras.callbacks.Callback):
-    """Adds ``val_auroc`` (NORMAL vs PNEUMONIA by anomaly score) to each epoch's logs, so
-    early stopping and Keras Tuner optimise detection rather than reconstruction."""
-
-    def __init__(self, task: "AutoencoderTask", val: SplitData, hparams: dict):
-        super().__init__()
-        self.task, self.val, self.hparams = task, val, hparams
-        self.labels = task.labels(val.table)
-
-    def on_epoch_end(self, epoch, logs=None):
-        scores = self.task.scores(self.model, self.val.images, hparams=self.hparams)
-        if logs is not None:
-            logs["val_auroc"] = self.task.validation_quality(self.labels, scores)
-
-
 class AutoencoderTask(Task):
     name = "autoencoder"
     class_names = ("NORMAL", "PNEUMONIA")
@@ -145,8 +130,9 @@ class AutoencoderTask(Task):
         val_normal = prepare_intensity(val.images[val.table.label.to_numpy() == "NORMAL"], intensity)
         val_ds = make_dataset(val_normal, val_normal.astype(np.float32) / 255.0, batch_size=128)
         callbacks = list(fit_kwargs.pop("callbacks", []))
-        # The AUROC callback must run before early stopping and the tuner read the logs.
-        callbacks.insert(0, ValidationAUROC(self, val, dict(hp.values)))
+        # Detection, not reconstruction, is what early stopping and the tuner optimise.
+        callbacks.insert(0, ValidationMetric(self, self.objective, val.images,
+                                             self.labels(val.table), dict(hp.values)))
         return model.fit(train_ds, validation_data=val_ds, callbacks=callbacks,
                          verbose=fit_kwargs.pop("verbose", 2), **fit_kwargs)
 
