@@ -6,7 +6,9 @@ import keras
 import numpy as np
 from keras import layers
 
-FAMILIES = ("plain", "residual", "separable")
+from automl.choices import FAMILIES
+
+# choices.APPLICATION_FAMILIES -> the keras.applications constructor.
 APPLICATIONS = {
     "efficientnetb0": "EfficientNetB0",
     "resnet50": "ResNet50",
@@ -99,7 +101,7 @@ def build_features(hp, image_size: int, *, families: tuple[str, ...] = FAMILIES,
     batch_norm = hp.Boolean("batch_norm", default=True)
     # A strided stem keeps 128-224 px inputs affordable on a CPU: the first
     # convolutions at full resolution cost more than all later blocks together.
-    stride = hp.Fixed("stem_stride", 2 if image_size >= 96 else 1)
+    stride = hp.Fixed("stem_stride", stem_stride(image_size))
     if image_size // stride // 2**blocks < 1:
         raise ValueError(f"{blocks} pooling blocks after a stride-{stride} stem need an image of "
                          f"at least {stride * 2**blocks} px; got {image_size} px")
@@ -107,6 +109,27 @@ def build_features(hp, image_size: int, *, families: tuple[str, ...] = FAMILIES,
     for i in range(blocks):
         x = _conv_block(x, family, min(base * 2**i, 256), kernel, batch_norm, i)
     return inputs, layers.GlobalAveragePooling2D(name="pool")(x)
+
+
+def stem_stride(image_size: int) -> int:
+    """A strided stem from 96 px up (see :func:`build_features`)."""
+    return 2 if image_size >= 96 else 1
+
+
+MIN_BLOCKS, MIN_APPLICATION_SIZE = 2, 32  # keras.applications refuse inputs under 32 px
+
+
+def check_image_size(image_size: int, *, fixed: dict, families: tuple[str, ...]) -> None:
+    """Raise ValueError when no allowed family can be built at ``image_size`` (with the
+    pinned ``blocks``/``stem_stride`` of ``fixed``): a run that could only fail every trial."""
+    stride = fixed.get("stem_stride", stem_stride(image_size))
+    blocks = fixed.get("blocks", MIN_BLOCKS)
+    conv_ok = any(f not in APPLICATIONS for f in families) and image_size // stride // 2**blocks >= 1
+    application_ok = any(f in APPLICATIONS for f in families) and image_size >= MIN_APPLICATION_SIZE
+    if not (conv_ok or application_ok):
+        raise ValueError(f"--image-size: {image_size} px is too small for {blocks} pooling blocks "
+                         f"after a stride-{stride} stem (needs {stride * 2**blocks} px) and for "
+                         f"keras.applications ({MIN_APPLICATION_SIZE} px)")
 
 
 def _application(x, family: str, image_size: int, pretrained: bool):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -65,7 +66,8 @@ def _data_synthetic(args) -> int:
 
 
 def _search(args) -> int:
-    from automl.search import SearchConfig, run_search
+    from automl.run_config import SearchConfig
+    from automl.search import run_search
 
     if args.resume:
         if args.workers:
@@ -84,7 +86,7 @@ def _search(args) -> int:
         time_budget_minutes=args.time_budget, fixed=_parse_fixed(args.fix),
         trial_minutes=args.trial_minutes, strategy=args.strategy, ensemble=args.ensemble,
         validation=args.validation,
-    )
+    ).validate()  # every option checked before any data is read or folder made
     if args.create_only:
         from automl.search import create_run
 
@@ -131,6 +133,9 @@ def _report(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from automl import choices
+    from automl.tasks import TASKS
+
     parser = argparse.ArgumentParser(prog="automl", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -152,28 +157,35 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--seed", type=int, default=0)
     synth.set_defaults(func=_data_synthetic)
 
-    search = commands.add_parser("search", help="run a Keras Tuner search for a task")
-    search.add_argument("--task", default="binary", help="binary, multiclass or autoencoder")
+    search = commands.add_parser("search", help="run a Keras Tuner search for a task",
+                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    search.add_argument("--task", default="binary", choices=list(TASKS), help="what to learn")
     search.add_argument("--data", help="data folder (default: $CXR_DATA_DIR, data/chest_xray, "
                         "Kaggle, synthetic demo)")
-    search.add_argument("--tuner", default="hyperband", choices=["hyperband", "bayesian", "random", "grid"])
-    search.add_argument("--max-trials", type=int)
+    search.add_argument("--tuner", default=choices.DEFAULT_TUNER, choices=choices.TUNERS,
+                        help="Keras Tuner algorithm")
+    search.add_argument("--max-trials", type=int, help="default: by data, see --smoke and README")
     search.add_argument("--epochs", type=int, help="max epochs per trial")
-    search.add_argument("--image-size", type=int)
+    search.add_argument("--image-size", type=int, help="pixels per side")
     search.add_argument("--batch-size", type=int, help="pin the batch size instead of tuning it")
-    search.add_argument("--seed", type=int, default=0)
+    search.add_argument("--seed", type=int, default=choices.SEED,
+                        help="split, weights and shifted copies")
     search.add_argument("--out", default="runs", help="where run folders go")
-    search.add_argument("--objective", help="metric to maximise (default: the task's)")
-    search.add_argument("--threshold", default="balanced", help="balanced, youden, f1 or a number")
-    search.add_argument("--families", default="plain,residual,separable",
-                        help="comma list from plain, residual, separable, efficientnetb0, "
-                        "resnet50, densenet121")
+    search.add_argument("--objective", help="validation metric to select on (default: the task's; "
+                        "a *_loss is minimised, anything else maximised)")
+    search.add_argument("--threshold", default=choices.DEFAULT_THRESHOLD,
+                        help=f"decision threshold rule: {choices.allowed(choices.THRESHOLD_RULES)}, "
+                        "or a number")
+    search.add_argument("--families", default=",".join(choices.FAMILIES),
+                        help=f"comma list from {', '.join(choices.ALL_FAMILIES)}")
     search.add_argument("--pretrained", action="store_true", help="ImageNet weights for applications")
-    search.add_argument("--val-fraction", type=float, default=0.2)
-    search.add_argument("--validation", default="shift", choices=["shift", "plain"],
-                        help="select on validation pooled with simulated re-acquisitions (shift, "
-                        "the default) or on validation alone (plain)")
-    search.add_argument("--patience", type=int, default=4, help="early-stopping patience (epochs)")
+    search.add_argument("--val-fraction", type=float, default=choices.VAL_FRACTION,
+                        help="share of patients held out for validation")
+    search.add_argument("--validation", default=choices.DEFAULT_VALIDATION, choices=choices.VALIDATIONS,
+                        help="select on validation pooled with simulated re-acquisitions (shift) "
+                        "or on validation alone (plain)")
+    search.add_argument("--patience", type=int, default=choices.PATIENCE,
+                        help="early-stopping patience (epochs)")
     search.add_argument("--fix", action="append", default=[], metavar="NAME=VALUE",
                         help="pin a hyperparameter (repeatable), e.g. --fix blocks=3")
     search.add_argument("--time-budget", type=float, dest="time_budget",
@@ -188,7 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="run a chief and N workers on this machine (Keras Tuner distributed)")
     search.add_argument("--create-only", action="store_true",
                         help="only create the run folder (for a chief and workers on several hosts)")
-    search.add_argument("--strategy", default="none", choices=["none", "mirrored"],
+    search.add_argument("--strategy", default="none", choices=choices.STRATEGIES,
                         help="tf.distribute strategy inside each trial (mirrored: all local GPUs)")
     search.add_argument("--role", choices=["chief", "worker"],
                         help="join a distributed search (with KERASTUNER_* variables set); "
@@ -208,6 +220,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # TensorFlow's C++ start-up lines (oneDNN, absl) are noise on a console; errors still show.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     args = build_parser().parse_args(argv)
     try:
         return args.func(args) or 0

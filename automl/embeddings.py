@@ -7,12 +7,13 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from sklearn.decomposition import PCA
 from sklearn.manifold import TSNE, trustworthiness
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.preprocessing import normalize
 
-from automl import metrics, plots, records, shift
+from automl import metrics, plots, records, scoring
 
 try:
     from openTSNE import TSNE as OpenTSNE
@@ -39,9 +40,9 @@ def knn_benchmark(features: dict[str, dict[str, np.ndarray]], labels: dict[str, 
     prior (74% pneumonia) and over-calls pneumonia wherever the classes overlap.
 
     Args:
-        features: name -> split -> (n, d) array; splits ``train``, ``val``, optionally
-            ``val_shift`` (shifted copies of validation, pooled with it for every choice,
-            as in the run's own shift validation) and ``test``.
+        features: name -> split -> (n, d) array; splits ``train``, ``selection`` (the
+            run's selection set: validation, pooled with its shifted copies under shift
+            validation, see :class:`automl.shift.SelectionSet`) and optionally ``test``.
         labels: split -> integer labels (0 = normal).
         evaluation: ``binary`` or ``multiclass``, as for :func:`automl.metrics.evaluate`.
 
@@ -54,20 +55,20 @@ def knn_benchmark(features: dict[str, dict[str, np.ndarray]], labels: dict[str, 
         candidates = []
         for distance in DISTANCES:
             prepared = {s: normalize(x) if distance == "cosine" else x for s, x in split.items()}
-            selection = np.concatenate([prepared["val"], prepared.get("val_shift", prepared["val"][:0])])
-            y_selection = np.concatenate([labels["val"], labels.get("val_shift", labels["val"][:0])])
+            selection, y_selection = prepared["selection"], labels["selection"]
             for k in KS:
                 if k > len(prepared["train"]):
                     continue
                 model = KNeighborsClassifier(n_neighbors=k).fit(prepared["train"], labels["train"])
                 votes = _votes(model, selection, len(class_names))
-                rule = _decision_rule(y_selection, votes, evaluation, threshold_rule)
-                val = metrics.evaluate(y_selection, _scores(votes, evaluation), task=evaluation,
+                rule = scoring.decision_rule(evaluation, y_selection, _scores(votes, evaluation),
+                                             threshold_rule=threshold_rule)
+                val = metrics.evaluate(y_selection, _scores(votes, evaluation), kind=evaluation,
                                        class_names=class_names, seed=seed, **rule)
                 row = {"features": name, "k": k, "metric": distance, "selected": False,
                        "dim": int(split["train"].shape[1]), "val": val, "test": None,
-                       "decision": {key: None if v is None else np.asarray(v).tolist()
-                                    for key, v in rule.items()},
+                       "decision": {key: np.asarray(v).tolist() for key, v in rule.items()
+                                    if v is not None},
                        "selection_n": int(len(y_selection))}
                 candidates.append((row, model, prepared, rule))
         best_row, best_model, prepared, rule = max(
@@ -76,7 +77,7 @@ def knn_benchmark(features: dict[str, dict[str, np.ndarray]], labels: dict[str, 
         if "test" in prepared and len(labels.get("test", [])):
             votes = _votes(best_model, prepared["test"], len(class_names))
             best_row["test"] = metrics.evaluate(labels["test"], _scores(votes, evaluation),
-                                                task=evaluation, class_names=class_names, seed=seed,
+                                                kind=evaluation, class_names=class_names, seed=seed,
                                                 **rule)
         rows += [c[0] for c in candidates]
     return rows
@@ -91,15 +92,6 @@ def _votes(model, x, n_classes: int) -> np.ndarray:
 
 def _scores(votes: np.ndarray, evaluation: str) -> np.ndarray:
     return votes if evaluation == "multiclass" else votes[:, 1]
-
-
-def _decision_rule(y: np.ndarray, votes: np.ndarray, evaluation: str, threshold_rule: str) -> dict:
-    """``threshold`` (binary) or ``weights`` (multiclass) chosen on the selection set."""
-    if evaluation == "multiclass":
-        return {"weights": metrics.choose_prior_correction(y, votes)}
-    if len(np.unique(y)) < 2:
-        return {"threshold": 0.5}
-    return {"threshold": metrics.choose_threshold(y, votes[:, 1], rule=threshold_rule)}
 
 
 def pixel_features(images: dict[str, np.ndarray], *, seed: int = 0) -> dict[str, dict]:
@@ -138,25 +130,28 @@ def embed_run(run_dir: Path, *, tsne: bool = True, log=print) -> dict:
     import keras
 
     from automl.data.pipeline import load_images
-    from automl.search import SearchConfig, prepare, uses_shift_validation
+    from automl.run_config import SearchConfig
+    from automl.search import prepare, selection_set
 
     run_dir = Path(run_dir)
     summary = records.read_json(run_dir / "summary.json")
-    config, _, _, task, parts = prepare(SearchConfig.load(run_dir), log=log)
+    config, _, task, parts = prepare(SearchConfig.load(run_dir), log=log)
     model = keras.models.load_model(run_dir / "best_model.keras", compile=False, safe_mode=True)
     encoder = keras.Model(model.inputs, model.get_layer("embedding").output)
-    images = {s: load_images(t.path, config.image_size) for s, t in parts.items() if len(t)}
-    labels = {s: task.labels(parts[s]) for s in images}
-    if uses_shift_validation(config, task) and "val" in images:
-        # KNN choices are made on the same pooled validation as the run's own choices.
-        images["val_shift"] = shift.shifted_copies(images["val"], seed=config.seed)
-        labels["val_shift"] = shift.pooled_labels(labels["val"], images["val"],
-                                                  images["val_shift"])[len(labels["val"]):]
+    # KNN choices are made on the run's own selection set (pooled under shift validation).
+    selection = selection_set(config, task, load_images(parts["val"].path, config.image_size),
+                              parts["val"])
+    images = {"train": load_images(parts["train"].path, config.image_size),
+              "selection": selection.images}
+    labels = {"train": task.labels(parts["train"]), "selection": selection.labels}
+    if len(parts["test"]):
+        images["test"] = load_images(parts["test"].path, config.image_size)
+        labels["test"] = task.labels(parts["test"])
     # The inputs the model was trained on (the autoencoder's intensity choice included).
     embedded = {s: encoder.predict(task.model_inputs(x, summary.get("best_hparams")), batch_size=128,
                                    verbose=0)
                 for s, x in images.items()}
-    np.savez_compressed(run_dir / "embeddings.npz", **embedded,
+    np.savez_compressed(run_dir / "embeddings.npz", **embedded, selection_n_clean=selection.n_clean,
                         **{f"{s}_labels": y for s, y in labels.items()})
     evaluation = "multiclass" if task.evaluation == "multiclass" else "binary"
     features = {"embedding": embedded, **pixel_features(images, seed=config.seed)}
@@ -172,17 +167,21 @@ def embed_run(run_dir: Path, *, tsne: bool = True, log=print) -> dict:
             f"{'test' if row['test'] else 'val'} accuracy {result['accuracy']:.4f}")
     out = {"knn": rows}
     if tsne:
-        out["tsne"] = tsne_benchmark(run_dir, features, parts, seed=config.seed, log=log)
+        out["tsne"] = tsne_benchmark(run_dir, features, parts, n_clean=selection.n_clean,
+                                     seed=config.seed, log=log)
     return out
 
 
-def tsne_benchmark(run_dir: Path, features: dict, parts: dict, *, seed: int = 0, log=print) -> dict:
-    """t-SNE maps of validation + test for the learned embedding and raw pixels."""
-    shown = [s for s in ("val", "test") if s in features["embedding"]]
-    table = __import__("pandas").concat([parts[s] for s in shown])
+def tsne_benchmark(run_dir: Path, features: dict, parts: dict, *, n_clean: int, seed: int = 0,
+                   log=print) -> dict:
+    """t-SNE maps of validation (the first ``n_clean`` rows of the selection set) + test
+    for the learned embedding and raw pixels."""
+    shown = ["val"] + (["test"] if "test" in features["embedding"] else [])
+    table = pd.concat([parts[s] for s in shown])
     result = {"method": TSNE_METHOD, "splits": shown, "features": {}}
     for name in ("embedding", "pixels"):
-        x = np.concatenate([features[name][s] for s in shown])
+        views = {"val": features[name]["selection"][:n_clean], "test": features[name].get("test")}
+        x = np.concatenate([views[s] for s in shown])
         points, trust, seconds = tsne_map(x, seed=seed)
         png = f"tsne_{name}.png"
         plots.tsne_png(points, table.label.to_numpy(), table.subtype.to_numpy(), run_dir / png,

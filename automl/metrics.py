@@ -13,7 +13,7 @@ from sklearn.metrics import (
     roc_curve,
 )
 
-TASKS = ("binary", "multiclass", "anomaly")
+KINDS = ("binary", "multiclass", "anomaly")  # what evaluate() scores: see its kind argument
 CI_METRICS = ("accuracy", "f1_macro", "auc")
 _PRIOR_GRID = np.geomspace(0.25, 4.0, 9)
 
@@ -177,7 +177,7 @@ def expected_calibration_error(y_true, prob_positive, *, n_bins: int = 15) -> fl
     return float(gap.sum() / len(y))
 
 
-def brier_score(y_true, prob_positive) -> float:
+def brier_score_loss(y_true, prob_positive) -> float:
     """Mean squared error of P(positive) (n,) against 0/1 labels (n,); lower is better."""
     y = _labels(y_true, n_classes=2)
     p = _scores(prob_positive, len(y), "prob_positive", unit=True)
@@ -277,7 +277,7 @@ def _safe_auc(y_bin: np.ndarray, s: np.ndarray) -> float | None:
     return float(roc_auc_score(y_bin, s)) if 0 < y_bin.sum() < len(y_bin) else None
 
 
-def evaluate(y_true, scores, *, task: str, threshold: float | None = None, weights=None,
+def evaluate(y_true, scores, *, kind: str, threshold: float | None = None, weights=None,
              class_names: Sequence[str], n_resamples: int = 1000, seed: int = 0) -> dict:
     """Full JSON-serialisable evaluation of one model on one split.
 
@@ -285,7 +285,8 @@ def evaluate(y_true, scores, *, task: str, threshold: float | None = None, weigh
         y_true: Labels (n,); 0 = normal, != 0 = pneumonia.
         scores: binary: P(PNEUMONIA) (n,); anomaly: real-valued score (n,), higher = more
             abnormal; multiclass: probabilities (n, k).
-        task: ``"binary"``, ``"multiclass"`` or ``"anomaly"``.
+        kind: what ``scores`` are: ``"binary"`` probabilities, ``"multiclass"``
+            probabilities or ``"anomaly"`` scores (a task's ``evaluation``).
         threshold: Decision threshold for 1-D scores (binary default 0.5; required for
             anomaly, chosen on validation data). Must be None for multiclass.
         weights: Optional prior-correction weights (k,) for multiclass.
@@ -299,13 +300,13 @@ def evaluate(y_true, scores, *, task: str, threshold: float | None = None, weigh
         brier, ece (None for anomaly), bias, ci, threshold, class_names, and for
         multiclass auc_pneumonia. All values are plain Python types.
     """
-    if task not in TASKS:
-        raise ValueError(f"task must be one of {TASKS}, got {task!r}")
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
     names = [str(c) for c in class_names]
     y = _labels(y_true, n_classes=len(names))
-    s = _scores(scores, len(y), unit=task != "anomaly")
+    s = _scores(scores, len(y), unit=kind != "anomaly")
     k = len(names)
-    if task == "multiclass":
+    if kind == "multiclass":
         if s.ndim != 2 or s.shape[1] != k or threshold is not None:
             raise ValueError(f"multiclass needs probs of shape (n, {k}) and threshold=None, "
                              f"got {s.shape} and threshold={threshold!r}")
@@ -316,10 +317,10 @@ def evaluate(y_true, scores, *, task: str, threshold: float | None = None, weigh
                if len(present) == k else None)
     else:
         if s.ndim != 1 or k != 2 or weights is not None:
-            raise ValueError(f"{task} needs 1-D scores, 2 class names and no weights, got "
+            raise ValueError(f"{kind} needs 1-D scores, 2 class names and no weights, got "
                              f"{s.shape}, {names} and weights={weights!r}")
-        if threshold is None and task == "anomaly":
-            raise ValueError("anomaly task needs a threshold chosen on validation data")
+        if threshold is None and kind == "anomaly":
+            raise ValueError("anomaly scores need a threshold chosen on validation data")
         threshold = 0.5 if threshold is None else float(threshold)
         y_pred = predict_labels(s, threshold=threshold)
         p_pos = s
@@ -341,14 +342,14 @@ def evaluate(y_true, scores, *, task: str, threshold: float | None = None, weigh
         "per_class": {names[c]: {"precision": float(prec[c]), "recall": float(rec[c]),
                                  "f1": float(f1[c]), "support": int(sup[c])} for c in range(k)},
         "confusion_matrix": cm.astype(int).tolist(),
-        "brier": None if task == "anomaly" else brier_score(t.astype(int), p_pos),
-        "ece": None if task == "anomaly" else expected_calibration_error(t.astype(int), p_pos),
+        "brier": None if kind == "anomaly" else brier_score_loss(t.astype(int), p_pos),
+        "ece": None if kind == "anomaly" else expected_calibration_error(t.astype(int), p_pos),
         "bias": bias_measures(y, y_pred),
         "ci": (bootstrap_ci(y, y_pred, s, n_resamples=n_resamples, seed=seed,
                             labels=list(range(k))) if n_resamples > 0 else None),
         "threshold": _num(threshold),
         "class_names": names,
     }
-    if task == "multiclass":
+    if kind == "multiclass":
         out["auc_pneumonia"] = _safe_auc(t.astype(int), p_pos)
     return out

@@ -1,4 +1,4 @@
-"""Run records: one JSON line per trial, the run summary, and the environment that made them."""
+"""Run records and their formats: a JSON line per trial, the summary, per-image scores, the environment."""
 
 from __future__ import annotations
 
@@ -49,18 +49,104 @@ def append_jsonl(path: Path, obj) -> None:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def read_jsonl(path: Path) -> list[dict]:
-    """All whole records of a JSON-lines file; a torn last line (a crash mid-write) is skipped."""
+def read_jsonl(path: Path, problems: list[str] | None = None) -> list[dict]:
+    """All whole records (JSON objects) of a JSON-lines file; a torn last line (a crash
+    mid-write) or any other unreadable line is skipped and, if ``problems`` is given,
+    counted into it as one message."""
     path = Path(path)
     if not path.exists():
         return []
-    records = []
-    for line in path.read_text(encoding="utf-8").splitlines():
+    records, bad = [], 0
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
         try:
-            records.append(json.loads(line))
+            record = json.loads(line)
         except json.JSONDecodeError:
-            continue
+            record = None
+        records += [record] if isinstance(record, dict) else []
+        bad += not isinstance(record, dict) and bool(line.strip())
+    if bad and problems is not None:
+        problems.append(f"{path.name}: {bad} unreadable line(s) skipped")
     return records
+
+
+ENVIRONMENT_FILE = "environment.json"
+
+
+def write_environment(run_dir: Path) -> dict:
+    """Record :func:`environment` in the run folder the moment it is created, so an
+    interrupted run keeps what made it; returns it."""
+    env = environment()
+    write_json(Path(run_dir) / ENVIRONMENT_FILE, env)
+    return env
+
+
+def run_environment(run_dir: Path) -> dict:
+    """The environment recorded when the run folder was made (now, for older runs)."""
+    path = Path(run_dir) / ENVIRONMENT_FILE
+    return read_json(path) if path.exists() else environment()
+
+
+def best_epoch_metrics(history: dict[str, list[float]], objective: str, direction: str) -> dict:
+    """Every metric at the one epoch that is best by ``objective`` (``direction`` max or
+    min; the first such epoch on ties): the epoch early stopping restores. Without the
+    objective in ``history`` (a failed or foreign trial), the last epoch's values."""
+    values = history.get(objective) or []
+    finite = [(v, i) for i, v in enumerate(values) if v == v]
+    if finite:
+        epoch = (max if direction == "max" else min)(finite, key=lambda p: (p[0], -p[1]))[1]
+    else:
+        epoch = max((len(v) for v in history.values()), default=0) - 1
+    return {name: float(vals[epoch]) for name, vals in history.items() if 0 <= epoch < len(vals)}
+
+
+def short_error(message: str | None) -> str | None:
+    """The last lines of a traceback (the exception), at most 1,500 characters."""
+    if not message:
+        return None
+    lines = [line for line in message.strip().splitlines() if line.strip()]
+    return "\n".join(lines[-3:])[-1500:]
+
+
+def trial_record(run_id: str, task: str, trial_id: str, *, hparams: dict, history: dict,
+                 objective: str, direction: str, status: str = "COMPLETED", error: str | None = None,
+                 params: int | None = None, seconds: float = 0.0, started_at: str | None = None,
+                 worker: str | None = None) -> dict:
+    """One ``trials.jsonl`` line: metrics from the best epoch by the objective, the full history."""
+    return {"run_id": run_id, "task": task, "trial_id": trial_id, "worker": worker,
+            "status": status, "error": short_error(error), "hparams": hparams,
+            "metrics": best_epoch_metrics(history, objective, direction), "history": history,
+            "params": params, "seconds": round(seconds, 3), "started_at": started_at}
+
+
+def new_summary(run_id: str, task: str, config: dict, *, env: dict, objective: str, direction: str,
+                data_root: Path, counts: dict[str, int], problems: list) -> dict:
+    """``summary.json`` before selection: every key present, the results still None."""
+    return {
+        "task": task, "run_id": run_id, "config": config, "env": env,
+        "objective": {"name": objective, "direction": direction, "value": None},
+        "best_trial": None, "threshold": None, "prior_weights": None,
+        "trials_completed": 0, "trials_failed": 0, "search_seconds": 0.0,
+        "data": {"root": str(data_root), "counts": {k: int(v) for k, v in counts.items()},
+                 "problems": problems},
+        "val": None, "test": None,
+    }
+
+
+def score_rows(table, split: str, scores, root: Path):
+    """``scores.csv`` rows of one split: path (relative to the data folder, so records hold
+    no machine paths), label, subtype, patient, and ``score`` or ``score_<k>`` per class."""
+    import numpy as np
+
+    frame = table[["path", "label", "subtype", "patient"]].copy()
+    frame["path"] = [os.path.relpath(p, root) for p in frame.path]
+    frame.insert(0, "split", split)
+    scores = np.asarray(scores)
+    if scores.ndim == 1:
+        frame["score"] = scores
+    else:
+        for k in range(scores.shape[1]):
+            frame[f"score_{k}"] = scores[:, k]
+    return frame
 
 
 def environment() -> dict:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import tensorflow as tf
 
@@ -55,16 +57,43 @@ def _perturb(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.clip(np.round(out * 255.0), 0, 255).astype(np.uint8)
 
 
-def pooled(images: np.ndarray, shifted: np.ndarray | None) -> np.ndarray:
-    """Validation images followed by their shifted copies (or the images alone)."""
-    return images if shifted is None else np.concatenate([images, shifted])
+@dataclass(frozen=True)
+class SelectionSet:
+    """The images every choice of a run is made on: validation, followed under shift
+    validation by its simulated re-acquisitions (whole copies, in the same order).
 
+    Built once per run (:meth:`build`) and handed to training (the per-epoch
+    objective), scoring (ensemble, threshold, class weights) and the embeddings
+    benchmark (KNN choices), so all of them see the same pooled set.
+    """
 
-def pooled_labels(labels: np.ndarray, images: np.ndarray, shifted: np.ndarray | None) -> np.ndarray:
-    """Labels lined up with :func:`pooled` (the copies repeat the originals' order)."""
-    if shifted is None:
-        return labels
-    copies, rest = divmod(len(shifted), max(len(images), 1))
-    if rest:
-        raise ValueError(f"{len(shifted)} shifted images are not whole copies of {len(images)}")
-    return np.concatenate([labels] * (1 + copies))
+    images: np.ndarray  # uint8 (n_clean * (1 + copies), S, S, 1)
+    labels: np.ndarray  # integer class per image, lined up with ``images``
+    n_clean: int  # the first ``n_clean`` images are the validation split itself
+
+    @classmethod
+    def build(cls, images: np.ndarray, labels: np.ndarray, *, shifted: bool,
+              seed: int = 0) -> "SelectionSet":
+        """Validation alone, or pooled with :func:`shifted_copies` of it (seeded: every
+        trial and every later command sees the same copies)."""
+        labels = np.asarray(labels)
+        if len(labels) != len(images):
+            raise ValueError(f"{len(labels)} labels for {len(images)} validation images")
+        if not shifted:
+            return cls(images, labels, len(images))
+        copies = shifted_copies(images, seed=seed)
+        repeats = 1 + (len(copies) // len(images) if len(images) else 0)
+        return cls(np.concatenate([images, copies]), np.concatenate([labels] * repeats), len(images))
+
+    @property
+    def shifted(self) -> bool:
+        """Whether simulated re-acquisitions are pooled in."""
+        return len(self.images) > self.n_clean
+
+    @property
+    def clean_images(self) -> np.ndarray:
+        return self.images[:self.n_clean]
+
+    @property
+    def clean_labels(self) -> np.ndarray:
+        return self.labels[:self.n_clean]

@@ -15,26 +15,20 @@ import keras
 import numpy as np
 import pandas as pd
 
-from automl import metrics, plots, records
+from automl import choices, records, scoring
 from automl.data import source
 from automl.data.index import Index, scan
 from automl.data.pipeline import load_images, make_dataset
 from automl.data.splits import make_splits
-
-# Same record format as a search: the helpers that write it are reused, not copied.
-from automl.search import (
-    RecordingMixin,
-    SearchConfig,
-    TrialTimeLimit,
-    _best_metrics,
-    _score_rows,
-    _short_error,
-)
+from automl.search import command_line
+from automl.shift import SelectionSet
 from automl.tasks import get_task
 
+# Same records and scoring as a search: the toolkit's public functions, not copies.
+from automl.tuning import RecordingMixin, TrialTimeLimit
+
 TASK = get_task("binary")
-OBJECTIVE = "val_auc"
-VAL_FRACTION = 0.2  # the toolkit's default, so every peer sees the same patient-grouped split
+OBJECTIVE = "val_auc"  # peers select on plain validation (they have no shift validation)
 BATCH_SIZE = 32
 REFERENCE_PATIENCE = 3  # the reference recipe's early stopping; AutoKeras gets the toolkit's
 # name on the command line -> (peer name in records, what the leaderboard's "tuner" column says)
@@ -59,7 +53,7 @@ class Data:
 def load_data(root: Path, image_size: int, seed: int) -> Data:
     """Scan, split by patient and decode exactly as ``automl search`` does; test stays unread."""
     index = scan(root)
-    splits = make_splits(index, val_fraction=VAL_FRACTION, seed=seed)
+    splits = make_splits(index, val_fraction=choices.VAL_FRACTION, seed=seed)
     parts = {name: TASK.select(getattr(splits, name)) for name in ("train", "val", "test")}
     return Data(index, parts, load_images(parts["train"].path, image_size),
                 load_images(parts["val"].path, image_size))
@@ -96,8 +90,7 @@ def run_reference(args, data: Data, run_dir: Path, run_id: str, config: dict) ->
     records.append_jsonl(run_dir / "trials.jsonl", trial_record(
         run_id, "0", REFERENCE_HPARAMS, history=history, params=model.count_params(),
         seconds=time.time() - started, started_at=started_at))
-    model.save(run_dir / "best_model.keras")  # has an `embedding` layer, so `make embed` works on it
-    return model, "0"
+    return model, "0"  # it has an `embedding` layer, so `make embed` works on its saved model
 
 
 @contextlib.contextmanager
@@ -141,7 +134,7 @@ def run_autokeras(args, data: Data, run_dir: Path, run_id: str, config: dict) ->
             max_trials=args.max_trials, directory=str(run_dir / "autokeras"), overwrite=True,
             seed=args.seed, tuner=tuner, objective=kt.Objective(OBJECTIVE, "max"),
             metrics=[keras.metrics.AUC(name="auc"), keras.metrics.BinaryAccuracy(name="accuracy")])
-        clf.tuner.setup_recording(run_dir, run_id, TASK, config)
+        clf.tuner.setup_recording(run_dir, run_id, TASK, objective=OBJECTIVE)
         # Our own EarlyStopping also stops AutoKeras from retraining the winner on train
         # without validation at the end: the epoch, like the trial, is chosen on validation.
         callbacks = [keras.callbacks.EarlyStopping(OBJECTIVE, mode="max", patience=config["patience"],
@@ -161,10 +154,10 @@ def trial_record(run_id: str, trial_id: str, hparams: dict, *, history: dict | N
                  params: int | None = None, seconds: float = 0.0, started_at: str | None = None,
                  error: str | None = None) -> dict:
     """One trials.jsonl line in the search's format (FAILED when ``error`` is given)."""
-    return {"run_id": run_id, "task": TASK.name, "trial_id": trial_id, "worker": None,
-            "status": "FAILED" if error else "COMPLETED", "error": error, "hparams": hparams,
-            "metrics": _best_metrics(history or {}), "history": history or {}, "params": params,
-            "seconds": round(seconds, 3), "started_at": started_at}
+    return records.trial_record(run_id, TASK.name, trial_id, hparams=hparams, history=history or {},
+                                objective=OBJECTIVE, direction=choices.objective_direction(OBJECTIVE),
+                                status="FAILED" if error else "COMPLETED", error=error, params=params,
+                                seconds=seconds, started_at=started_at)
 
 
 def run_peer(name: str, args, data: Data, command: str) -> dict:
@@ -177,10 +170,12 @@ def run_peer(name: str, args, data: Data, command: str) -> dict:
     config = {"peer": peer, "task": TASK.name, "tuner": tuner,
               "max_trials": 1 if name == "reference" else args.max_trials, "epochs": args.epochs,
               "image_size": args.image_size, "seed": args.seed, "data": str(data.index.root),
-              "val_fraction": VAL_FRACTION, "threshold": "balanced", "batch_size": BATCH_SIZE,
-              "patience": REFERENCE_PATIENCE if name == "reference" else SearchConfig.patience,
+              "val_fraction": choices.VAL_FRACTION, "threshold": choices.DEFAULT_THRESHOLD,
+              "batch_size": BATCH_SIZE, "ensemble": 1, "validation": "plain",
+              "patience": REFERENCE_PATIENCE if name == "reference" else choices.PATIENCE,
               "trial_minutes": args.trial_minutes, "out": args.out}
     records.write_json(run_dir / "config.json", config)
+    records.write_environment(run_dir)
     print(f"{peer}: run folder {run_dir}")
     keras.utils.clear_session()  # the previous peer's models must not share graphs or memory
     keras.utils.set_random_seed(args.seed)
@@ -193,50 +188,24 @@ def run_peer(name: str, args, data: Data, command: str) -> dict:
         if not records.read_jsonl(run_dir / "trials.jsonl"):
             records.append_jsonl(run_dir / "trials.jsonl", trial_record(
                 run_id, "0", REFERENCE_HPARAMS if name == "reference" else {},
-                seconds=time.time() - started, error=_short_error(traceback.format_exc())))
+                seconds=time.time() - started, error=traceback.format_exc()))
     return finish(run_dir, run_id, config, model, best_id, data, time.time() - started)
 
 
 def finish(run_dir: Path, run_id: str, config: dict, model: keras.Model | None, best_id: str | None,
            data: Data, seconds: float) -> dict:
-    """Threshold on validation, then read and score the official test split once; write the summary."""
-    trials = records.read_jsonl(run_dir / "trials.jsonl")
-    completed = [t for t in trials if t["status"] == "COMPLETED" and OBJECTIVE in t["metrics"]]
-    summary = {
-        "task": TASK.name, "peer": config["peer"], "run_id": run_id, "config": config,
-        "env": records.environment(), "objective": {"name": OBJECTIVE, "direction": "max", "value": None},
-        "best_trial": None, "best_hparams": None, "threshold": None, "prior_weights": None,
-        "trials_completed": len(completed), "trials_failed": len(trials) - len(completed),
-        "search_seconds": round(seconds, 2),
-        "data": {"root": str(data.index.root), "problems": data.index.problems,
-                 "counts": {k: int(len(v)) for k, v in data.parts.items()}},
-        "val": None, "test": None,
-    }
-    best = next((t for t in completed if str(t["trial_id"]) == best_id), None)
-    if model is None or best is None:
-        records.write_json(run_dir / "summary.json", summary)
-        return summary
-    summary.update(best_trial=best["trial_id"], best_hparams=best["hparams"])
-    summary["objective"]["value"] = best["metrics"][OBJECTIVE]
-    y_val, val_scores = TASK.labels(data.parts["val"]), TASK.scores(model, data.val)
-    summary["threshold"] = metrics.choose_threshold(y_val, val_scores, rule="balanced")
-    evaluate = dict(task="binary", threshold=summary["threshold"], class_names=list(TASK.class_names),
-                    seed=config["seed"])
-    summary["val"] = metrics.evaluate(y_val, val_scores, **evaluate)
-    rows = [_score_rows(data.parts["val"], "val", val_scores, data.index.root)]
-    test = data.parts["test"]
-    if len(test):
-        # The only read of the official test split: after the model and threshold are fixed.
-        test_scores = TASK.scores(model, load_images(test.path, config["image_size"]))
-        summary["test"] = metrics.evaluate(TASK.labels(test), test_scores, **evaluate)
-        rows.append(_score_rows(test, "test", test_scores, data.index.root))
-    pd.concat(rows).to_csv(run_dir / "scores.csv", index=False)
-    records.write_json(run_dir / "summary.json", summary)
-    plots.run_plots(run_dir, summary, best, TASK)
-    headline = summary["test"] or summary["val"]
-    print(f"{config['peer']}: val AUC {summary['objective']['value']:.4f}; "
-          f"{'test' if summary['test'] else 'val'} accuracy {headline['accuracy']:.4f} -> {run_dir}")
-    return summary
+    """Score like ``automl search``, through the same public scoring path: the peer's own
+    best model, its threshold on validation, then the official test split once. Returns
+    the summary (without results when the peer produced no model)."""
+    context = scoring.RunContext(
+        run_dir=run_dir, task=TASK, config=config, data_root=data.index.root,
+        data_problems=data.index.problems, parts=data.parts,
+        selection=SelectionSet.build(data.val, TASK.labels(data.parts["val"]), shifted=False),
+        objective=OBJECTIVE, load_model=lambda trial: model, search_seconds=seconds,
+        summary_extra={"peer": config["peer"]},
+        trial_ids=(str(best_id),) if model is not None else (),
+        log=lambda line: print(f"{config['peer']}: {line}"))
+    return scoring.score_run(context)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -248,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-trials", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--trial-minutes", type=float, default=SearchConfig.REAL["trial_minutes"],
+    parser.add_argument("--trial-minutes", type=float, default=choices.BUDGETS["real"]["trial_minutes"],
                         help="stop a trial's training after this many minutes (checked per epoch; 0: none)")
     parser.add_argument("--out", default="benchmarks/results/runs")
     parser.add_argument("--which", default="autokeras,reference", help="comma-separated: autokeras,reference")
@@ -262,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
         root = source.synthetic_set()
     else:
         root = source.resolve(args.data, download=False).path
-    command = shlex.join(["python", "benchmarks/bench_peers.py", *(sys.argv[1:] if argv is None else argv)])
+    command = command_line() if argv is None else shlex.join(["python", "benchmarks/bench_peers.py", *argv])
     data = load_data(root, args.image_size, args.seed)
     summaries = [run_peer(name, args, data, command) for name in names]
     return 1 if any(s["val"] is None for s in summaries) else 0

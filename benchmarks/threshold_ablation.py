@@ -27,7 +27,7 @@ def ablate(run_dir: Path) -> dict:
     }
     rows = []
     for name, threshold in thresholds.items():
-        result = metrics.evaluate(y["test"], split["test"].score.to_numpy(), task="binary",
+        result = metrics.evaluate(y["test"], split["test"].score.to_numpy(), kind="binary",
                                   threshold=threshold, class_names=["NORMAL", "PNEUMONIA"],
                                   n_resamples=0)
         rows.append({"threshold_from": name, "threshold": float(threshold),

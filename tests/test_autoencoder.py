@@ -4,7 +4,8 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
-from automl.search import SearchConfig, run_search
+from automl.run_config import SearchConfig
+from automl.search import run_search
 from automl.tasks.autoencoder import anomaly_scores
 
 

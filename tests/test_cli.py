@@ -38,3 +38,30 @@ def test_synthetic_then_check(tmp_path, capsys):
 def test_bad_fix_argument_is_a_clear_error(capsys):
     assert cli.main(["search", "--fix", "blocks"]) == 2
     assert "NAME=VALUE" in capsys.readouterr().err
+
+
+def test_a_mistyped_option_exits_2_at_once_and_makes_no_run_folder(tmp_path):
+    import subprocess
+    import sys
+    import time
+
+    started = time.time()
+    result = subprocess.run([sys.executable, "-m", "automl.cli", "search", "--threshold", "balancd",
+                             "--out", str(tmp_path / "runs")], capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 2 and time.time() - started < 15
+    error = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert error == ["error: --threshold: got 'balancd'; choose balanced, youden, f1 or a number"]
+    assert not (tmp_path / "runs").exists()
+
+
+def test_search_help_shows_the_choices_and_defaults_of_automl_choices(capsys):
+    from automl import choices
+
+    try:
+        cli.main(["search", "--help"])
+    except SystemExit:
+        pass
+    text = " ".join(capsys.readouterr().out.split())
+    assert "{" + ",".join(choices.TUNERS) + "}" in text
+    assert f"(default: {choices.DEFAULT_TUNER})" in text and ", ".join(choices.ALL_FAMILIES) in text

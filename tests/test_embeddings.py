@@ -4,7 +4,8 @@ import numpy as np
 
 from automl import embeddings
 from automl.report import write_report
-from automl.search import SearchConfig, run_search
+from automl.run_config import SearchConfig
+from automl.search import run_search
 
 
 def _blobs(n, shift, rng):
@@ -16,15 +17,15 @@ def _blobs(n, shift, rng):
 def test_knn_separable_blobs_and_shuffled_labels():
     rng = np.random.default_rng(0)
     (xtr, ytr), (xva, yva), (xte, yte) = (_blobs(n, 20.0, rng) for n in (200, 80, 80))
-    features = {"toy": {"train": xtr, "val": xva, "test": xte}}
-    rows = embeddings.knn_benchmark(features, {"train": ytr, "val": yva, "test": yte},
+    features = {"toy": {"train": xtr, "selection": xva, "test": xte}}
+    rows = embeddings.knn_benchmark(features, {"train": ytr, "selection": yva, "test": yte},
                                     evaluation="binary", class_names=["NORMAL", "PNEUMONIA"])
     chosen = [r for r in rows if r["selected"]]
     assert len(chosen) == 1 and chosen[0]["test"]["accuracy"] == 1.0
     assert {r["k"] for r in rows} == set(embeddings.KS)
     assert {r["metric"] for r in rows} == {"cosine", "euclidean"}
 
-    shuffled = {s: rng.permutation(y) for s, y in (("train", ytr), ("val", yva), ("test", yte))}
+    shuffled = {s: rng.permutation(y) for s, y in (("train", ytr), ("selection", yva), ("test", yte))}
     noise = {"toy": {s: rng.normal(size=(len(y), 8)) for s, y in shuffled.items()}}
     rows = embeddings.knn_benchmark(noise, shuffled, evaluation="binary",
                                     class_names=["NORMAL", "PNEUMONIA"])
@@ -65,8 +66,9 @@ def test_knn_threshold_is_chosen_on_validation_against_the_training_prior():
     # Train is 80% pneumonia; validation and test are balanced.
     (xtr, ytr), (xva, yva), (xsh, ysh), (xte, yte) = (
         overlapping(*n) for n in ((100, 400), (100, 100), (200, 200), (200, 200)))
-    features = {"toy": {"train": xtr, "val": xva, "val_shift": xsh, "test": xte}}
-    labels = {"train": ytr, "val": yva, "val_shift": ysh, "test": yte}
+    # The selection set: validation pooled with its shifted copies.
+    features = {"toy": {"train": xtr, "selection": np.concatenate([xva, xsh]), "test": xte}}
+    labels = {"train": ytr, "selection": np.r_[yva, ysh], "test": yte}
     rows = embeddings.knn_benchmark(features, labels, evaluation="binary",
                                     class_names=["NORMAL", "PNEUMONIA"])
     chosen = next(r for r in rows if r["selected"])

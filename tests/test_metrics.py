@@ -30,7 +30,7 @@ def _multiclass(n=300, seed=0):
 
 def test_perfect_predictions():
     y = np.array([0, 0, 1, 1, 1])
-    out = M.evaluate(y, np.array([0.1, 0.2, 0.8, 0.9, 0.7]), task="binary", class_names=BIN,
+    out = M.evaluate(y, np.array([0.1, 0.2, 0.8, 0.9, 0.7]), kind="binary", class_names=BIN,
                      n_resamples=50)
     assert out["accuracy"] == 1 and out["auc"] == 1 and out["f1_macro"] == 1
     assert all(v == 0 for v in out["bias"].values())
@@ -39,7 +39,7 @@ def test_perfect_predictions():
 
 def test_always_pneumonia():
     y = np.r_[np.zeros(234, int), np.ones(390, int)]
-    out = M.evaluate(y, np.full(624, 0.9), task="binary", class_names=BIN, n_resamples=100)
+    out = M.evaluate(y, np.full(624, 0.9), kind="binary", class_names=BIN, n_resamples=100)
     assert out["accuracy"] == pytest.approx(0.625)
     assert out["sensitivity"] == 1 and out["specificity"] == 0
     assert out["bias"]["sens_spec_gap"] == 1
@@ -86,13 +86,13 @@ def test_anomaly_scores_unbounded():
     s = np.r_[rng.uniform(100, 160, 60), rng.uniform(140, 200, 90)]
     t = M.choose_threshold(y, s)
     assert 100 <= t <= 200
-    out = M.evaluate(y, s, task="anomaly", threshold=t, class_names=BIN, n_resamples=100)
+    out = M.evaluate(y, s, kind="anomaly", threshold=t, class_names=BIN, n_resamples=100)
     assert out["brier"] is None and out["ece"] is None
     assert out["auc"] == pytest.approx(roc_auc_score(y, s))
     assert out["threshold"] == t and out["balanced_accuracy"] > 0.7
     json.dumps(out)
     with pytest.raises(ValueError, match="threshold"):
-        M.evaluate(y, s, task="anomaly", class_names=BIN)
+        M.evaluate(y, s, kind="anomaly", class_names=BIN)
 
 
 def test_ci_contains_point_and_deterministic():
@@ -133,7 +133,7 @@ def test_prior_correction():
 
 def test_multiclass_evaluate():
     y, p = _multiclass(300)
-    out = M.evaluate(y, p, task="multiclass", class_names=MC, n_resamples=200)
+    out = M.evaluate(y, p, kind="multiclass", class_names=MC, n_resamples=200)
     assert np.array(out["confusion_matrix"]).shape == (3, 3)
     assert list(out["per_class"]) == MC
     assert [r for r in np.array(out["confusion_matrix"]).sum(1)] == \
@@ -145,12 +145,12 @@ def test_multiclass_evaluate():
     assert out["threshold"] is None and out["class_names"] == MC
     json.loads(json.dumps(out))
     with pytest.raises(ValueError, match="multiclass"):
-        M.evaluate(y, p, task="multiclass", threshold=0.5, class_names=MC)
+        M.evaluate(y, p, kind="multiclass", threshold=0.5, class_names=MC)
 
 
 def test_evaluate_keys_and_json():
     y, p = _binary(120)
-    out = M.evaluate(y, p, task="binary", class_names=BIN, n_resamples=100)
+    out = M.evaluate(y, p, kind="binary", class_names=BIN, n_resamples=100)
     assert set(out) == {"n", "accuracy", "balanced_accuracy", "f1_macro", "auc", "sensitivity",
                         "specificity", "per_class", "confusion_matrix", "brier", "ece", "bias",
                         "ci", "threshold", "class_names"}
@@ -160,25 +160,25 @@ def test_evaluate_keys_and_json():
 
 def test_one_class_auc_none():
     y = np.ones(20, int)
-    out = M.evaluate(y, np.linspace(0.2, 0.9, 20), task="binary", class_names=BIN,
+    out = M.evaluate(y, np.linspace(0.2, 0.9, 20), kind="binary", class_names=BIN,
                      n_resamples=50)
     assert out["auc"] is None and out["ci"]["auc"] is None
     json.dumps(out, allow_nan=False)
     y3 = np.array([0, 1, 1, 0])
-    out3 = M.evaluate(y3, np.full((4, 3), 1 / 3), task="multiclass", class_names=MC,
+    out3 = M.evaluate(y3, np.full((4, 3), 1 / 3), kind="multiclass", class_names=MC,
                       n_resamples=20)
     assert out3["auc"] is None and out3["auc_pneumonia"] == 0.5
 
 
 def test_calibration():
     y = np.array([0, 1, 0, 1])
-    assert M.brier_score(y, y.astype(float)) == 0
+    assert M.brier_score_loss(y, y.astype(float)) == 0
     assert M.expected_calibration_error(y, y.astype(float)) == 0
     assert M.expected_calibration_error(y, np.full(4, 0.5)) == 0
     assert M.expected_calibration_error([1, 1], [0.2, 0.2], n_bins=10) == pytest.approx(0.8)
-    assert M.brier_score([1, 0], [0.5, 0.5]) == 0.25
+    assert M.brier_score_loss([1, 0], [0.5, 0.5]) == 0.25
     with pytest.raises(ValueError, match="prob_positive"):
-        M.brier_score([0, 1], [0.5, 1.5])
+        M.brier_score_loss([0, 1], [0.5, 1.5])
 
 
 def test_bias_multiclass_and_roc_points():
@@ -195,8 +195,8 @@ def test_bias_multiclass_and_roc_points():
 
 def test_input_validation_messages():
     with pytest.raises(ValueError, match=r"shape \(n,\)"):
-        M.evaluate([0, 1], [0.5], task="binary", class_names=BIN)
-    with pytest.raises(ValueError, match="task"):
-        M.evaluate([0, 1], [0.5, 0.5], task="regression", class_names=BIN)
+        M.evaluate([0, 1], [0.5], kind="binary", class_names=BIN)
+    with pytest.raises(ValueError, match="kind"):
+        M.evaluate([0, 1], [0.5, 0.5], kind="regression", class_names=BIN)
     with pytest.raises(ValueError, match="y_true"):
-        M.evaluate([0, 3], [0.5, 0.5], task="binary", class_names=BIN)
+        M.evaluate([0, 3], [0.5, 0.5], kind="binary", class_names=BIN)

@@ -10,7 +10,8 @@ import keras_tuner as kt
 import pytest
 
 from automl import backbones, records
-from automl.search import SearchConfig, run_search
+from automl.run_config import SearchConfig
+from automl.search import run_search
 
 SUMMARY_KEYS = {"task", "run_id", "config", "env", "objective", "best_trial", "threshold",
                 "trials_completed", "trials_failed", "search_seconds", "val", "test"}
@@ -66,10 +67,24 @@ def test_unbuildable_configurations_fail_and_search_goes_on(synthetic_data, tmp_
     assert "pooling blocks" in failed[0]["error"]
 
 
-def test_all_trials_failing_exits_1(synthetic_data, tmp_path):
+def test_all_trials_failing_exits_1(synthetic_data, tmp_path, monkeypatch):
+    from automl.tasks.binary import BinaryTask
+
+    def broken(self, hp, space):
+        raise ValueError("cannot build this configuration (simulated)")
+
+    monkeypatch.setattr(BinaryTask, "build", broken)
     with pytest.raises(SystemExit) as exit_:
-        _search(synthetic_data, tmp_path, image_size=8, fixed={"blocks": 6, "stem_stride": 1})
+        _search(synthetic_data, tmp_path)
     assert exit_.value.code == 1
+    summary = json.loads(next(tmp_path.glob("binary-*/summary.json")).read_text())
+    assert summary["trials_failed"] >= 1 and summary["best_trial"] is None
+
+
+def test_an_unbuildable_image_size_is_refused_before_a_run_folder(synthetic_data, tmp_path):
+    with pytest.raises(ValueError, match="8 px is too small for 6 pooling blocks"):
+        _search(synthetic_data, tmp_path, image_size=8, fixed={"blocks": 6, "stem_stride": 1})
+    assert not list(tmp_path.iterdir())
 
 
 def test_kill_and_resume(synthetic_data, tmp_path):

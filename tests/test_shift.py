@@ -9,7 +9,8 @@ import pytest
 from automl import records, shift
 from automl.backbones import HistogramEqualization
 from automl.data.pipeline import RandomGamma
-from automl.search import SearchConfig, run_search
+from automl.run_config import SearchConfig
+from automl.search import run_search
 from automl.tasks import get_task
 from automl.tasks.base import ValidationMetric
 
@@ -36,14 +37,17 @@ def test_shifted_copies_reject_float_images():
         shift.shifted_copies(np.zeros((2, 8, 8, 1), np.float32))
 
 
-def test_pooled_labels_repeat_in_order_and_check_whole_copies():
+def test_selection_set_pools_whole_copies_with_their_labels_in_order():
     images, labels = _images(3), np.array([0, 1, 1])
-    shifted = shift.shifted_copies(images, copies=2)
-    assert len(shift.pooled(images, shifted)) == 9
-    np.testing.assert_array_equal(shift.pooled_labels(labels, images, shifted), [0, 1, 1] * 3)
-    np.testing.assert_array_equal(shift.pooled_labels(labels, images, None), labels)
-    with pytest.raises(ValueError, match="whole copies"):
-        shift.pooled_labels(labels, images, shifted[:4])
+    pooled = shift.SelectionSet.build(images, labels, shifted=True, seed=5)
+    assert pooled.shifted and pooled.n_clean == 3 and len(pooled.images) == 9
+    np.testing.assert_array_equal(pooled.labels, [0, 1, 1] * 3)
+    np.testing.assert_array_equal(pooled.clean_images, images)
+    np.testing.assert_array_equal(pooled.images[3:], shift.shifted_copies(images, seed=5))
+    plain = shift.SelectionSet.build(images, labels, shifted=False)
+    assert not plain.shifted and len(plain.images) == 3
+    with pytest.raises(ValueError, match="2 labels for 3"):
+        shift.SelectionSet.build(images, labels[:2], shifted=True)
 
 
 def test_shift_validation_callback_adds_its_metric():
@@ -103,7 +107,7 @@ def test_plain_validation_keeps_the_task_objective(synthetic_data, tmp_path):
 def test_unknown_validation_is_refused(synthetic_data, tmp_path):
     config = SearchConfig(data=str(synthetic_data), max_trials=1, epochs=1, image_size=32,
                           out=str(tmp_path), validation="test")
-    with pytest.raises(ValueError, match="unknown validation 'test'"):
+    with pytest.raises(ValueError, match="--validation: got 'test'; choose shift or plain"):
         run_search(config, log=lambda *a: None)
     assert not list(tmp_path.iterdir())  # refused before a run folder exists
 
@@ -111,14 +115,14 @@ def test_unknown_validation_is_refused(synthetic_data, tmp_path):
 def test_shift_objective_without_shift_validation_is_refused(synthetic_data, tmp_path):
     config = SearchConfig(data=str(synthetic_data), max_trials=1, epochs=1, image_size=32,
                           out=str(tmp_path), validation="plain", objective="val_shift_auc")
-    with pytest.raises(ValueError, match="needs shift validation"):
+    with pytest.raises(ValueError, match="--objective: got 'val_shift_auc'.*--validation plain"):
         run_search(config, log=lambda *a: None)
 
 
 def test_trial_time_limit_stops_at_the_search_deadline():
     import time
 
-    from automl.search import TrialTimeLimit
+    from automl.tuning import TrialTimeLimit
 
     model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
     late = TrialTimeLimit(None, stop_at=time.time() - 1)

@@ -20,6 +20,7 @@ def ssim_loss(y_true, y_pred):
 
 
 LOSSES = {"mse": "mse", "mae": "mae", "ssim": ssim_loss}
+DEPTHS = (2, 3, 4)  # encoder downsampling steps the tuner chooses from
 
 
 def anomaly_scores(images: np.ndarray, reconstructions: np.ndarray, *, mode: str = "mean",
@@ -86,8 +87,14 @@ class AutoencoderTask(Task):
     def validation_quality(self, y, scores):
         return float(roc_auc_score(y, scores))
 
+    def check_image_size(self, image_size, *, fixed, families):
+        depths = [fixed["encoder_depth"]] if "encoder_depth" in fixed else DEPTHS
+        if not any(image_size % 2**d == 0 and image_size >= 2**d for d in depths):
+            raise ValueError(f"--image-size: {image_size} px fits no encoder depth "
+                             f"({', '.join(map(str, depths))}: the size must be divisible by 2**depth)")
+
     def build(self, hp, space: SearchSpace) -> keras.Model:
-        depth = hp.Int("encoder_depth", 2, 4, default=3)
+        depth = hp.Int("encoder_depth", min(DEPTHS), max(DEPTHS), default=3)
         filters = hp.Choice("encoder_filters", [16, 32, 48], default=32)
         bottleneck = hp.Choice("bottleneck", [16, 32, 64, 128], default=64)
         noise = hp.Choice("denoise_noise", [0.0, 0.05, 0.1], default=0.05)

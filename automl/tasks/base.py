@@ -8,8 +8,9 @@ import keras
 import numpy as np
 import pandas as pd
 
-from automl import backbones, shift
+from automl import backbones, choices
 from automl.data.pipeline import make_dataset
+from automl.shift import SelectionSet
 
 
 @dataclass
@@ -17,7 +18,7 @@ class SearchSpace:
     """Per-run choices fixed outside the tuner (image size, allowed families, overrides)."""
 
     image_size: int = 128
-    families: tuple[str, ...] = backbones.FAMILIES
+    families: tuple[str, ...] = choices.FAMILIES
     pretrained: bool = False
     seed: int = 0
     # Hyperparameters pinned by the user (name -> value), e.g. batch_size from --batch-size.
@@ -30,9 +31,9 @@ class SplitData:
 
     table: pd.DataFrame
     images: np.ndarray
-    # Simulated re-acquisitions of ``images`` (automl.shift), whole copies in order;
-    # set on the validation split when the run uses shift validation.
-    shifted: np.ndarray | None = None
+    # On the validation split: the run's selection set (validation, pooled with its
+    # simulated re-acquisitions under shift validation); see automl.shift.
+    selection: SelectionSet | None = None
 
 
 class ValidationMetric(keras.callbacks.Callback):
@@ -68,6 +69,21 @@ class Task:
     class_names: tuple[str, ...] = ()
     objective: str = ""
     evaluation: str = ""
+    # Per-epoch Keras metrics the compiled model reports (``val_<name>`` on validation).
+    metric_names: tuple[str, ...] = ("loss",)
+    supports_shift_validation: bool = False
+
+    def default_objective(self, validation: str) -> str:
+        """The objective a run maximises unless ``--objective`` says otherwise."""
+        return self.objective
+
+    def objectives(self, validation: str) -> tuple[str, ...]:
+        """Every objective a run with this ``validation`` mode can select on."""
+        return tuple(dict.fromkeys([self.default_objective(validation), self.objective,
+                                    *(f"val_{m}" for m in self.metric_names)]))
+
+    def check_image_size(self, image_size: int, *, fixed: dict, families: tuple[str, ...]) -> None:
+        """Raise ValueError when no model of this task can be built at ``image_size``."""
 
     def select(self, table: pd.DataFrame) -> pd.DataFrame:
         """Rows of ``table`` the task can use (all by default)."""
@@ -114,6 +130,14 @@ class Task:
 class SupervisedTask(Task):
     """Shared training for the classifiers: balancing, augmentation, batch size."""
 
+    supports_shift_validation = True
+
+    def default_objective(self, validation: str) -> str:
+        return self.shift_objective if validation == "shift" else self.objective
+
+    def check_image_size(self, image_size, *, fixed, families):
+        backbones.check_image_size(image_size, fixed=fixed, families=families)
+
     def targets(self, table: pd.DataFrame) -> np.ndarray:
         return self.labels(table)
 
@@ -145,14 +169,13 @@ class SupervisedTask(Task):
             counts = np.bincount(labels, minlength=len(self.class_names))
             class_weight = {k: len(labels) / (len(counts) * max(c, 1)) for k, c in enumerate(counts)}
         callbacks = list(fit_kwargs.pop("callbacks", []))
-        if val.shifted is not None:
+        if val.selection is not None and val.selection.shifted:
             # Pooling makes one ranking (or one argmax) serve clean and shifted images alike,
             # so a model whose scores drift with exposure or framing loses even if each
             # version alone is well separated: that drift is what a threshold chosen on
             # clean validation does not survive on the official test split.
-            callbacks.insert(0, ValidationMetric(
-                self, self.shift_objective, shift.pooled(val.images, val.shifted),
-                shift.pooled_labels(self.labels(val.table), val.images, val.shifted)))
+            callbacks.insert(0, ValidationMetric(self, self.shift_objective, val.selection.images,
+                                                 val.selection.labels))
         return model.fit(train_ds, validation_data=val_ds, class_weight=class_weight,
                          callbacks=callbacks, verbose=fit_kwargs.pop("verbose", 2), **fit_kwargs)
 

@@ -15,6 +15,7 @@ class BinaryTask(SupervisedTask):
     class_names = ("NORMAL", "PNEUMONIA")
     objective = "val_auc"
     evaluation = "binary"
+    metric_names = ("loss", "auc", "accuracy")
 
     def labels(self, table):
         return (table.label == "PNEUMONIA").to_numpy(np.int64)

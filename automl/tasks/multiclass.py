@@ -15,6 +15,7 @@ class MulticlassTask(SupervisedTask):
     class_names = ("normal", "bacteria", "virus")
     objective = "val_f1_macro"
     evaluation = "multiclass"
+    metric_names = ("loss", "f1_macro", "accuracy")
 
     def select(self, table):
         # A PNEUMONIA file whose name gives no subtype has no multiclass label.

@@ -1,0 +1,64 @@
+"""The named choices and defaults of a search, each defined once; the CLI and the code read them here."""
+
+from __future__ import annotations
+
+TUNERS = ("hyperband", "bayesian", "random", "grid")
+DEFAULT_TUNER = "hyperband"
+
+# Conv families built from scratch; the searched default.
+FAMILIES = ("plain", "residual", "separable")
+# keras.applications backbones (slow on a CPU; opt-in with --families).
+APPLICATION_FAMILIES = ("efficientnetb0", "resnet50", "densenet121")
+ALL_FAMILIES = FAMILIES + APPLICATION_FAMILIES
+
+# Named rules of automl.metrics.choose_threshold; a number is also accepted.
+THRESHOLD_RULES = ("balanced", "youden", "f1")
+DEFAULT_THRESHOLD = "balanced"
+
+# "shift": select trials, thresholds and ensembles on validation pooled with simulated
+# re-acquisitions of it (automl.shift); "plain": on validation alone.
+VALIDATIONS = ("shift", "plain")
+DEFAULT_VALIDATION = "shift"
+
+# tf.distribute strategy inside each trial ("mirrored": all local GPUs).
+STRATEGIES = ("none", "mirrored")
+
+VAL_FRACTION = 0.2  # share of the pooled train+val patients held out for validation
+PATIENCE = 4  # early-stopping patience, epochs
+SEED = 0
+# A trial still running when the time budget ends trains at most this much longer.
+OVERRUN_MINUTES = 4.0
+
+# Budgets by the data a run finds. Real: sized so that `make search` ends within 60
+# minutes on a 2-core CPU (no new trial after 50, the running one cut OVERRUN_MINUTES
+# later, then the final scoring). Synthetic: the demo. Smoke: --smoke, a minute.
+BUDGETS = {
+    "real": {"max_trials": 30, "epochs": 12, "image_size": 128, "time_budget_minutes": 50.0,
+             "trial_minutes": 10.0, "ensemble": 3},
+    "synthetic": {"max_trials": 3, "epochs": 2, "image_size": 48, "time_budget_minutes": 5.0,
+                  "trial_minutes": None, "ensemble": 1},
+    "smoke": {"max_trials": 2, "epochs": 1, "image_size": 32, "time_budget_minutes": 5.0,
+              "trial_minutes": None, "ensemble": 1},
+}
+
+
+def objective_direction(name: str) -> str:
+    """``min`` for a loss (scikit-learn's ``*_loss`` convention), ``max`` for every other objective."""
+    return "min" if name.endswith("loss") else "max"
+
+
+def is_threshold_rule(value: str | float) -> bool:
+    """A named rule or a finite number (a fixed threshold)."""
+    if value in THRESHOLD_RULES:
+        return True
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return False
+    return number == number and abs(number) != float("inf")
+
+
+def allowed(values) -> str:
+    """``a, b or c``: the allowed values in an error message."""
+    values = [str(v) for v in values]
+    return values[0] if len(values) == 1 else f"{', '.join(values[:-1])} or {values[-1]}"

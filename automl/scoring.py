@@ -1,0 +1,179 @@
+"""Selection and scoring: best trial, ensemble, decision rule on the selection set, then test once."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import keras
+import numpy as np
+import pandas as pd
+
+from automl import choices, metrics, plots, records
+from automl.data.pipeline import load_images
+from automl.shift import SelectionSet
+from automl.tasks.base import Task
+
+
+@dataclass
+class RunContext:
+    """One finished search (or peer) as selection and scoring see it.
+
+    ``config`` is the run's recorded configuration (``config.json``); scoring reads its
+    ``image_size``, ``seed``, ``threshold`` and ``ensemble``. ``load_model`` turns a
+    trial record into its trained model. ``selection`` is where every choice is made;
+    ``parts["test"]`` is read once, after all of them.
+    """
+
+    run_dir: Path
+    task: Task
+    config: dict
+    data_root: Path
+    data_problems: list
+    parts: dict[str, pd.DataFrame]
+    selection: SelectionSet
+    objective: str
+    load_model: Callable[[dict], keras.Model]
+    search_seconds: float = 0.0
+    summary_extra: dict = field(default_factory=dict)  # e.g. {"peer": "autokeras"}
+    # Rank only these trials: a peer system whose own search already chose its model
+    # (none: no model to score). None: every recorded trial.
+    trial_ids: tuple[str, ...] | None = None
+    log: Callable = print
+
+    @property
+    def direction(self) -> str:
+        return choices.objective_direction(self.objective)
+
+
+def ranked_trials(trials: list[dict], objective: str) -> list[dict]:
+    """Completed trials that report ``objective``, best first (the first recorded on ties)."""
+    sign = -1.0 if choices.objective_direction(objective) == "max" else 1.0
+    usable = [t for t in trials if t.get("status") == "COMPLETED" and objective in t.get("metrics", {})]
+    return sorted(usable, key=lambda t: sign * t["metrics"][objective])
+
+
+def distinct_top(ranked: list[dict], k: int) -> list[dict]:
+    """The ``k`` best of ``ranked`` trials with distinct hyperparameters (Hyperband continues
+    a trial under a new id; the copy would add nothing to an ensemble)."""
+    chosen, seen = [], set()
+    for trial in ranked:
+        key = json.dumps({n: v for n, v in trial["hparams"].items() if not n.startswith("tuner/")},
+                         sort_keys=True)
+        if key not in seen:
+            seen.add(key)
+            chosen.append(trial)
+    return chosen[:k]
+
+
+def decision_rule(evaluation: str, y: np.ndarray, scores: np.ndarray, *,
+                  threshold_rule: str | float = choices.DEFAULT_THRESHOLD) -> dict:
+    """How scores become labels, chosen on the selection set: ``threshold`` (binary,
+    anomaly; see :func:`automl.metrics.choose_threshold`) or per-class ``weights``
+    (multiclass; :func:`automl.metrics.choose_prior_correction`). The one place this
+    choice is written: searches, peers and the KNN benchmark all call it."""
+    if evaluation == "multiclass":
+        return {"threshold": None, "weights": metrics.choose_prior_correction(y, scores)}
+    if evaluation == "binary" and len(np.unique(y)) < 2 and threshold_rule in choices.THRESHOLD_RULES:
+        return {"threshold": 0.5, "weights": None}  # one class only: nothing to balance
+    return {"threshold": metrics.choose_threshold(y, scores, rule=threshold_rule), "weights": None}
+
+
+def evaluate(task: Task, y: np.ndarray, scores: np.ndarray, rule: dict, *, seed: int) -> dict:
+    """:func:`automl.metrics.evaluate` of one split under the chosen decision ``rule``."""
+    return metrics.evaluate(y, scores, kind=task.evaluation, threshold=rule["threshold"],
+                            weights=rule["weights"], class_names=list(task.class_names), seed=seed)
+
+
+def choose_ensemble(ctx: RunContext, ranked: list[dict], best_model: keras.Model,
+                    best_scores: np.ndarray) -> tuple[list[tuple[dict, keras.Model]], np.ndarray, dict]:
+    """Average the top-k distinct trials' scores if that is better *on the selection set*.
+
+    Averaging models that fit validation equally well smooths their individual
+    over-confidence, which is what hurts on the shifted test split.
+
+    Returns:
+        The members (trial, model), their scores on the selection set, and the record.
+    """
+    best = ranked[0]
+    others = [(t, ctx.load_model(t)) for t in distinct_top(ranked, ctx.config["ensemble"])
+              if t["trial_id"] != best["trial_id"]]
+    members = [(best, best_model), *others]
+    images, y = ctx.selection.images, ctx.selection.labels
+    averaged = np.mean([best_scores] + [ctx.task.scores(m, images, hparams=t["hparams"])
+                                        for t, m in others], axis=0)
+    single = ctx.task.validation_quality(y, best_scores)
+    combined = ctx.task.validation_quality(y, averaged)
+    used = len(members) > 1 and combined > single
+    record = {"trials": [t["trial_id"] for t, _ in members], "used": used,
+              "val_quality_single": single, "val_quality_ensemble": combined,
+              "quality": ctx.task.objective.removeprefix("val_")}
+    return (members, averaged, record) if used else (members[:1], best_scores, record)
+
+
+def score_run(ctx: RunContext) -> dict:
+    """Pick the best recorded trial, then the ensemble and the decision rule on the
+    selection set; score validation, the shifted selection set and, once, the official
+    test split; write ``best_model.keras``, ``scores.csv``, ``summary.json`` and the plots.
+
+    Returns:
+        The summary; without a completed trial it has no results (and is written so).
+    """
+    task, config = ctx.task, ctx.config
+    trials = records.read_jsonl(ctx.run_dir / "trials.jsonl")
+    usable = ranked_trials(trials, ctx.objective)
+    ranked = [t for t in usable if ctx.trial_ids is None or str(t["trial_id"]) in ctx.trial_ids]
+    summary = records.new_summary(
+        ctx.run_dir.name, task.name, config, env=records.run_environment(ctx.run_dir),
+        objective=ctx.objective, direction=ctx.direction, data_root=ctx.data_root,
+        counts={k: len(v) for k, v in ctx.parts.items()}, problems=ctx.data_problems)
+    summary.update(ctx.summary_extra, trials_completed=len(usable),
+                   trials_failed=len(trials) - len(usable), search_seconds=round(ctx.search_seconds, 2))
+    if not ranked:
+        records.write_json(ctx.run_dir / "summary.json", summary)
+        return summary
+    best = ranked[0]
+    summary.update(best_trial=best["trial_id"], best_hparams=best["hparams"])
+    summary["objective"]["value"] = best["metrics"][ctx.objective]
+    model = ctx.load_model(best)
+    model.save(ctx.run_dir / "best_model.keras")
+
+    # Every choice below (ensemble, threshold, class weights) is made on the selection set.
+    selection = ctx.selection
+    scores = task.scores(model, selection.images, hparams=best["hparams"])
+    members = [(best, model)]
+    if config.get("ensemble", 1) > 1 and task.evaluation != "anomaly":
+        members, scores, summary["ensemble"] = choose_ensemble(ctx, ranked, model, scores)
+    rule = decision_rule(task.evaluation, selection.labels, scores,
+                         threshold_rule=config.get("threshold", choices.DEFAULT_THRESHOLD))
+    summary["threshold"] = rule["threshold"]
+    summary["prior_weights"] = None if rule["weights"] is None else [float(w) for w in rule["weights"]]
+    seed = config["seed"]
+    val_scores = scores[:selection.n_clean]
+    summary["val"] = evaluate(task, selection.clean_labels, val_scores, rule, seed=seed)
+    if selection.shifted:
+        summary["val_shift"] = evaluate(task, selection.labels, scores, rule, seed=seed)
+    rows = [records.score_rows(ctx.parts["val"], "val", val_scores, ctx.data_root)]
+    test_table, test_images = ctx.parts["test"], None
+    if len(test_table):
+        # The only place the official test split is read: after every choice is made.
+        test_images = load_images(test_table.path, config["image_size"])
+        y_test = task.labels(test_table)
+        test_scores = np.mean([task.scores(m, test_images, hparams=t["hparams"]) for t, m in members],
+                              axis=0)
+        summary["test"] = evaluate(task, y_test, test_scores, rule, seed=seed)
+        summary["test"].update(task.extra_metrics(test_table, y_test, test_scores, summary["test"]))
+        rows.append(records.score_rows(test_table, "test", test_scores, ctx.data_root))
+    pd.concat(rows).to_csv(ctx.run_dir / "scores.csv", index=False)
+    records.write_json(ctx.run_dir / "summary.json", summary)
+    plots.run_plots(ctx.run_dir, summary, best, task, model=model,
+                    images={"val": selection.clean_images, "test": test_images})
+    headline = summary["test"] or summary["val"]
+    auc = headline["auc"]
+    ctx.log(f"best trial {best['trial_id']} ({ctx.objective} {summary['objective']['value']:.4f}); "
+            f"{'test' if summary['test'] else 'val'} accuracy {headline['accuracy']:.4f}, "
+            f"AUC {auc if auc is None else round(auc, 4)}, "
+            f"|sens-spec| {headline['bias']['sens_spec_gap']:.4f} -> {ctx.run_dir}")
+    return summary

@@ -1,0 +1,244 @@
+"""Keras Tuner glue: the hypermodel adapter, trial records, the tuner factory, time limits, chief patches."""
+
+from __future__ import annotations
+
+import gc
+import signal
+import time
+from pathlib import Path
+
+import keras
+import keras_tuner as kt
+
+from automl import choices, records
+from automl.run_config import SearchConfig
+from automl.tasks.base import SearchSpace, SplitData, Task
+
+
+class RunInterrupted(BaseException):
+    """SIGINT/SIGTERM during a search.
+
+    A BaseException, like KeyboardInterrupt, so that Keras Tuner's per-trial
+    ``except Exception`` does not record it as a failed trial and carry on.
+    """
+
+
+def raise_interrupted(signum, frame):
+    """Signal handler: turn SIGINT/SIGTERM into :class:`RunInterrupted`."""
+    raise RunInterrupted(signal.Signals(signum).name)
+
+
+class TrialTimeLimit(keras.callbacks.Callback):
+    """Stop a trial's training after ``minutes`` of wall time, or at the wall-clock time
+    ``stop_at`` (seconds since the epoch), whichever is first; the best epoch is kept.
+
+    One slow configuration must not eat the whole search budget on a CPU, and the
+    trial running when the search budget ends must not overrun it by much.
+    """
+
+    def __init__(self, minutes: float | None, stop_at: float | None = None):
+        super().__init__()
+        self.minutes, self.stop_at = minutes, stop_at
+
+    def on_train_begin(self, logs=None):
+        self.started = time.time()
+
+    def on_epoch_end(self, epoch, logs=None):
+        now = time.time()
+        if self.minutes and now - self.started > 60 * self.minutes:
+            print(f"trial stopped: over its {self.minutes:g}-minute limit")
+            self.model.stop_training = True
+        elif self.stop_at and now > self.stop_at:
+            print("trial stopped: the search's time budget is spent")
+            self.model.stop_training = True
+
+
+class RecordingMixin:
+    """Adds per-trial records, timing and a parameter count to any Keras Tuner tuner.
+
+    Keras Tuner already catches a failing trial and marks it; this mixin writes
+    each trial's line the moment it ends (failed ones included), so finished work
+    survives any later crash, and skips trials already recorded (a resumed run).
+    """
+
+    def setup_recording(self, run_dir: Path, run_id: str, task: Task, *, objective: str,
+                        time_budget_minutes: float | None = None):
+        self._run_dir, self._run_id, self._task = run_dir, run_id, task
+        self._objective, self._direction = objective, choices.objective_direction(objective)
+        self._records_path = run_dir / "trials.jsonl"
+        self._started: dict[str, tuple[float, str]] = {}
+        self._histories: dict[str, dict] = {}
+        self._params: dict[str, int] = {}
+        self._deadline = time.time() + 60 * time_budget_minutes if time_budget_minutes else None
+
+    def on_trial_begin(self, trial):
+        self._started[trial.trial_id] = (time.time(), time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+        self._gradients_before = _custom_gradient_names()
+        super().on_trial_begin(trial)
+
+    def _try_build(self, hp):
+        model = super()._try_build(hp)
+        trial_id = getattr(self, "_current_trial_id", None)
+        if trial_id is not None:
+            self._params[trial_id] = int(model.count_params())
+        return model
+
+    def run_trial(self, trial, *args, **kwargs):
+        self._current_trial_id = trial.trial_id
+        results = super().run_trial(trial, *args, **kwargs)
+        self._histories[trial.trial_id] = {
+            k: [float(v) for v in vals] for k, vals in results[-1].history.items()}
+        return results
+
+    def on_trial_end(self, trial):
+        super().on_trial_end(trial)
+        # Free this trial's traced graphs now (see _forget_custom_gradients): without
+        # it every trial's train step stayed in memory for the rest of the search.
+        _forget_custom_gradients(getattr(self, "_gradients_before", None))
+        gc.collect()
+        if self._deadline and time.time() > self._deadline:
+            # Out of wall-clock budget: let the oracle report STOPPED on the next request.
+            self.oracle.max_trials = len(self.oracle.trials)
+        recorded = {r["trial_id"] for r in records.read_jsonl(self._records_path)}
+        if trial.trial_id in recorded:
+            return
+        completed = trial.status == kt.engine.trial.TrialStatus.COMPLETED
+        started, started_at = self._started.pop(trial.trial_id, (time.time(), None))
+        records.append_jsonl(self._records_path, records.trial_record(
+            self._run_id, self._task.name, trial.trial_id, worker=self.tuner_id,
+            status="COMPLETED" if completed else "FAILED",
+            error=None if completed else trial.message,
+            hparams=dict(trial.hyperparameters.values),
+            history=self._histories.pop(trial.trial_id, {}),
+            objective=self._objective, direction=self._direction,
+            params=self._params.pop(trial.trial_id, None),
+            seconds=time.time() - started, started_at=started_at))
+
+
+def _gradient_registry() -> dict | None:
+    """TensorFlow's global op-type -> gradient-function table (private; None if it moved)."""
+    try:
+        from tensorflow.python.framework import ops as tf_ops
+
+        return tf_ops._gradient_registry._registry
+    except (ImportError, AttributeError):
+        return None
+
+
+def _custom_gradient_names() -> set[str]:
+    registry = _gradient_registry()
+    return {n for n in registry if n.startswith("CustomGradient-")} if registry is not None else set()
+
+
+def _forget_custom_gradients(before: set[str] | None) -> None:
+    """Drop the ``tf.custom_gradient`` entries registered since ``before``.
+
+    Every trace of a Keras train step registers one, under a fresh name, in
+    TensorFlow's global gradient registry: the optimizer all-reduces the
+    gradients (an identity on one device) and ``all_reduce`` is a
+    ``tf.custom_gradient``, which in graph mode calls ``ops.RegisterGradient``
+    and never unregisters. The entry's closure holds the traced graph's tensors,
+    so each trial's whole train-step graph (and its optimizer's functions)
+    outlived ``clear_session``: about 12-15 MB per trial at 32 px, and the
+    bench_memory growth. The entries are only looked up while differentiating
+    those graphs, which were differentiated when traced; the trial's model is
+    discarded (its weights are in the checkpoint), so nothing needs them again.
+    """
+    registry = _gradient_registry()
+    if registry is None or before is None:
+        return
+    for name in _custom_gradient_names() - before:
+        registry.pop(name, None)
+
+
+class TaskHyperModel(kt.HyperModel):
+    """Keras Tuner's view of a task: build from ``hp``, fit on the task's splits."""
+
+    def __init__(self, task: Task, space: SearchSpace, train: SplitData, val: SplitData):
+        super().__init__(name=task.name)
+        self.task, self.space, self.train, self.val = task, space, train, val
+        # True while Keras Tuner builds models only to discover the search space.
+        self.discovering = False
+
+    def declare_hyperparameters(self, hp: kt.HyperParameters) -> None:
+        for name, value in self.space.fixed.items():
+            hp.Fixed(name, value)
+
+    def build(self, hp):
+        try:
+            return self.task.build(hp, self.space)
+        except ValueError:
+            if not self.discovering:
+                raise  # a real trial: Keras Tuner records it as failed
+            # The default configuration may be unbuildable for this image size;
+            # that must fail a trial, not the whole search.
+            return keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+
+    def fit(self, hp, model, *args, **kwargs):
+        return self.task.fit(hp, model, self.train, self.val, self.space, **kwargs)
+
+
+def tuner_class(name: str) -> type:
+    """The Keras Tuner class called ``name`` (:data:`automl.choices.TUNERS`), recording its trials."""
+    base = {"hyperband": kt.Hyperband, "bayesian": kt.BayesianOptimization,
+            "random": kt.RandomSearch, "grid": kt.GridSearch}[name]
+    return type(f"Recording{base.__name__}", (RecordingMixin, base), {})
+
+
+def build_tuner(config: SearchConfig, hypermodel: TaskHyperModel, run_dir: Path, *, objective: str,
+                overwrite: bool):
+    """The configured tuner over ``hypermodel``, its state in ``run_dir/tuner``, recording trials."""
+    hypermodel.discovering = True
+    common = dict(objective=kt.Objective(objective, direction=choices.objective_direction(objective)),
+                  directory=str(run_dir), project_name="tuner", seed=config.seed,
+                  overwrite=overwrite, max_consecutive_failed_trials=10**6)
+    if config.strategy == "mirrored":
+        import tensorflow as tf
+
+        # Several GPUs per worker: each trial's model is replicated across them.
+        common["distribution_strategy"] = tf.distribute.MirroredStrategy()
+    cls = tuner_class(config.tuner)
+    if config.tuner == "hyperband":
+        tuner = cls(hypermodel, max_epochs=max(config.epochs, 1), factor=3,
+                    hyperband_iterations=10**6, **common)
+        # Hyperband sizes itself from max_epochs; cap it at the trial budget too.
+        tuner.oracle.max_trials = config.max_trials
+    else:
+        tuner = cls(hypermodel, max_trials=config.max_trials, **common)
+    hypermodel.discovering = False
+    tuner.setup_recording(run_dir, run_dir.name, hypermodel.task, objective=objective,
+                          time_budget_minutes=config.time_budget_minutes)
+    return tuner
+
+
+def trial_callbacks(config: SearchConfig, run_dir: Path, objective: str) -> list:
+    """Early stopping on the objective, NaN guard, time limits and TensorBoard for every trial."""
+    stop_at = None
+    if config.time_budget_minutes:
+        stop_at = time.time() + 60 * (config.time_budget_minutes + choices.OVERRUN_MINUTES)
+    return [
+        keras.callbacks.EarlyStopping(monitor=objective, mode=choices.objective_direction(objective),
+                                      patience=config.patience, restore_best_weights=True),
+        keras.callbacks.TerminateOnNaN(),
+        TrialTimeLimit(config.trial_minutes, stop_at=stop_at),
+        keras.callbacks.TensorBoard(log_dir=str(run_dir / "tb"), write_graph=False, profile_batch=0),
+    ]
+
+
+def make_chief(oracle, time_budget_minutes: float | None) -> None:
+    """Patches for the chief of a distributed search: poll workers every second (Keras
+    Tuner waits 20 s once the budget is spent, so a search would end long after its last
+    trial), and stop handing out trials once the wall-clock budget is spent."""
+    import threading
+    import types
+
+    from keras_tuner.src.distribute import oracle_chief
+
+    oracle_chief.time = types.SimpleNamespace(sleep=lambda seconds: time.sleep(min(seconds, 1.0)))
+    if time_budget_minutes:
+        def stop():
+            oracle.max_trials = len(oracle.trials)
+
+        timer = threading.Timer(60 * time_budget_minutes, stop)
+        timer.daemon = True
+        timer.start()
