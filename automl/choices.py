@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+# The names of automl.tasks.TASKS, here so that the CLI lists them without importing
+# TensorFlow (a test keeps the two equal).
+TASK_NAMES = ("binary", "multiclass", "autoencoder")
+
 TUNERS = ("hyperband", "bayesian", "random", "grid")
 DEFAULT_TUNER = "hyperband"
 
@@ -11,7 +15,7 @@ FAMILIES = ("plain", "residual", "separable")
 APPLICATION_FAMILIES = ("efficientnetb0", "resnet50", "densenet121")
 ALL_FAMILIES = FAMILIES + APPLICATION_FAMILIES
 
-# Named rules of automl.metrics.choose_threshold; a number is also accepted.
+# Named rules of automl.decisions.choose_threshold; a number is also accepted.
 THRESHOLD_RULES = ("balanced", "youden", "f1")
 DEFAULT_THRESHOLD = "balanced"
 

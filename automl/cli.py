@@ -134,7 +134,6 @@ def _report(args) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from automl import choices
-    from automl.tasks import TASKS
 
     parser = argparse.ArgumentParser(prog="automl", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -159,7 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     search = commands.add_parser("search", help="run a Keras Tuner search for a task",
                                  formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    search.add_argument("--task", default="binary", choices=list(TASKS), help="what to learn")
+    search.add_argument("--task", default="binary", choices=choices.TASK_NAMES, help="what to learn")
     search.add_argument("--data", help="data folder (default: $CXR_DATA_DIR, data/chest_xray, "
                         "Kaggle, synthetic demo)")
     search.add_argument("--tuner", default=choices.DEFAULT_TUNER, choices=choices.TUNERS,

@@ -34,7 +34,7 @@ def knn_benchmark(features: dict[str, dict[str, np.ndarray]], labels: dict[str, 
     validation, score test once.
 
     The decision rule is the classifiers' own: a threshold on the neighbours' pneumonia
-    vote (binary, ``threshold_rule`` as in :func:`automl.metrics.choose_threshold`) or
+    vote (binary, ``threshold_rule`` as in :func:`automl.decisions.choose_threshold`) or
     per-class prior weights on the votes
     (multiclass), chosen on validation. Without it a KNN votes with the training
     prior (74% pneumonia) and over-calls pneumonia wherever the classes overlap.

@@ -1,4 +1,4 @@
-"""Evaluation metrics for chest X-ray classifiers: thresholds, calibration, bias, bootstrap CIs."""
+"""Evaluation metrics for chest X-ray classifiers: accuracy to AUC, calibration, bias, bootstrap CIs."""
 
 from __future__ import annotations
 
@@ -15,10 +15,11 @@ from sklearn.metrics import (
 
 KINDS = ("binary", "multiclass", "anomaly")  # what evaluate() scores: see its kind argument
 CI_METRICS = ("accuracy", "f1_macro", "auc")
-_PRIOR_GRID = np.geomspace(0.25, 4.0, 9)
 
 
-def _labels(y, name: str = "y_true", n_classes: int | None = None) -> np.ndarray:
+def check_labels(y, name: str = "y_true", n_classes: int | None = None) -> np.ndarray:
+    """``y`` as a non-empty 1-D int64 array of labels in 0..n_classes-1, or a ValueError that
+    says what was received."""
     arr = np.asarray(y)
     if arr.ndim != 1 or arr.size == 0:
         raise ValueError(f"{name} must be a non-empty 1-D array, got shape {arr.shape}")
@@ -30,7 +31,8 @@ def _labels(y, name: str = "y_true", n_classes: int | None = None) -> np.ndarray
     return arr
 
 
-def _scores(s, n: int, name: str = "scores", unit: bool = False) -> np.ndarray:
+def check_scores(s, n: int, name: str = "scores", unit: bool = False) -> np.ndarray:
+    """``s`` as finite floats of shape (n,) or (n, k) (in [0, 1] when ``unit``), or a ValueError."""
     arr = np.asarray(s, dtype=float)
     if arr.ndim not in (1, 2) or arr.shape[0] != n:
         raise ValueError(f"{name} must have shape (n,) or (n, k) with n={n}, got {arr.shape}")
@@ -45,7 +47,7 @@ def _num(x) -> float | None:
     return None if x is None or not np.isfinite(x) else float(x)
 
 
-def _f1_from_cm(cm: np.ndarray) -> np.ndarray:
+def macro_f1_from_confusion(cm: np.ndarray) -> np.ndarray:
     """Macro F1 from confusion matrices of shape (..., k, k); classes with no cases count as 0."""
     tp = np.diagonal(cm, axis1=-2, axis2=-1)
     denom = cm.sum(-1) + cm.sum(-2)
@@ -68,52 +70,6 @@ def _rank_auc(counts: np.ndarray, positive: np.ndarray, score: np.ndarray) -> np
     return np.divide(num, denom, out=np.full(len(num), np.nan), where=denom > 0)
 
 
-def choose_threshold(y_true, scores, *, rule: str | float = "balanced") -> float:
-    """Pick a decision threshold on validation data (predict positive when ``score >= t``).
-
-    Args:
-        y_true: Binary labels of shape (n,), 1 = PNEUMONIA / abnormal.
-        scores: Scores of shape (n,), higher = more likely positive; probabilities or
-            unbounded anomaly scores.
-        rule: ``"balanced"`` (max balanced accuracy), ``"youden"`` (max TPR - FPR, same
-            optimum), ``"f1"`` (max positive-class F1), or a number / numeric string that
-            is returned as is.
-
-    Returns:
-        The threshold. Candidates are the smallest score, midpoints between sorted unique
-        scores, and just above the largest; ties go to the candidate nearest the median of
-        the tied candidates.
-    """
-    try:
-        value = float(rule)
-    except (TypeError, ValueError):
-        value = None
-    if value is not None:
-        if not np.isfinite(value):
-            raise ValueError(f"numeric rule must be finite, got {rule!r}")
-        return value
-    if rule not in ("balanced", "youden", "f1"):
-        raise ValueError(f"rule must be 'balanced', 'youden', 'f1' or a number, got {rule!r}")
-    y = _labels(y_true, n_classes=2)
-    s = _scores(scores, len(y))
-    if s.ndim != 1:
-        raise ValueError(f"scores must be 1-D, got shape {s.shape}")
-    n_pos, n_neg = int(y.sum()), int((y == 0).sum())
-    if n_pos == 0 or (rule != "f1" and n_neg == 0):
-        raise ValueError(f"rule {rule!r} needs both classes in y_true, got {n_pos} positives "
-                         f"and {n_neg} negatives")
-    u = np.unique(s)
-    cand = np.r_[u[0], (u[:-1] + u[1:]) / 2, np.nextafter(u[-1], np.inf)]
-    tp = n_pos - np.searchsorted(np.sort(s[y == 1]), cand, side="left")
-    fp = n_neg - np.searchsorted(np.sort(s[y == 0]), cand, side="left")
-    if rule == "f1":
-        obj = 2 * tp / (2 * tp + fp + (n_pos - tp))
-    else:
-        obj = tp / n_pos - fp / n_neg
-    best = cand[obj >= obj.max() - 1e-12]
-    return float(best[np.argmin(np.abs(best - np.median(best)))])
-
-
 def predict_labels(scores_or_probs, *, threshold: float | None = None,
                    weights=None) -> np.ndarray:
     """Turn scores (n,) into 0/1 via ``score >= threshold`` (default 0.5), or
@@ -132,44 +88,11 @@ def predict_labels(scores_or_probs, *, threshold: float | None = None,
     return np.argmax(arr * w, axis=1).astype(np.int64)
 
 
-def choose_prior_correction(y_true, probs) -> np.ndarray | None:
-    """Search per-class weights w (w_0 = 1, others on a 0.25..4 geometric grid, 2 rounds of
-    coordinate ascent) maximising validation macro-F1 of ``argmax(probs * w)``.
-
-    Args:
-        y_true: Labels of shape (n,) in 0..k-1.
-        probs: Class probabilities of shape (n, k).
-
-    Returns:
-        Weights of shape (k,) if they beat plain argmax macro-F1 by > 1e-9, else None.
-    """
-    p = _scores(probs, len(np.asarray(y_true)), "probs")
-    if p.ndim != 2:
-        raise ValueError(f"probs must be 2-D (n, k), got shape {p.shape}")
-    k = p.shape[1]
-    y = _labels(y_true, n_classes=k)
-
-    def score(w: np.ndarray) -> float:
-        cm = np.bincount(y * k + np.argmax(p * w, axis=1), minlength=k * k).reshape(k, k)
-        return float(_f1_from_cm(cm))
-
-    w = np.ones(k)
-    base = best = score(w)
-    for _ in range(2):
-        for c in range(1, k):
-            for g in _PRIOR_GRID:
-                trial = w.copy()
-                trial[c] = g
-                if (val := score(trial)) > best + 1e-12:
-                    best, w = val, trial
-    return w if best > base + 1e-9 else None
-
-
 def expected_calibration_error(y_true, prob_positive, *, n_bins: int = 15) -> float:
     """Binary ECE with equal-width bins on [0, 1]: sum_b (n_b/n) |mean(y_b) - mean(p_b)|.
     Lower is better; y_true (n,) in {0,1}, prob_positive (n,) in [0,1]."""
-    y = _labels(y_true, n_classes=2)
-    p = _scores(prob_positive, len(y), "prob_positive", unit=True)
+    y = check_labels(y_true, n_classes=2)
+    p = check_scores(prob_positive, len(y), "prob_positive", unit=True)
     if n_bins < 1:
         raise ValueError(f"n_bins must be >= 1, got {n_bins}")
     b = np.minimum((p * n_bins).astype(int), n_bins - 1)
@@ -179,8 +102,8 @@ def expected_calibration_error(y_true, prob_positive, *, n_bins: int = 15) -> fl
 
 def brier_score_loss(y_true, prob_positive) -> float:
     """Mean squared error of P(positive) (n,) against 0/1 labels (n,); lower is better."""
-    y = _labels(y_true, n_classes=2)
-    p = _scores(prob_positive, len(y), "prob_positive", unit=True)
+    y = check_labels(y_true, n_classes=2)
+    p = check_scores(prob_positive, len(y), "prob_positive", unit=True)
     return float(np.mean((p - y) ** 2))
 
 
@@ -198,8 +121,8 @@ def bias_measures(y_true, y_pred, *, positive: int | None = None) -> dict[str, f
         pneumonia rate (> 0 over-calls pneumonia); ``false_normal_rate`` share of pneumonia
         cases predicted normal.
     """
-    y = _labels(y_true)
-    yp = _labels(y_pred, "y_pred")
+    y = check_labels(y_true)
+    yp = check_labels(y_pred, "y_pred")
     if yp.shape != y.shape:
         raise ValueError(f"y_pred shape {yp.shape} != y_true shape {y.shape}")
     t, q = (y != 0, yp != 0) if positive is None else (y == positive, yp == positive)
@@ -231,15 +154,15 @@ def bootstrap_ci(y_true, y_pred, scores=None, *, metrics: Sequence[str] = CI_MET
         ``{metric: [low, high]}``; None where no resample defines the metric (AUC
         resamples missing a class are skipped).
     """
-    y = _labels(y_true)
-    yp = _labels(y_pred, "y_pred")
+    y = check_labels(y_true)
+    yp = check_labels(y_pred, "y_pred")
     bad = set(metrics) - set(CI_METRICS)
     if yp.shape != y.shape or bad or n_resamples < 1 or not 0 < alpha < 1:
         raise ValueError(f"bad bootstrap_ci input: y_pred {yp.shape} vs y_true {y.shape}, "
                          f"unknown metrics {sorted(bad)}, n_resamples={n_resamples}, "
                          f"alpha={alpha}")
     n = len(y)
-    s = None if scores is None else _scores(scores, n)
+    s = None if scores is None else check_scores(scores, n)
     k = len(labels) if labels is not None else int(max(y.max(), yp.max()) + 1)
     if s is not None and s.ndim == 2:
         k = max(k, s.shape[1])
@@ -251,7 +174,7 @@ def bootstrap_ci(y_true, y_pred, scores=None, *, metrics: Sequence[str] = CI_MET
         vals["accuracy"] = counts @ (y == yp).astype(float) / n
     if "f1_macro" in metrics:
         onehot = np.eye(k * k)[y * k + yp]
-        vals["f1_macro"] = _f1_from_cm((counts @ onehot).reshape(-1, k, k))
+        vals["f1_macro"] = macro_f1_from_confusion((counts @ onehot).reshape(-1, k, k))
     if "auc" in metrics and s is not None:
         if s.ndim == 1:
             vals["auc"] = _rank_auc(counts, y != 0, s)
@@ -268,8 +191,8 @@ def bootstrap_ci(y_true, y_pred, scores=None, *, metrics: Sequence[str] = CI_MET
 
 def roc_points(y_true, scores) -> tuple[list[float], list[float]]:
     """ROC curve (fpr, tpr) as plain lists for plotting; y_true (n,) binary, scores (n,)."""
-    y = _labels(y_true, n_classes=2)
-    fpr, tpr, _ = roc_curve(y, _scores(scores, len(y)))
+    y = check_labels(y_true, n_classes=2)
+    fpr, tpr, _ = roc_curve(y, check_scores(scores, len(y)))
     return fpr.tolist(), tpr.tolist()
 
 
@@ -303,8 +226,8 @@ def evaluate(y_true, scores, *, kind: str, threshold: float | None = None, weigh
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
     names = [str(c) for c in class_names]
-    y = _labels(y_true, n_classes=len(names))
-    s = _scores(scores, len(y), unit=kind != "anomaly")
+    y = check_labels(y_true, n_classes=len(names))
+    s = check_scores(scores, len(y), unit=kind != "anomaly")
     k = len(names)
     if kind == "multiclass":
         if s.ndim != 2 or s.shape[1] != k or threshold is not None:

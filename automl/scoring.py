@@ -11,7 +11,7 @@ import keras
 import numpy as np
 import pandas as pd
 
-from automl import choices, metrics, plots, records
+from automl import choices, decisions, metrics, plots, records
 from automl.data.pipeline import load_images
 from automl.shift import SelectionSet
 from automl.tasks.base import Task
@@ -71,14 +71,14 @@ def distinct_top(ranked: list[dict], k: int) -> list[dict]:
 def decision_rule(evaluation: str, y: np.ndarray, scores: np.ndarray, *,
                   threshold_rule: str | float = choices.DEFAULT_THRESHOLD) -> dict:
     """How scores become labels, chosen on the selection set: ``threshold`` (binary,
-    anomaly; see :func:`automl.metrics.choose_threshold`) or per-class ``weights``
-    (multiclass; :func:`automl.metrics.choose_prior_correction`). The one place this
+    anomaly; see :func:`automl.decisions.choose_threshold`) or per-class ``weights``
+    (multiclass; :func:`automl.decisions.choose_prior_correction`). The one place this
     choice is written: searches, peers and the KNN benchmark all call it."""
     if evaluation == "multiclass":
-        return {"threshold": None, "weights": metrics.choose_prior_correction(y, scores)}
+        return {"threshold": None, "weights": decisions.choose_prior_correction(y, scores)}
     if evaluation == "binary" and len(np.unique(y)) < 2 and threshold_rule in choices.THRESHOLD_RULES:
         return {"threshold": 0.5, "weights": None}  # one class only: nothing to balance
-    return {"threshold": metrics.choose_threshold(y, scores, rule=threshold_rule), "weights": None}
+    return {"threshold": decisions.choose_threshold(y, scores, rule=threshold_rule), "weights": None}
 
 
 def evaluate(task: Task, y: np.ndarray, scores: np.ndarray, rule: dict, *, seed: int) -> dict:

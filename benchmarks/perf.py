@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from automl import records, report
-from automl.report import DASH, esc, fmt, fmt_count, table
+from automl import records
+from automl.markdown import DASH, esc, fmt, fmt_count, table
+from automl.runs import Run, ours, ranked
 
 BENCHMARKS = ("bench_data", "bench_training", "bench_memory", "bench_tuners")
 MAKE = {
@@ -37,16 +38,16 @@ def load_peers(runs: Path) -> list[dict]:
     found = []
     for path in sorted(runs.glob("*/summary.json")) if runs.is_dir() else []:
         try:
-            found.append(report.Run(path.parent, records.read_json(path)))
+            found.append(Run(path.parent, records.read_json(path)))
         except ValueError:  # a torn or foreign file must not stop the report
             continue
     peers = [r.summary for r in found if r.summary.get("peer")]
     if not peers:
         return []
     # The same order as the report's tables (shift-validation runs first).
-    ours = [r for r in report.ranked(report.ours(found))
+    automl_runs = [r for r in ranked(ours(found))
             if r.summary.get("task") == "binary" and r.score is not None]
-    return [_peer_row(s) for s in [r.summary for r in ours[:1]] + peers]
+    return [_peer_row(s) for s in [r.summary for r in automl_runs[:1]] + peers]
 
 
 def _peer_row(summary: dict) -> dict:

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from automl import metrics, records
+from automl import decisions, metrics, records
 
 
 def ablate(run_dir: Path) -> dict:
@@ -23,7 +23,7 @@ def ablate(run_dir: Path) -> dict:
     rule = summary["config"].get("threshold", "balanced")
     thresholds = {
         "as run (" + summary["config"].get("validation", "plain") + " validation)": summary["threshold"],
-        "clean validation": metrics.choose_threshold(y["val"], split["val"].score, rule=rule),
+        "clean validation": decisions.choose_threshold(y["val"], split["val"].score, rule=rule),
     }
     rows = []
     for name, threshold in thresholds.items():

@@ -65,3 +65,11 @@ def test_search_help_shows_the_choices_and_defaults_of_automl_choices(capsys):
     text = " ".join(capsys.readouterr().out.split())
     assert "{" + ",".join(choices.TUNERS) + "}" in text
     assert f"(default: {choices.DEFAULT_TUNER})" in text and ", ".join(choices.ALL_FAMILIES) in text
+
+
+def test_the_cli_task_names_are_the_task_registry():
+    from automl import choices
+    from automl.tasks import TASKS
+
+    assert choices.TASK_NAMES == tuple(TASKS)
+    assert all(TASKS[name].name == name for name in TASKS)

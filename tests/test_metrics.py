@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import f1_score, roc_auc_score
 
+from automl import decisions as D
 from automl import metrics as M
 
 BIN = ["NORMAL", "PNEUMONIA"]
@@ -55,24 +56,24 @@ def test_always_pneumonia():
 def test_threshold_rules_separable(rule):
     y = np.r_[np.zeros(50, int), np.ones(50, int)]
     s = np.r_[np.linspace(0.0, 0.3, 50), np.linspace(0.7, 1.0, 50)]
-    t = M.choose_threshold(y, s, rule=rule)
+    t = D.choose_threshold(y, s, rule=rule)
     assert 0.3 < t <= 0.7
     assert (M.predict_labels(s, threshold=t) == y).all()
-    assert M.choose_threshold(y, s, rule=rule) == t  # deterministic
+    assert D.choose_threshold(y, s, rule=rule) == t  # deterministic
 
 
 def test_threshold_numeric_and_invalid():
-    assert M.choose_threshold([0, 1], [0.2, 0.9], rule="0.5") == 0.5
-    assert M.choose_threshold([0, 1], [0.2, 0.9], rule=0.3) == 0.3
+    assert D.choose_threshold([0, 1], [0.2, 0.9], rule="0.5") == 0.5
+    assert D.choose_threshold([0, 1], [0.2, 0.9], rule=0.3) == 0.3
     with pytest.raises(ValueError, match="rule"):
-        M.choose_threshold([0, 1], [0.2, 0.9], rule="best")
+        D.choose_threshold([0, 1], [0.2, 0.9], rule="best")
     with pytest.raises(ValueError, match="both classes"):
-        M.choose_threshold([1, 1], [0.2, 0.9])
+        D.choose_threshold([1, 1], [0.2, 0.9])
 
 
 def test_threshold_balanced_beats_default_on_imbalanced():
     y, p = _binary(400, seed=1)
-    t = M.choose_threshold(y, p)
+    t = D.choose_threshold(y, p)
 
     def ba(thr):
         return np.mean([np.mean((p >= thr)[y == c] == c) for c in (0, 1)])
@@ -84,7 +85,7 @@ def test_anomaly_scores_unbounded():
     rng = np.random.default_rng(0)
     y = np.r_[np.zeros(60, int), np.ones(90, int)]
     s = np.r_[rng.uniform(100, 160, 60), rng.uniform(140, 200, 90)]
-    t = M.choose_threshold(y, s)
+    t = D.choose_threshold(y, s)
     assert 100 <= t <= 200
     out = M.evaluate(y, s, kind="anomaly", threshold=t, class_names=BIN, n_resamples=100)
     assert out["brier"] is None and out["ece"] is None
@@ -120,12 +121,12 @@ def test_bootstrap_auc_matches_sklearn_with_ties():
 def test_prior_correction():
     y, p = _multiclass(300)
     perfect = np.eye(3)[y] * 0.8 + 0.2 / 3
-    assert M.choose_prior_correction(y, perfect) is None
+    assert D.choose_prior_correction(y, perfect) is None
     # virus (2) systematically under-predicted: its mass leaks to bacteria (1)
     skewed = p.copy()
     skewed[:, 1] += 0.6 * skewed[:, 2]
     skewed[:, 2] *= 0.4
-    w = M.choose_prior_correction(y, skewed)
+    w = D.choose_prior_correction(y, skewed)
     assert w is not None and w.shape == (3,) and w[0] == 1 and w[2] > w[1]
     base = f1_score(y, skewed.argmax(1), average="macro")
     assert f1_score(y, M.predict_labels(skewed, weights=w), average="macro") > base

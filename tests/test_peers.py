@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from automl import records, report
+from automl.runs import load_runs
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_peers.py"
 SUMMARY_KEYS = {"task", "peer", "run_id", "config", "env", "objective", "best_trial", "best_hparams",
@@ -55,7 +56,7 @@ def test_reference_recipe_writes_a_complete_run(synthetic_data, tmp_path):
     assert list(scores.columns) == ["split", "path", "label", "subtype", "patient", "score"]
     assert set(scores.split) == {"val", "test"} and not scores.path.str.startswith("/").any()
     # The leaderboard reads it like any search run, with the peer visible.
-    runs, problems = report.load_runs(tmp_path)
+    runs, problems = load_runs(tmp_path)
     assert not problems and "none (fixed recipe)" in report.render_leaderboard(runs)
 
 

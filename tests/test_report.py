@@ -9,17 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from automl.report import (
-    Run,
-    esc,
-    load_anchors,
-    load_runs,
-    ranked,
-    render_hparams,
-    render_task,
-    short_text,
-    write_report,
-)
+from automl.markdown import esc, short_text
+from automl.report import load_anchors, render_hparams, render_task, write_report
+from automl.runs import Run, load_runs, ranked
 
 GOLDEN = Path(__file__).parent / "golden"
 # Regenerate the golden pages after an intended change of the report, then read the diff:
@@ -175,14 +167,19 @@ def test_selection_is_by_validation_never_test(runs):
 
 
 def test_shift_validation_runs_rank_ahead_of_plain_ones(tmp_path):
-    def run(name, objective, value):
-        return Run(tmp_path / name, {"task": "binary", "run_id": name,
+    def run(name, objective, value, validation=None):
+        config = {"validation": validation} if validation else {}
+        return Run(tmp_path / name, {"task": "binary", "run_id": name, "config": config,
                                      "objective": {"name": objective, "value": value,
                                                    "direction": "max"}})
 
-    runs = [run("plain-high", "val_auc", 0.99), run("shift-low", "val_shift_auc", 0.95),
-            run("shift-high", "val_shift_auc", 0.97), run("none", "val_auc", None)]
-    assert [r.run_id for r in ranked(runs)] == ["shift-high", "shift-low", "plain-high", "none"]
+    runs = [run("plain-high", "val_auc", 0.99, "plain"), run("shift-low", "val_shift_auc", 0.95, "shift"),
+            run("shift-high", "val_shift_auc", 0.97, "shift"), run("none", "val_auc", None),
+            # Ranked by the recorded validation mode, not by the objective's name.
+            run("shift-plain-objective", "val_auc", 0.96, "shift"),
+            run("old-high", "val_auc", 0.995)]  # recorded before shift validation: plain
+    assert [r.run_id for r in ranked(runs)] == ["shift-high", "shift-plain-objective", "shift-low",
+                                                "old-high", "plain-high", "none"]
 
 
 def _cells(line: str) -> int:

@@ -1,0 +1,88 @@
+"""Decision rules chosen on validation: a threshold for 1-D scores, class weights for probabilities."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from automl.metrics import check_labels, check_scores, macro_f1_from_confusion
+
+PRIOR_GRID = np.geomspace(0.25, 4.0, 9)
+
+
+def choose_threshold(y_true, scores, *, rule: str | float = "balanced") -> float:
+    """Pick a decision threshold on validation data (predict positive when ``score >= t``).
+
+    Args:
+        y_true: Binary labels of shape (n,), 1 = PNEUMONIA / abnormal.
+        scores: Scores of shape (n,), higher = more likely positive; probabilities or
+            unbounded anomaly scores.
+        rule: ``"balanced"`` (max balanced accuracy), ``"youden"`` (max TPR - FPR, same
+            optimum), ``"f1"`` (max positive-class F1), or a number / numeric string that
+            is returned as is.
+
+    Returns:
+        The threshold. Candidates are the smallest score, midpoints between sorted unique
+        scores, and just above the largest; ties go to the candidate nearest the median of
+        the tied candidates.
+    """
+    try:
+        value = float(rule)
+    except (TypeError, ValueError):
+        value = None
+    if value is not None:
+        if not np.isfinite(value):
+            raise ValueError(f"numeric rule must be finite, got {rule!r}")
+        return value
+    if rule not in ("balanced", "youden", "f1"):
+        raise ValueError(f"rule must be 'balanced', 'youden', 'f1' or a number, got {rule!r}")
+    y = check_labels(y_true, n_classes=2)
+    s = check_scores(scores, len(y))
+    if s.ndim != 1:
+        raise ValueError(f"scores must be 1-D, got shape {s.shape}")
+    n_pos, n_neg = int(y.sum()), int((y == 0).sum())
+    if n_pos == 0 or (rule != "f1" and n_neg == 0):
+        raise ValueError(f"rule {rule!r} needs both classes in y_true, got {n_pos} positives "
+                         f"and {n_neg} negatives")
+    u = np.unique(s)
+    cand = np.r_[u[0], (u[:-1] + u[1:]) / 2, np.nextafter(u[-1], np.inf)]
+    tp = n_pos - np.searchsorted(np.sort(s[y == 1]), cand, side="left")
+    fp = n_neg - np.searchsorted(np.sort(s[y == 0]), cand, side="left")
+    if rule == "f1":
+        obj = 2 * tp / (2 * tp + fp + (n_pos - tp))
+    else:
+        obj = tp / n_pos - fp / n_neg
+    best = cand[obj >= obj.max() - 1e-12]
+    return float(best[np.argmin(np.abs(best - np.median(best)))])
+
+
+def choose_prior_correction(y_true, probs) -> np.ndarray | None:
+    """Search per-class weights w (w_0 = 1, others on a 0.25..4 geometric grid, 2 rounds of
+    coordinate ascent) maximising validation macro-F1 of ``argmax(probs * w)``.
+
+    Args:
+        y_true: Labels of shape (n,) in 0..k-1.
+        probs: Class probabilities of shape (n, k).
+
+    Returns:
+        Weights of shape (k,) if they beat plain argmax macro-F1 by > 1e-9, else None.
+    """
+    p = check_scores(probs, len(np.asarray(y_true)), "probs")
+    if p.ndim != 2:
+        raise ValueError(f"probs must be 2-D (n, k), got shape {p.shape}")
+    k = p.shape[1]
+    y = check_labels(y_true, n_classes=k)
+
+    def score(w: np.ndarray) -> float:
+        cm = np.bincount(y * k + np.argmax(p * w, axis=1), minlength=k * k).reshape(k, k)
+        return float(macro_f1_from_confusion(cm))
+
+    w = np.ones(k)
+    base = best = score(w)
+    for _ in range(2):
+        for c in range(1, k):
+            for g in PRIOR_GRID:
+                trial = w.copy()
+                trial[c] = g
+                if (val := score(trial)) > best + 1e-12:
+                    best, w = val, trial
+    return w if best > base + 1e-9 else None

@@ -1,0 +1,141 @@
+"""One run's section of a task page: facts, command, per-class table, trials, KNN, t-SNE and plots."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from automl.markdown import DASH, dig, esc, fmt, fmt_count, number, rel, short_text, table
+from automl.runs import Run
+
+KEY_HPARAMS = ("family", "blocks", "base_filters", "learning_rate", "augment", "balancing",
+               "batch_size")
+FEATURE_ORDER = ("embedding", "pixels", "pca50")
+PLOTS = (("confusion_matrix.png", "confusion matrix"), ("roc.png", "ROC"),
+         ("training_curves.png", "training curves"), ("score_histogram.png", "score histogram"),
+         ("reconstructions.png", "reconstructions"))
+
+
+def render_hparams(hparams, image_size=None) -> str:
+    """Compact ``k=v`` string of the telling hyperparameters (all but ``tuner/*`` if none of
+    :data:`KEY_HPARAMS` is present), learning rate and other floats to 3 significant digits."""
+    hparams = hparams if isinstance(hparams, dict) else {}
+    keys = [k for k in KEY_HPARAMS if k in hparams]
+    keys = keys or [k for k in hparams if not str(k).startswith("tuner/")]
+    parts = [f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
+             for k, v in ((k, hparams[k]) for k in keys)]
+    if image_size is not None:
+        parts.append(f"image_size={image_size}")
+    return esc(" ".join(parts))
+
+
+def gap(metrics) -> str:
+    """|sensitivity - specificity| of a split's metrics, from its bias block or the two rates."""
+    value = dig(metrics, "bias", "sens_spec_gap")
+    sens, spec = number(dig(metrics, "sensitivity")), number(dig(metrics, "specificity"))
+    if value is None and sens is not None and spec is not None:
+        value = abs(sens - spec)
+    return fmt(value)
+
+
+def _trial_order(trial: dict) -> tuple:
+    tid = str(trial.get("trial_id"))
+    return (not tid.isdigit(), int(tid) if tid.isdigit() else 0, tid)
+
+
+def render_trials(run: Run) -> str:
+    """Trial-level table: every recorded trial, failed ones with the exception line."""
+    name, best = dig(run.summary, "objective", "name"), run.summary.get("best_trial")
+    rows = [{
+        "trial": esc(t.get("trial_id")) + (" (best)" if str(t.get("trial_id")) == str(best) else ""),
+        "worker": esc(t.get("worker", DASH)),
+        "status": esc(t.get("status", DASH)),
+        esc(name): fmt(dig(t, "metrics", name)),
+        "seconds": fmt(t.get("seconds"), 1),
+        "params": fmt_count(t.get("params")),
+        "hyperparameters": render_hparams(t.get("hparams")),
+        "error": short_text(t.get("error")) or DASH,
+    } for t in sorted(run.trials, key=_trial_order)]
+    return table(rows, "_No trial records (trials.jsonl missing)._")
+
+
+def _feature_order(name) -> tuple:
+    return (FEATURE_ORDER.index(name) if name in FEATURE_ORDER else len(FEATURE_ORDER), str(name))
+
+
+def render_knn(rows: list[dict]) -> str:
+    """The KNN setting chosen on validation for each feature set, with its test scores."""
+    picked = sorted((r for r in rows if r.get("selected") is True), key=lambda r: (
+        _feature_order(r.get("features")), str(r.get("k")), str(r.get("metric"))))
+    return table([{
+        "features": esc(r.get("features")), "k": esc(r.get("k")), "metric": esc(r.get("metric")),
+        "val accuracy": fmt(dig(r, "val", "accuracy")),
+        "test accuracy": fmt(dig(r, "test", "accuracy")),
+        "test balanced acc": fmt(dig(r, "test", "balanced_accuracy")),
+        "test macro-F1": fmt(dig(r, "test", "f1_macro")),
+        "test sens": fmt(dig(r, "test", "sensitivity")),
+        "test spec": fmt(dig(r, "test", "specificity")),
+        "test gap": gap(r.get("test")),
+    } for r in picked], "_No selected KNN rows._")
+
+
+def render_tsne(run: Run, out: Path) -> str:
+    """Trustworthiness of each t-SNE map (higher is better), then the maps whose PNG exists."""
+    features = dig(run.tsne, "features")
+    features = features if isinstance(features, dict) else {}
+    names = sorted(features, key=_feature_order)
+    text = table([{
+        "features": esc(f), "n": esc(dig(features, f, "n") or DASH),
+        "trustworthiness@5": fmt(dig(features, f, "trustworthiness", "5")),
+        "trustworthiness@10": fmt(dig(features, f, "trustworthiness", "10")),
+        "seconds": fmt(dig(features, f, "seconds"), 1),
+    } for f in names], "_No t-SNE maps._")
+    images = [f"![t-SNE {esc(f)}]({rel(run.folder / png, out)})" for f in names
+              if (png := dig(features, f, "png")) in run.pngs]
+    return "\n\n".join([text, *images])
+
+
+def render_run(run: Run, out: Path) -> str:
+    """Per-run section: facts, command, per-class table, trials, KNN, t-SNE and plots."""
+    s = run.summary
+    split, metrics = ("test", run.test) if run.test else ("validation", s.get("val"))
+    counts, problems = dig(s, "data", "counts"), dig(s, "data", "problems")
+    counts = ", ".join(f"{esc(k)} {esc(v)}" for k, v in counts.items()) if isinstance(
+        counts, dict) else DASH
+    facts = [
+        (f"data: {esc(Path(str(dig(s, 'config', 'data') or DASH)).name)} ({counts}); "
+         f"{len(problems) if isinstance(problems, list) else 0} data problem(s)"),
+        (f"objective: {esc(dig(s, 'objective', 'name'))} = {fmt(dig(s, 'objective', 'value'))} "
+         f"({esc(dig(s, 'objective', 'direction'))}), best trial {esc(s.get('best_trial'))}"),
+        f"git commit {esc(dig(s, 'env', 'git_commit'))} on {esc(dig(s, 'env', 'device'))}",
+    ]
+    if number(s.get("threshold")) is not None:
+        facts.append(f"decision threshold (chosen on validation): {fmt(s['threshold'])}")
+    if not run.test:
+        facts.append("**validation only**: no test split was scored; figures below are validation")
+    if number(dig(metrics, "auc_pneumonia")) is not None:
+        facts.append(f"{split} AUC pneumonia vs normal: {fmt(metrics['auc_pneumonia'])}")
+    if isinstance(detection := dig(metrics, "subtype_detection"), dict):
+        facts.append(f"{split} detection rate by subtype: "
+                     + ", ".join(f"{esc(k)} {fmt(v)}" for k, v in detection.items()))
+    parts = [f"### {esc(run.run_id)}", "\n".join(f"- {f}" for f in facts)]
+    parts += ["\n".join(f"- note: {esc(p)}" for p in run.problems)] if run.problems else []
+    if run.command:
+        # A fence longer than any backtick run inside shows the command verbatim.
+        fence = "`" * max(3, 1 + max(map(len, re.findall(r"`+", run.command)), default=0))
+        parts.append(f"Command:\n\n{fence}sh\n{run.command}\n{fence}")
+    per_class = dig(metrics, "per_class")
+    if isinstance(per_class, dict) and per_class:
+        parts += [f"#### Per class ({split})", table([{
+            "class": esc(c), "precision": fmt(dig(m, "precision")), "recall": fmt(dig(m, "recall")),
+            "f1": fmt(dig(m, "f1")), "support": esc(dig(m, "support"))}
+            for c, m in per_class.items()], "")]
+    parts += ["#### Trials", render_trials(run)]
+    if run.knn:
+        parts += ["#### KNN on features (setting chosen on validation)", render_knn(run.knn)]
+    if run.tsne is not None:
+        parts += [f"#### t-SNE ({esc(dig(run.tsne, 'method') or DASH)})", render_tsne(run, out)]
+    plots = [f"![{title}]({rel(run.folder / name, out)})" for name, title in PLOTS
+             if name in run.pngs]
+    parts += ["#### Plots", "\n\n".join(plots)] if plots else []
+    return "\n\n".join(parts)

@@ -1,0 +1,110 @@
+"""Finished runs read back from their folders, and their ranking by validation objective."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from automl import records
+from automl.markdown import dig, number
+
+SKIP_DIRS = {"tuner", "tb"}
+TASK_ORDER = ("binary", "multiclass", "autoencoder")
+_TASK_NAME = re.compile(r"^[a-z0-9_-]+$")  # becomes a file name: <task>.md
+
+
+@dataclass
+class Run:
+    """One run folder: its summary plus the optional side files, read but not interpreted."""
+
+    folder: Path
+    summary: dict
+    trials: list[dict] = field(default_factory=list)
+    knn: list[dict] = field(default_factory=list)
+    tsne: dict | None = None
+    command: str | None = None
+    pngs: tuple[str, ...] = ()  # names of the PNG files present in the folder
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def task(self) -> str:
+        return self.summary["task"]
+
+    @property
+    def run_id(self) -> str:
+        return str(self.summary.get("run_id") or self.folder.name)
+
+    @property
+    def test(self) -> dict | None:
+        return self.summary["test"] if isinstance(self.summary.get("test"), dict) else None
+
+    @property
+    def score(self) -> float | None:
+        """Validation objective, negated for ``direction: min`` so that higher is better."""
+        value = number(dig(self.summary, "objective", "value"))
+        if value is None:
+            return None
+        return -value if dig(self.summary, "objective", "direction") == "min" else value
+
+    @property
+    def validation(self) -> str:
+        """The validation mode the run selected on (``plain`` for runs recorded before
+        shift validation existed, and for peers)."""
+        return str(dig(self.summary, "config", "validation") or "plain")
+
+
+def load_run(folder: Path) -> Run:
+    """Read one run folder; raises ValueError when its summary.json is unusable."""
+    try:
+        summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ValueError(f"summary.json unreadable: {error}") from error
+    if not isinstance(summary, dict) or not _TASK_NAME.match(str(summary.get("task", ""))):
+        raise ValueError("summary.json is not an object with a task name like 'binary'")
+    run = Run(folder, summary, pngs=tuple(sorted(p.name for p in folder.glob("*.png"))))
+    run.trials = records.read_jsonl(folder / "trials.jsonl", run.problems)
+    run.knn = records.read_jsonl(folder / "knn.jsonl", run.problems)
+    if (folder / "tsne.json").exists():
+        try:
+            run.tsne = json.loads((folder / "tsne.json").read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as error:
+            run.problems.append(f"tsne.json unreadable: {error}")
+    if (folder / "command.txt").exists():
+        run.command = (folder / "command.txt").read_text(encoding="utf-8", errors="replace").strip()
+    return run
+
+
+def load_runs(runs: Path) -> tuple[list[Run], list[tuple[Path, str]]]:
+    """Run folders under ``runs`` (any depth, skipping ``tuner``/``tb``), sorted by task then
+    run id, and ``(folder, message)`` for each folder whose summary could not be used."""
+    found, problems = [], []
+    for root, dirs, files in os.walk(runs):
+        dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS)
+        if "summary.json" in files:
+            try:
+                found.append(load_run(Path(root)))
+            except ValueError as error:
+                problems.append((Path(root), str(error)))
+    order = {t: i for i, t in enumerate(TASK_ORDER)}
+    found.sort(key=lambda r: (order.get(r.task, len(order)), r.task, r.run_id, str(r.folder)))
+    return found, sorted(problems, key=lambda p: str(p[0]))
+
+
+def ranked(runs: list[Run]) -> list[Run]:
+    """Runs by validation objective, best first (never by test); runs without one last.
+
+    Objectives of different kinds are not comparable numbers: a pooled shift-validation
+    AUC is lower than a clean-validation AUC of the same model. Runs selected under
+    shift validation (the recorded ``config.validation``, the default design) therefore
+    rank ahead of the others, and the objective value orders runs within each kind.
+    """
+    return sorted(runs, key=lambda r: (r.score is None, r.validation != "shift", -(r.score or 0.0),
+                                       r.run_id))
+
+
+def ours(runs: list[Run]) -> list[Run]:
+    """Runs of this toolkit (not the peer systems benchmarked beside it)."""
+    return [r for r in runs if not r.summary.get("peer")]
