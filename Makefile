@@ -7,11 +7,13 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 TASK   ?= binary
 DATA   ?=
-TUNER  ?= hyperband
+# Empty variables leave the choice to `automl search` (its --help shows every default,
+# all defined once in automl/choices.py).
+TUNER  ?=
 TRIALS ?=
 EPOCHS ?=
 IMAGE_SIZE ?=
-SEED   ?= 0
+SEED   ?=
 WORKERS ?= 0
 OUT    ?= runs
 RUN    ?=
@@ -19,7 +21,7 @@ REPORTS ?= reports
 ARGS   ?=
 
 opt = $(if $(2),$(1) $(2))
-SEARCH_ARGS = --task $(TASK) --tuner $(TUNER) --seed $(SEED) --out $(OUT) \
+SEARCH_ARGS = --task $(TASK) --out $(OUT) $(call opt,--tuner,$(TUNER)) $(call opt,--seed,$(SEED)) \
 	$(call opt,--data,$(DATA)) $(call opt,--max-trials,$(TRIALS)) \
 	$(call opt,--epochs,$(EPOCHS)) $(call opt,--image-size,$(IMAGE_SIZE)) $(ARGS)
 
@@ -29,7 +31,7 @@ $(BIN)/automl: pyproject.toml
 	$(BIN)/pip install -e '.[dev]'
 	@touch $@
 
-.PHONY: help setup data search embed report tensorboard test bench bench-data bench-memory \
+.PHONY: help setup data search embed report tensorboard test test-fast bench bench-data bench-memory \
 	bench-training bench-tuners bench-peers bench-workers perf lint clean
 
 help: ## list the targets
@@ -58,8 +60,11 @@ report: $(BIN)/automl ## Markdown leaderboards from run records into reports/
 tensorboard: $(BIN)/automl ## serve TensorBoard (HParams) for a run: make tensorboard RUN=runs/<run_id>
 	$(BIN)/tensorboard --logdir $(if $(RUN),$(RUN)/tb,$(OUT))
 
-test: $(BIN)/automl ## the test suite (tiny synthetic data; real-data tests when CXR_DATA_DIR is set)
+test: $(BIN)/automl ## the whole test suite, as CI runs it (tiny synthetic data; real-data tests when CXR_DATA_DIR is set)
 	$(BIN)/python -m pytest -q
+
+test-fast: $(BIN)/automl ## the inner loop: every test but the end-to-end searches (marked slow)
+	$(BIN)/python -m pytest -q -m "not slow and not realdata"
 
 bench: bench-data bench-training bench-memory bench-tuners ## all benchmarks, then reports/perf.md (needs DATA or CXR_DATA_DIR)
 	$(MAKE) perf
@@ -78,7 +83,7 @@ bench-tuners: $(BIN)/automl ## hyperband vs bayesian vs random at an equal 8-min
 
 bench-peers: $(BIN)/automl ## AutoKeras + the reference recipe on the same split and budget (installs .[peers])
 	$(BIN)/pip install -q -e '.[peers]'
-	$(BIN)/python benchmarks/bench_peers.py --seed $(SEED) $(call opt,--data,$(DATA)) \
+	$(BIN)/python benchmarks/bench_peers.py $(call opt,--seed,$(SEED)) $(call opt,--data,$(DATA)) \
 		$(call opt,--max-trials,$(TRIALS)) $(call opt,--epochs,$(EPOCHS)) \
 		$(call opt,--image-size,$(IMAGE_SIZE)) $(ARGS)
 

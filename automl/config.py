@@ -11,11 +11,9 @@ DATA_ENV = "CXR_DATA_DIR"
 CACHE_ENV = "CXR_CACHE_DIR"
 #: Default place for a downloaded copy, relative to the working directory.
 DEFAULT_DATA_DIR = Path("data")
-DEFAULT_RUNS_DIR = Path("runs")
 
 CLASS_FOLDERS = ("NORMAL", "PNEUMONIA")
 SPLITS = ("train", "val", "test")
-SUBTYPES = ("normal", "bacteria", "virus")
 
 
 def cache_dir() -> Path:

@@ -2,6 +2,7 @@ import json
 
 import numpy as np
 import pandas as pd
+import pytest
 from sklearn.metrics import roc_auc_score
 
 from automl.run_config import SearchConfig
@@ -17,6 +18,7 @@ def test_topk_score_sees_a_small_lesion_the_mean_hides():
     assert topk[1] / max(mean[1], 1e-9) > 5 and topk[0] == 0
 
 
+@pytest.mark.slow
 def test_objective_is_the_detection_auroc(synthetic_data, tmp_path):
     fixed = {"learning_rate": 3e-3, "loss": "mse", "encoder_depth": 2, "augment": 0.0,
              "denoise_noise": 0.0, "score": "mean", "batch_size": 16}

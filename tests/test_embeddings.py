@@ -1,6 +1,7 @@
 import json
 
 import numpy as np
+import pytest
 
 from automl import embeddings
 from automl.report import write_report
@@ -40,6 +41,7 @@ def test_tsne_trustworthiness_of_structured_data():
     assert points.shape == (120, 2) and trust["5"] > 0.9 and seconds >= 0
 
 
+@pytest.mark.slow
 def test_search_embed_report_end_to_end(synthetic_data, tmp_path):
     runs = tmp_path / "runs"
     run_dir = run_search(SearchConfig(task="multiclass", data=str(synthetic_data), tuner="random",

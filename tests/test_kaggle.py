@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from automl.config import CLASS_FOLDERS
 from automl.data import kaggle as kg
 
 SECRET = "s3cr3t-key-0123456789abcdef"
@@ -31,7 +32,7 @@ def expected_tree() -> set[str]:
     return {
         f"{split}/{cls}/{cls.lower()}_{i}.jpeg"
         for split, n in SPLIT_FILES.items()
-        for cls in kg.CLASSES
+        for cls in CLASS_FOLDERS
         for i in range(n)
     }
 
@@ -280,7 +281,7 @@ def test_normalise_layout_keeps_shallowest_tree(tmp_path):
     root = tmp_path / "x"
     for base in (root / "deep" / "chest_xray", root / "deep" / "chest_xray" / "chest_xray"):
         for split in ("train", "test"):
-            for cls in kg.CLASSES:
+            for cls in CLASS_FOLDERS:
                 (base / split / cls).mkdir(parents=True)
                 (base / split / cls / "a.jpeg").write_bytes(b"x")
     data_dir = kg.normalise_layout(root, tmp_path / "out")

@@ -38,6 +38,7 @@ def _run(which: str, data: Path, out: Path) -> tuple[int, Path, dict, list[dict]
         run_dir / "trials.jsonl")
 
 
+@pytest.mark.slow
 def test_reference_recipe_writes_a_complete_run(synthetic_data, tmp_path):
     code, run_dir, summary, trials = _run("reference", synthetic_data, tmp_path)
     assert code == 0
@@ -69,6 +70,7 @@ def test_a_peer_that_cannot_run_is_a_failed_row(synthetic_data, tmp_path, monkey
     assert json.loads((run_dir / "config.json").read_text())["peer"] == "autokeras"
 
 
+@pytest.mark.slow
 def test_autokeras_peer_runs(synthetic_data, tmp_path):
     pytest.importorskip("autokeras")
     code, run_dir, summary, trials = _run("autokeras", synthetic_data, tmp_path)

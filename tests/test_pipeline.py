@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 from PIL import Image
 
 from automl.data import index, pipeline
@@ -35,6 +36,24 @@ def test_oversample_reaches_parity():
     labels = np.array([0] * 10 + [1] * 30 + [2] * 5)
     order = pipeline.oversample_indices(labels, seed=0)
     assert np.bincount(labels[order]).tolist() == [30, 30, 30]
+
+
+@pytest.mark.parametrize("task", ["binary", "multiclass"])
+def test_oversampling_balances_every_class_with_the_targets_the_task_trains_on(task):
+    import pandas as pd
+
+    from automl.tasks import get_task
+
+    # The shapes met in real use: a (n, 1) float column (binary), one-hot rows (multiclass).
+    subtypes = ["normal"] * 10 + ["bacteria"] * 30 + ["virus"] * 5
+    table = pd.DataFrame({"subtype": subtypes,
+                          "label": ["NORMAL" if s == "normal" else "PNEUMONIA" for s in subtypes]})
+    task = get_task(task)
+    images = np.arange(len(table), dtype=np.uint8).reshape(-1, 1, 1, 1)
+    dataset = pipeline.make_dataset(images, task.targets(table), batch_size=1000, oversample=True)
+    seen = np.concatenate([np.round(x.numpy() * 255).astype(int).ravel() for x, _ in dataset])
+    counts = np.bincount(task.labels(table)[seen])
+    assert counts.min() == counts.max(), counts.tolist()
 
 
 def test_make_dataset_batches_and_augments():

@@ -36,6 +36,7 @@ def _hparams_events(tb_dir: Path) -> bool:
     return False
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("task", ["binary", "multiclass"])
 def test_smoke_search_writes_complete_records(task, synthetic_data, tmp_path):
     run_dir = _search(synthetic_data, tmp_path, task=task, tuner="hyperband")
@@ -45,6 +46,12 @@ def test_smoke_search_writes_complete_records(task, synthetic_data, tmp_path):
             "started_at"} <= set(lines[0])
     summary = json.loads((run_dir / "summary.json").read_text())
     assert SUMMARY_KEYS <= set(summary)
+    objective = summary["objective"]["name"]
+    for line in lines:  # every metric from the one epoch that is best by the objective
+        history = line["history"]
+        best = max(range(len(history[objective])), key=lambda e: (history[objective][e], -e))
+        assert line["metrics"] == {k: v[best] for k, v in history.items()}
+    assert (run_dir / "environment.json").exists()
     for split in ("val", "test"):
         assert SPLIT_KEYS <= set(summary[split])
         assert set(summary[split]["bias"]) >= {"sens_spec_gap", "recall_spread", "positive_rate_skew"}
@@ -58,6 +65,7 @@ def test_smoke_search_writes_complete_records(task, synthetic_data, tmp_path):
     assert model.get_layer("embedding") is not None
 
 
+@pytest.mark.slow
 def test_unbuildable_configurations_fail_and_search_goes_on(synthetic_data, tmp_path):
     # At 16 px, 5+ pooling blocks (4+ after a strided stem) cannot be built.
     run_dir = _search(synthetic_data, tmp_path, image_size=16, max_trials=6, seed=0)
@@ -67,6 +75,7 @@ def test_unbuildable_configurations_fail_and_search_goes_on(synthetic_data, tmp_
     assert "pooling blocks" in failed[0]["error"]
 
 
+@pytest.mark.slow
 def test_all_trials_failing_exits_1(synthetic_data, tmp_path, monkeypatch):
     from automl.tasks.binary import BinaryTask
 
@@ -87,6 +96,7 @@ def test_an_unbuildable_image_size_is_refused_before_a_run_folder(synthetic_data
     assert not list(tmp_path.iterdir())
 
 
+@pytest.mark.slow
 def test_kill_and_resume(synthetic_data, tmp_path):
     command = [sys.executable, "-m", "automl.cli", "search", "--data", str(synthetic_data),
                "--tuner", "random", "--max-trials", "4", "--epochs", "2", "--image-size", "32",
@@ -113,6 +123,7 @@ def test_kill_and_resume(synthetic_data, tmp_path):
     assert all(t["status"] == "COMPLETED" for t in lines)
 
 
+@pytest.mark.slow
 def test_new_run_never_reuses_a_run_folder(synthetic_data, tmp_path):
     first = _search(synthetic_data, tmp_path, max_trials=1)
     second = _search(synthetic_data, tmp_path, max_trials=1)
@@ -120,6 +131,7 @@ def test_new_run_never_reuses_a_run_folder(synthetic_data, tmp_path):
     assert len(records.read_jsonl(second / "trials.jsonl")) == 1
 
 
+@pytest.mark.slow
 def test_grid_and_bayesian_tuners_run(synthetic_data, tmp_path):
     for tuner in ("grid", "bayesian"):
         run_dir = _search(synthetic_data, tmp_path / tuner, tuner=tuner, max_trials=1)
@@ -162,6 +174,7 @@ def test_real_data_one_trial(real_data, tmp_path):
     assert summary["config"]["image_size"] == 64
 
 
+@pytest.mark.slow
 def test_sigterm_then_resume(synthetic_data, tmp_path):
     command = [sys.executable, "-m", "automl.cli", "search", "--data", str(synthetic_data),
                "--tuner", "random", "--max-trials", "4", "--epochs", "2", "--image-size", "32",
@@ -188,12 +201,14 @@ def test_sigterm_then_resume(synthetic_data, tmp_path):
     assert sorted(t["trial_id"] for t in records.read_jsonl(runs[0])) == ["0", "1", "2", "3"]
 
 
+@pytest.mark.slow
 def test_mirrored_strategy_runs_on_cpu(synthetic_data, tmp_path):
     run_dir = _search(synthetic_data, tmp_path, max_trials=1, strategy="mirrored",
                       fixed={"blocks": 2})
     assert json.loads((run_dir / "summary.json").read_text())["config"]["strategy"] == "mirrored"
 
 
+@pytest.mark.slow
 def test_ensemble_is_chosen_on_validation(synthetic_data, tmp_path):
     run_dir = _search(synthetic_data, tmp_path, max_trials=3, epochs=2, ensemble=3,
                       fixed={"blocks": 2})
@@ -201,3 +216,9 @@ def test_ensemble_is_chosen_on_validation(synthetic_data, tmp_path):
     ensemble = summary["ensemble"]
     assert ensemble["trials"][0] == summary["best_trial"] and len(ensemble["trials"]) >= 2
     assert ensemble["used"] == (ensemble["val_quality_ensemble"] > ensemble["val_quality_single"])
+
+
+def test_application_families_are_the_backbones_that_exist():
+    from automl import choices
+
+    assert tuple(backbones.APPLICATIONS) == choices.APPLICATION_FAMILIES

@@ -83,6 +83,7 @@ def test_random_gamma_changes_exposure_only_when_training():
     assert np.allclose(out, per_image[:, None, None, None])  # one gamma per image
 
 
+@pytest.mark.slow
 def test_search_selects_and_thresholds_on_shifted_validation(synthetic_data, tmp_path):
     config = SearchConfig(data=str(synthetic_data), max_trials=2, epochs=1, image_size=32,
                           tuner="random", out=str(tmp_path), fixed={"normalize": "equalize"})
@@ -97,6 +98,7 @@ def test_search_selects_and_thresholds_on_shifted_validation(synthetic_data, tmp
         assert "val_shift_auc" in trial["history"] and trial["hparams"]["normalize"] == "equalize"
 
 
+@pytest.mark.slow
 def test_plain_validation_keeps_the_task_objective(synthetic_data, tmp_path):
     config = SearchConfig(task="multiclass", data=str(synthetic_data), max_trials=1, epochs=1,
                           image_size=32, tuner="random", out=str(tmp_path), validation="plain")

@@ -16,11 +16,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from automl.config import CLASS_FOLDERS, SPLITS
+
 DATASET = "paultimothymooney/chest-xray-pneumonia"
 DATASET_URL = f"https://www.kaggle.com/datasets/{DATASET}"
 MARKER = ".complete"
-SPLITS = ("train", "val", "test")
-CLASSES = ("NORMAL", "PNEUMONIA")
 IMAGE_SUFFIXES = {".jpeg", ".jpg", ".png"}
 _JUNK_NAMES = {".DS_Store", "Thumbs.db"}
 _EXPECTED = "a folder with train/ and test/ subfolders that each hold NORMAL/ and PNEUMONIA/"
@@ -140,7 +140,7 @@ def safe_extract(archive: Path, target: Path) -> list[Path]:
 
 
 def _is_dataset_root(folder: Path) -> bool:
-    return all((folder / s / c).is_dir() for s in ("train", "test") for c in CLASSES)
+    return all((folder / s / c).is_dir() for s in ("train", "test") for c in CLASS_FOLDERS)
 
 
 def normalise_layout(extracted_root: Path, out_dir: Path) -> Path:
@@ -188,7 +188,7 @@ def is_complete(data_dir: Path) -> bool:
     """
     data_dir = Path(data_dir)
     return (data_dir / MARKER).is_file() and all(
-        _has_image(data_dir / s / c) for s in ("train", "test") for c in CLASSES
+        _has_image(data_dir / s / c) for s in ("train", "test") for c in CLASS_FOLDERS
     )
 
 

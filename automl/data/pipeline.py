@@ -83,6 +83,13 @@ def oversample_indices(labels: np.ndarray, seed: int) -> np.ndarray:
     return rng.permutation(np.concatenate(parts))
 
 
+def class_indices(targets: np.ndarray) -> np.ndarray:
+    """Integer class per row of ``targets``: labels (n,), a single column (n, 1), or
+    one-hot rows (n, k) (their argmax: every class counts, not just column 0)."""
+    targets = np.asarray(targets).reshape(len(targets), -1)
+    return targets[:, 0] if targets.shape[1] == 1 else np.argmax(targets, axis=1)
+
+
 def augmenter(strength: float, seed: int) -> keras.Sequential | None:
     """Random geometric and photometric changes scaled by ``strength`` (0 = none).
 
@@ -141,7 +148,7 @@ def make_dataset(
     their order so predictions line up with the index table.
     """
     if oversample:
-        order = oversample_indices(np.asarray(targets).reshape(len(targets), -1)[:, 0], seed)
+        order = oversample_indices(class_indices(targets), seed)
         images, targets = images[order], targets[order]
     dataset = tf.data.Dataset.from_tensor_slices((images, targets))
     if training:

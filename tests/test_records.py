@@ -1,0 +1,49 @@
+"""Record formats: trial lines from one epoch, the environment written with the run folder."""
+
+import json
+
+from automl import records
+from automl.run_config import SearchConfig
+from automl.search import create_run
+
+
+def test_trial_metrics_come_from_the_one_best_epoch():
+    history = {"val_auc": [0.80, 0.90, 0.85], "val_accuracy": [0.95, 0.70, 0.80],
+               "loss": [1.0, 0.5, 0.2]}
+    # Each metric's own best would mix epochs (0.95 from epoch 0, 0.2 from epoch 2).
+    assert records.best_epoch_metrics(history, "val_auc", "max") == {
+        "val_auc": 0.90, "val_accuracy": 0.70, "loss": 0.5}
+    assert records.best_epoch_metrics(history, "loss", "min") == {
+        "val_auc": 0.85, "val_accuracy": 0.80, "loss": 0.2}
+    # A tie keeps the first epoch, the one early stopping restores.
+    assert records.best_epoch_metrics({"m": [0.5, 0.7, 0.7], "n": [1, 2, 3]}, "m", "max")["n"] == 2
+    # No objective (a failed or foreign trial): the last epoch.
+    assert records.best_epoch_metrics({"loss": [0.3, 0.2]}, "val_auc", "max") == {"loss": 0.2}
+    assert records.best_epoch_metrics({}, "val_auc", "max") == {}
+
+
+def test_trial_record_format():
+    line = records.trial_record("r", "binary", "7", hparams={"a": 1}, history={"val_auc": [0.5]},
+                                objective="val_auc", direction="max", status="FAILED",
+                                error="Traceback\n  File x\nValueError: bad\n", seconds=1.23456)
+    assert set(line) == {"run_id", "task", "trial_id", "worker", "status", "error", "hparams",
+                         "metrics", "history", "params", "seconds", "started_at"}
+    assert line["error"].endswith("ValueError: bad") and line["seconds"] == 1.235
+    json.dumps(line)
+
+
+def test_environment_is_written_when_the_run_folder_is_made(synthetic_data, tmp_path):
+    run_dir, config = create_run(SearchConfig(data=str(synthetic_data), out=str(tmp_path)),
+                                 log=lambda *a: None)
+    env = json.loads((run_dir / "environment.json").read_text())
+    assert {"git_commit", "packages", "device", "python"} <= set(env)
+    assert records.run_environment(run_dir) == env
+    assert json.loads((run_dir / "config.json").read_text())["image_size"] == config.image_size
+
+
+def test_unreadable_lines_are_counted_not_fatal(tmp_path):
+    path = tmp_path / "trials.jsonl"
+    path.write_text('{"trial_id": "0"}\n[1, 2]\n{"trial_id": "1"\n')
+    problems = []
+    assert [r["trial_id"] for r in records.read_jsonl(path, problems)] == ["0"]
+    assert problems == ["trials.jsonl: 2 unreadable line(s) skipped"]

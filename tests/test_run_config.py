@@ -1,0 +1,56 @@
+"""SearchConfig.validate: every option checked before any data is read or folder made."""
+
+import pytest
+
+from automl import choices
+from automl.run_config import SearchConfig
+
+BAD = [
+    ({"task": "regression"}, "--task: got 'regression'; choose binary, multiclass or autoencoder"),
+    ({"tuner": "optuna"}, "--tuner: got 'optuna'; choose hyperband, bayesian, random or grid"),
+    ({"threshold": "balancd"}, "--threshold: got 'balancd'; choose balanced, youden, f1 or a number"),
+    ({"validation": "test"}, "--validation: got 'test'; choose shift or plain"),
+    ({"strategy": "tpu"}, "--strategy: got 'tpu'; choose none or mirrored"),
+    ({"families": ("plain", "vgg16")}, "--families: got vgg16; choose from plain"),
+    ({"objective": "val_auroc"}, "--objective: got 'val_auroc' for the binary task"),
+    ({"objective": "val_shift_auc", "validation": "plain"}, "--objective: got 'val_shift_auc'"),
+    ({"task": "multiclass", "objective": "val_auc"}, "choose val_shift_f1_macro, val_f1_macro"),
+    ({"image_size": 8, "fixed": {"blocks": 6}}, "--image-size: 8 px is too small"),
+    ({"task": "autoencoder", "image_size": 30}, "--image-size: 30 px fits no encoder depth"),
+    ({"max_trials": 0}, "--max-trials: got 0"),
+    ({"epochs": -1}, "--epochs: got -1"),
+    ({"val_fraction": 0.9}, "--val-fraction: got 0.9"),
+    ({"patience": -2}, "--patience: got -2"),
+    ({"time_budget_minutes": 0}, "time_budget_minutes: got 0"),
+]
+
+
+@pytest.mark.parametrize("options, message", BAD, ids=[m.split(":")[0] + str(i) for i, (_, m) in
+                                                       enumerate(BAD)])
+def test_every_bad_option_is_one_clear_line(options, message):
+    with pytest.raises(ValueError) as error:
+        SearchConfig(**options).validate()
+    assert message in str(error.value) and "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize("options", [
+    {}, {"threshold": "0.3"}, {"threshold": "f1"}, {"task": "autoencoder", "objective": "val_loss"},
+    {"task": "multiclass", "validation": "plain", "objective": "val_accuracy"},
+    {"families": ("efficientnetb0",), "image_size": 32}, {"image_size": 16},
+])
+def test_good_options_pass(options):
+    assert SearchConfig(**options).validate().task in choices.TASK_NAMES
+
+
+def test_budgets_are_one_table_applied_by_data_kind():
+    budgets = choices.BUDGETS
+    assert SearchConfig().with_defaults(synthetic=False).max_trials == budgets["real"]["max_trials"]
+    assert SearchConfig().with_defaults(synthetic=True).image_size == budgets["synthetic"]["image_size"]
+    assert SearchConfig(smoke=True).with_defaults(synthetic=False).epochs == budgets["smoke"]["epochs"]
+    assert SearchConfig(epochs=7).with_defaults(synthetic=False).epochs == 7  # the user's value wins
+
+
+def test_objective_direction_is_min_for_losses_only():
+    assert choices.objective_direction("val_loss") == "min"
+    assert choices.objective_direction("val_normal_loss") == "min"
+    assert choices.objective_direction("val_shift_auc") == "max"
