@@ -112,26 +112,34 @@ def render_targets(runs: list[Run], targets: dict | None = None) -> str:
         value = None
         if run is not None and run.test:
             value = dig(run.test, "bias", metric) if metric == "sens_spec_gap" else dig(run.test, metric)
-        rows.append(_target_row(task, metric, op, goal, value, run))
+        rows.append(_target_row(task, metric, f"{op} {fmt(goal)}", value, run=run,
+                                met=_reached(value, op, goal)))
     knn, tsne = targets["knn_embedding"], targets["tsne_trustworthiness"]
     for task, run in best.items():
         chosen = [k for k in run.knn if k.get("selected") and k.get("features") == "embedding"]
         if chosen and chosen[0].get("test") and run.test:
             goal = run.test["accuracy"] - knn["below_classifier"]
-            rows.append(_target_row(task, "KNN accuracy on its embedding", ">=", goal,
-                                    chosen[0]["test"]["accuracy"], run,
-                                    goal_text=f"classifier − {knn['below_classifier']:g}"))
+            value = chosen[0]["test"]["accuracy"]
+            rows.append(_target_row(task, "KNN accuracy on its embedding",
+                                    f">= classifier − {knn['below_classifier']:g}", value, run=run,
+                                    met=_reached(value, ">=", goal)))
         trust = dig(run.tsne or {}, "features", "embedding", "trustworthiness", str(tsne["k"]))
         if trust is not None:
-            rows.append(_target_row(task, f"t-SNE trustworthiness (k={tsne['k']})", ">=",
-                                    tsne["goal"], trust, run))
+            rows.append(_target_row(task, f"t-SNE trustworthiness (k={tsne['k']})",
+                                    f">= {fmt(tsne['goal'])}", trust, run=run,
+                                    met=_reached(trust, ">=", tsne["goal"])))
     return table(rows, "_No runs yet._")
 
 
-def _target_row(task, metric, op, goal, value, run, goal_text=None) -> dict:
-    met = None if value is None else (value >= goal if op == ">=" else value <= goal)
-    return {"task": task, "metric": esc(metric), "target": f"{op} {goal_text or fmt(goal)}",
-            "measured": fmt(value), "reached": DASH if met is None else ("yes" if met else "**no**"),
+def _reached(value, op: str, goal: float) -> bool | None:
+    if value is None:
+        return None
+    return value >= goal if op == ">=" else value <= goal
+
+
+def _target_row(task: str, metric: str, target: str, value, *, run: Run | None, met: bool | None) -> dict:
+    return {"task": task, "metric": esc(metric), "target": target, "measured": fmt(value),
+            "reached": DASH if met is None else ("yes" if met else "**no**"),
             "run": esc(run.run_id) if run else DASH}
 
 

@@ -189,11 +189,11 @@ def run_peer(name: str, args, data: Data, command: str) -> dict:
             records.append_jsonl(run_dir / "trials.jsonl", trial_record(
                 run_id, "0", REFERENCE_HPARAMS if name == "reference" else {},
                 seconds=time.time() - started, error=traceback.format_exc()))
-    return finish(run_dir, run_id, config, model, best_id, data, time.time() - started)
+    return finish(run_dir, config, data, model=model, best_id=best_id, seconds=time.time() - started)
 
 
-def finish(run_dir: Path, run_id: str, config: dict, model: keras.Model | None, best_id: str | None,
-           data: Data, seconds: float) -> dict:
+def finish(run_dir: Path, config: dict, data: Data, *, model: keras.Model | None, best_id: str | None,
+           seconds: float) -> dict:
     """Score like ``automl search``, through the same public scoring path: the peer's own
     best model, its threshold on validation, then the official test split once. Returns
     the summary (without results when the peer produced no model)."""
