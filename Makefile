@@ -14,6 +14,7 @@ TRIALS ?=
 EPOCHS ?=
 IMAGE_SIZE ?=
 SEED   ?=
+SEEDS  ?= 0 1 2
 WORKERS ?= 0
 OUT    ?= runs
 RUN    ?=
@@ -31,12 +32,12 @@ $(BIN)/automl: pyproject.toml
 	$(BIN)/pip install -e '.[dev]'
 	@touch $@
 
-.PHONY: help setup data search embed report tensorboard test test-fast bench bench-data bench-memory \
+.PHONY: help setup data search study embed report tensorboard test test-fast bench bench-data bench-memory \
 	bench-training bench-tuners bench-peers bench-workers perf lint clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
-	@echo "  variables: TASK DATA TUNER TRIALS EPOCHS IMAGE_SIZE SEED WORKERS OUT RUN"
+	@echo "  variables: TASK DATA TUNER TRIALS EPOCHS IMAGE_SIZE SEED SEEDS WORKERS OUT RUN ARGS"
 
 setup: $(BIN)/automl ## create .venv and install the package with dev tools
 
@@ -49,6 +50,9 @@ ifeq ($(WORKERS),0)
 else
 	$(BIN)/automl search $(SEARCH_ARGS) --workers $(WORKERS)
 endif
+
+study: $(BIN)/automl ## the same search once per seed: make study TASK=binary SEEDS="0 1 2" (rerun to resume)
+	$(BIN)/automl study --seeds $(SEEDS) $(SEARCH_ARGS)
 
 embed: $(BIN)/automl ## embeddings, KNN and t-SNE for a run: make embed RUN=runs/<run_id>
 	@test -n "$(RUN)" || (echo "set RUN=runs/<run_id>" && exit 2)

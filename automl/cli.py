@@ -77,16 +77,7 @@ def _search(args) -> int:
         run_search(SearchConfig(), resume=args.resume, role=args.role,
                    strategy=None if args.strategy == "none" else args.strategy)
         return 0
-    config = SearchConfig(
-        task=args.task, data=args.data, tuner=args.tuner, max_trials=args.max_trials,
-        epochs=args.epochs, image_size=args.image_size, batch_size=args.batch_size, seed=args.seed,
-        out=args.out, objective=args.objective, threshold=args.threshold,
-        families=tuple(args.families.split(",")), pretrained=args.pretrained,
-        val_fraction=args.val_fraction, patience=args.patience, smoke=args.smoke,
-        time_budget_minutes=args.time_budget, fixed=_parse_fixed(args.fix),
-        trial_minutes=args.trial_minutes, strategy=args.strategy, ensemble=args.ensemble,
-        validation=args.validation,
-    ).validate()  # every option checked before any data is read or folder made
+    config = _config(args)
     if args.create_only:
         from automl.search import create_run
 
@@ -101,6 +92,30 @@ def _search(args) -> int:
         print(f"run folder: {run_dir}")
         return launch(run_dir, args.workers)
     run_search(config)
+    return 0
+
+
+def _config(args, seed: int | None = None):
+    """The SearchConfig of the search options, every option checked before any data is read
+    or folder made."""
+    from automl.run_config import SearchConfig
+
+    return SearchConfig(
+        task=args.task, data=args.data, tuner=args.tuner, max_trials=args.max_trials,
+        epochs=args.epochs, image_size=args.image_size, batch_size=args.batch_size,
+        seed=args.seed if seed is None else seed, out=args.out, objective=args.objective,
+        threshold=args.threshold, families=tuple(args.families.split(",")),
+        pretrained=args.pretrained, val_fraction=args.val_fraction, patience=args.patience,
+        smoke=args.smoke, time_budget_minutes=args.time_budget, fixed=_parse_fixed(args.fix),
+        trial_minutes=args.trial_minutes, strategy=args.strategy, ensemble=args.ensemble,
+        validation=args.validation,
+    ).validate()
+
+
+def _study(args) -> int:
+    from automl.study import run_study
+
+    run_study(_config(args, seed=args.seeds[0]), args.seeds)
     return 0
 
 
@@ -132,8 +147,51 @@ def _report(args) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _add_search_options(parser: argparse.ArgumentParser) -> None:
+    """The options of one search, shared by ``search`` and ``study``."""
     from automl import choices
+
+    parser.add_argument("--task", default="binary", choices=choices.TASK_NAMES, help="what to learn")
+    parser.add_argument("--data", help="data folder (default: $CXR_DATA_DIR, data/chest_xray, "
+                        "Kaggle, synthetic demo)")
+    parser.add_argument("--tuner", default=choices.DEFAULT_TUNER, choices=choices.TUNERS,
+                        help="Keras Tuner algorithm")
+    parser.add_argument("--max-trials", type=int, help="default: by data, see --smoke and README")
+    parser.add_argument("--epochs", type=int, help="max epochs per trial")
+    parser.add_argument("--image-size", type=int, help="pixels per side")
+    parser.add_argument("--batch-size", type=int, help="pin the batch size instead of tuning it")
+    parser.add_argument("--seed", type=int, default=choices.SEED,
+                        help="split, weights and shifted copies")
+    parser.add_argument("--out", default="runs", help="where run folders go")
+    parser.add_argument("--objective", help="validation metric to select on (default: the task's; "
+                        "a *_loss is minimised, anything else maximised)")
+    parser.add_argument("--threshold", default=choices.DEFAULT_THRESHOLD,
+                        help=f"decision threshold rule: {choices.allowed(choices.THRESHOLD_RULES)}, "
+                        "or a number")
+    parser.add_argument("--families", default=",".join(choices.FAMILIES),
+                        help=f"comma list from {', '.join(choices.ALL_FAMILIES)}")
+    parser.add_argument("--pretrained", action="store_true", help="ImageNet weights for applications")
+    parser.add_argument("--val-fraction", type=float, default=choices.VAL_FRACTION,
+                        help="share of patients held out for validation")
+    parser.add_argument("--validation", default=choices.DEFAULT_VALIDATION, choices=choices.VALIDATIONS,
+                        help="select on validation pooled with simulated re-acquisitions (shift) "
+                        "or on validation alone (plain)")
+    parser.add_argument("--patience", type=int, default=choices.PATIENCE,
+                        help="early-stopping patience (epochs)")
+    parser.add_argument("--fix", action="append", default=[], metavar="NAME=VALUE",
+                        help="pin a hyperparameter (repeatable), e.g. --fix blocks=3")
+    parser.add_argument("--time-budget", type=float, dest="time_budget",
+                        help="minutes after which no new trial starts")
+    parser.add_argument("--ensemble", type=int,
+                        help="average the top-K distinct trials if that wins on validation")
+    parser.add_argument("--trial-minutes", type=float, dest="trial_minutes",
+                        help="wall-clock limit of one trial's training")
+    parser.add_argument("--strategy", default="none", choices=choices.STRATEGIES,
+                        help="tf.distribute strategy inside each trial (mirrored: all local GPUs)")
+    parser.add_argument("--smoke", action="store_true", help="synthetic data, 2 trials, 1 epoch")
+
+
+def build_parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(prog="automl", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -158,53 +216,23 @@ def build_parser() -> argparse.ArgumentParser:
 
     search = commands.add_parser("search", help="run a Keras Tuner search for a task",
                                  formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    search.add_argument("--task", default="binary", choices=choices.TASK_NAMES, help="what to learn")
-    search.add_argument("--data", help="data folder (default: $CXR_DATA_DIR, data/chest_xray, "
-                        "Kaggle, synthetic demo)")
-    search.add_argument("--tuner", default=choices.DEFAULT_TUNER, choices=choices.TUNERS,
-                        help="Keras Tuner algorithm")
-    search.add_argument("--max-trials", type=int, help="default: by data, see --smoke and README")
-    search.add_argument("--epochs", type=int, help="max epochs per trial")
-    search.add_argument("--image-size", type=int, help="pixels per side")
-    search.add_argument("--batch-size", type=int, help="pin the batch size instead of tuning it")
-    search.add_argument("--seed", type=int, default=choices.SEED,
-                        help="split, weights and shifted copies")
-    search.add_argument("--out", default="runs", help="where run folders go")
-    search.add_argument("--objective", help="validation metric to select on (default: the task's; "
-                        "a *_loss is minimised, anything else maximised)")
-    search.add_argument("--threshold", default=choices.DEFAULT_THRESHOLD,
-                        help=f"decision threshold rule: {choices.allowed(choices.THRESHOLD_RULES)}, "
-                        "or a number")
-    search.add_argument("--families", default=",".join(choices.FAMILIES),
-                        help=f"comma list from {', '.join(choices.ALL_FAMILIES)}")
-    search.add_argument("--pretrained", action="store_true", help="ImageNet weights for applications")
-    search.add_argument("--val-fraction", type=float, default=choices.VAL_FRACTION,
-                        help="share of patients held out for validation")
-    search.add_argument("--validation", default=choices.DEFAULT_VALIDATION, choices=choices.VALIDATIONS,
-                        help="select on validation pooled with simulated re-acquisitions (shift) "
-                        "or on validation alone (plain)")
-    search.add_argument("--patience", type=int, default=choices.PATIENCE,
-                        help="early-stopping patience (epochs)")
-    search.add_argument("--fix", action="append", default=[], metavar="NAME=VALUE",
-                        help="pin a hyperparameter (repeatable), e.g. --fix blocks=3")
-    search.add_argument("--time-budget", type=float, dest="time_budget",
-                        help="minutes after which no new trial starts")
-    search.add_argument("--ensemble", type=int,
-                        help="average the top-K distinct trials if that wins on validation")
-    search.add_argument("--trial-minutes", type=float, dest="trial_minutes",
-                        help="wall-clock limit of one trial's training")
-    search.add_argument("--smoke", action="store_true", help="synthetic data, 2 trials, 1 epoch")
+    _add_search_options(search)
     search.add_argument("--resume", help="continue an interrupted run folder")
     search.add_argument("--workers", type=int, default=0,
                         help="run a chief and N workers on this machine (Keras Tuner distributed)")
     search.add_argument("--create-only", action="store_true",
                         help="only create the run folder (for a chief and workers on several hosts)")
-    search.add_argument("--strategy", default="none", choices=choices.STRATEGIES,
-                        help="tf.distribute strategy inside each trial (mirrored: all local GPUs)")
     search.add_argument("--role", choices=["chief", "worker"],
                         help="join a distributed search (with KERASTUNER_* variables set); "
                         "used with --resume RUN_DIR")
     search.set_defaults(func=_search)
+
+    study = commands.add_parser("study", help="the same search once per seed, into one study folder",
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    study.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2],
+                       help="one run per seed; rerunning the same command resumes the study")
+    _add_search_options(study)
+    study.set_defaults(func=_study)
 
     embed = commands.add_parser("embed", help="embeddings, KNN and t-SNE for a run's best model")
     embed.add_argument("--run", required=True)

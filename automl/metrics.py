@@ -135,15 +135,18 @@ def bias_measures(y_true, y_pred, *, positive: int | None = None) -> dict[str, f
             "false_normal_rate": 1.0 - sens if t.any() else 0.0}
 
 
-def bootstrap_ci(y_true, y_pred, scores=None, *, metrics: Sequence[str] = CI_METRICS,
+def bootstrap_ci(y_true, y_pred, scores=None, *, groups=None, metrics: Sequence[str] = CI_METRICS,
                  n_resamples: int = 1000, seed: int = 0, alpha: float = 0.05,
                  labels: Sequence[int] | None = None) -> dict[str, list[float] | None]:
-    """Seeded percentile bootstrap over cases (vectorised).
+    """Seeded percentile bootstrap over cases, or over groups of cases (vectorised).
 
     Args:
         y_true: True labels (n,).
         y_pred: Predicted labels (n,).
         scores: (n,) scores (AUC of label != 0) or (n, k) probs (macro one-vs-rest AUC).
+        groups: Group of each case (n,), e.g. the patient: whole groups are resampled,
+            so the images of one patient are never treated as independent evidence.
+            None resamples cases.
         metrics: Subset of ``("accuracy", "f1_macro", "auc")``.
         n_resamples: Number of bootstrap resamples.
         seed: Seed for ``numpy.random.default_rng``.
@@ -166,12 +169,10 @@ def bootstrap_ci(y_true, y_pred, scores=None, *, metrics: Sequence[str] = CI_MET
     k = len(labels) if labels is not None else int(max(y.max(), yp.max()) + 1)
     if s is not None and s.ndim == 2:
         k = max(k, s.shape[1])
-    idx = np.random.default_rng(seed).integers(0, n, size=(n_resamples, n))
-    offs = (np.arange(n_resamples)[:, None] * n + idx).ravel()
-    counts = np.bincount(offs, minlength=n_resamples * n).reshape(n_resamples, n).astype(float)
+    counts = _resample_counts(n, groups, n_resamples, seed)
     vals: dict[str, np.ndarray] = {}
     if "accuracy" in metrics:
-        vals["accuracy"] = counts @ (y == yp).astype(float) / n
+        vals["accuracy"] = counts @ (y == yp).astype(float) / counts.sum(1)
     if "f1_macro" in metrics:
         onehot = np.eye(k * k)[y * k + yp]
         vals["f1_macro"] = macro_f1_from_confusion((counts @ onehot).reshape(-1, k, k))
@@ -189,6 +190,24 @@ def bootstrap_ci(y_true, y_pred, scores=None, *, metrics: Sequence[str] = CI_MET
     return out
 
 
+def _resample_counts(n: int, groups, n_resamples: int, seed: int) -> np.ndarray:
+    """How often each case is drawn in each resample, (n_resamples, n): cases drawn with
+    replacement, or whole groups (each drawn group brings all of its cases)."""
+    rng = np.random.default_rng(seed)
+    if groups is None:
+        member, n_units = np.arange(n), n
+    else:
+        groups = np.asarray(groups)
+        if groups.shape != (n,):
+            raise ValueError(f"groups must have shape ({n},), got {groups.shape}")
+        _, member = np.unique(groups, return_inverse=True)
+        n_units = int(member.max()) + 1
+    idx = rng.integers(0, n_units, size=(n_resamples, n_units))
+    offs = (np.arange(n_resamples)[:, None] * n_units + idx).ravel()
+    drawn = np.bincount(offs, minlength=n_resamples * n_units).reshape(n_resamples, n_units)
+    return drawn[:, member].astype(float)
+
+
 def roc_points(y_true, scores) -> tuple[list[float], list[float]]:
     """ROC curve (fpr, tpr) as plain lists for plotting; y_true (n,) binary, scores (n,)."""
     y = check_labels(y_true, n_classes=2)
@@ -201,7 +220,7 @@ def _safe_auc(y_bin: np.ndarray, s: np.ndarray) -> float | None:
 
 
 def evaluate(y_true, scores, *, kind: str, threshold: float | None = None, weights=None,
-             class_names: Sequence[str], n_resamples: int = 1000, seed: int = 0) -> dict:
+             class_names: Sequence[str], groups=None, n_resamples: int = 1000, seed: int = 0) -> dict:
     """Full JSON-serialisable evaluation of one model on one split.
 
     Args:
@@ -214,13 +233,15 @@ def evaluate(y_true, scores, *, kind: str, threshold: float | None = None, weigh
             anomaly, chosen on validation data). Must be None for multiclass.
         weights: Optional prior-correction weights (k,) for multiclass.
         class_names: Names in label order.
+        groups: Patient (or other group) of each case (n,): ``ci`` then resamples
+            whole patients; None resamples images. ``ci_unit`` says which.
         n_resamples: Bootstrap resamples for ``ci`` (0 disables: ``ci`` is None).
         seed: Bootstrap seed.
 
     Returns:
         Dict with n, accuracy, balanced_accuracy, f1_macro, auc (None if undefined),
         sensitivity, specificity, per_class, confusion_matrix (rows true, cols pred),
-        brier, ece (None for anomaly), bias, ci, threshold, class_names, and for
+        brier, ece (None for anomaly), bias, ci, ci_unit, threshold, class_names, and for
         multiclass auc_pneumonia. All values are plain Python types.
     """
     if kind not in KINDS:
@@ -268,8 +289,9 @@ def evaluate(y_true, scores, *, kind: str, threshold: float | None = None, weigh
         "brier": None if kind == "anomaly" else brier_score_loss(t.astype(int), p_pos),
         "ece": None if kind == "anomaly" else expected_calibration_error(t.astype(int), p_pos),
         "bias": bias_measures(y, y_pred),
-        "ci": (bootstrap_ci(y, y_pred, s, n_resamples=n_resamples, seed=seed,
+        "ci": (bootstrap_ci(y, y_pred, s, groups=groups, n_resamples=n_resamples, seed=seed,
                             labels=list(range(k))) if n_resamples > 0 else None),
+        "ci_unit": "image" if groups is None else "patient",
         "threshold": _num(threshold),
         "class_names": names,
     }

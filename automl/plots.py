@@ -145,3 +145,26 @@ def run_plots(run_dir: Path, summary: dict, best: dict, task, *, model=None, ima
     if model is not None:
         written += task.extra_plots(run_dir, model, summary, images or {})
     return written
+
+
+def study_png(seeds: list[int], values: dict[str, list], anchors: dict[str, list[tuple[str, float]]],
+              path: Path, *, title: str) -> None:
+    """One panel per metric: each seed's value (points), their mean (solid line) and the
+    published numbers (dotted lines), with the legend below the panels."""
+    fig, axes = plt.subplots(1, len(values), figsize=(4.6 * len(values), 5.2), squeeze=False)
+    for ax, (metric, points) in zip(axes[0], values.items()):
+        shown = [(s, v) for s, v in zip(seeds, points) if v is not None]
+        if shown:
+            ax.scatter([str(s) for s, _ in shown], [v for _, v in shown], color="black", zorder=3,
+                       label="a seed")
+            mean = float(np.mean([v for _, v in shown]))
+            ax.axhline(mean, color="black", lw=1.5, label=f"mean {mean:.3f}")
+        for i, (system, value) in enumerate(anchors.get(metric, [])):
+            ax.axhline(value, color=f"C{i % 10}", ls=":", lw=1.2, label=f"{system[:45]} {value:.3f}")
+        ax.set_xlabel("seed")
+        ax.set_title(f"test {metric}")
+        ax.legend(fontsize=6, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=1, frameon=False)
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100, bbox_inches="tight")
+    plt.close(fig)

@@ -14,14 +14,13 @@ from automl.markdown import (
     esc,
     fmt,
     fmt_ci,
-    fmt_count,
     number,
     rel,
-    short_text,
     table,
 )
-from automl.report_run import gap, render_hparams, render_run
-from automl.runs import Run, load_runs, ours, ranked
+from automl.report_run import gap, render_run
+from automl.report_study import fmt_mean_sd, render_study, study_row
+from automl.runs import STUDY_METRICS, Run, Study, load_runs, load_studies, ours, ranked, ranked_studies
 
 # Published numbers shown beside a task's best run; bacterial-vs-viral is context for 3-class.
 ANCHOR_TASKS = {"multiclass": ("multiclass", "subtype")}
@@ -35,57 +34,59 @@ def load_anchors() -> dict:
     return load_packaged("anchors.json")
 
 
-def render_leaderboard(runs: list[Run]) -> str:
-    """One row per run of a task, ranked by validation objective; test columns ``–`` if none."""
-    rows = []
-    for rank, run in enumerate(ranked(runs), 1):
-        s, test = run.summary, run.test
-        best = next((t for t in run.trials if str(t.get("trial_id")) == str(s.get("best_trial"))),
-                    {})
-        seconds = number(s.get("search_seconds"))
-        rows.append({
-            "rank": str(rank) if run.score is not None else DASH,
-            "run": f"[{esc(run.run_id)}](#{anchor(run.run_id)})"
-                   + ("" if test else " (validation only)"),
-            "data": esc(Path(str(dig(s, "config", "data") or DASH)).name),
-            "tuner": esc(dig(s, "config", "tuner") or DASH),
-            "trials ok/failed": f"{fmt_count(s.get('trials_completed'))}/"
-                                f"{fmt_count(s.get('trials_failed'))}",
-            "search min": DASH if seconds is None else fmt(seconds / 60, 2),
-            "best hyperparameters": render_hparams(s.get("best_hparams"),
-                                                   dig(s, "config", "image_size")),
-            "val objective": f"{esc(dig(s, 'objective', 'name'))}="
-                             f"{fmt(dig(s, 'objective', 'value'))}",
-            "test accuracy [95% CI]": fmt_ci(dig(test, "accuracy"), dig(test, "ci", "accuracy")),
-            "balanced acc": fmt(dig(test, "balanced_accuracy")),
-            "macro-F1": fmt(dig(test, "f1_macro")),
-            "AUC": fmt(dig(test, "auc")),
-            "sens": fmt(dig(test, "sensitivity")),
-            "spec": fmt(dig(test, "specificity")),
-            "sens-spec gap": gap(test),
-            "recall spread": fmt(dig(test, "bias", "recall_spread")),
-            "pos-rate skew": fmt(dig(test, "bias", "positive_rate_skew"), signed=True),
-            "ECE": fmt(dig(test, "ece")),
-            "params": fmt_count(best.get("params")),
-            "command": short_text(run.command, 160, last_line=False) or DASH,
-        })
+def run_row(run: Run, study: Study | None = None) -> dict:
+    """A run's leaderboard row: test metrics with the accuracy interval, minutes, device."""
+    s, test = run.summary, run.test
+    seconds = number(s.get("search_seconds"))
+    kind = (f"seed {study.seeds[study.runs.index(run)]} of [{esc(study.study_id)}]"
+            f"(#{anchor(study.study_id)})" if study else "single run")
+    return {
+        "run or study": f"[{esc(run.run_id)}](#{anchor(run.run_id)}) ({kind})"
+                        + ("" if test else " (validation only)"),
+        "val objective": fmt(dig(s, "objective", "value")),
+        "test accuracy [95% CI]": fmt_ci(dig(test, "accuracy"), dig(test, "ci", "accuracy")),
+        "AUC": fmt(dig(test, "auc")),
+        "macro-F1": fmt(dig(test, "f1_macro")),
+        "sens": fmt(dig(test, "sensitivity")),
+        "spec": fmt(dig(test, "specificity")),
+        "gap": gap(test),
+        "ECE": fmt(dig(test, "ece")),
+        "minutes": DASH if seconds is None else fmt(seconds / 60, 1),
+        "device": esc(dig(s, "env", "device") or DASH),
+    }
+
+
+def render_leaderboard(runs: list[Run], studies: list[Study] = ()) -> str:
+    """Studies first (by mean validation objective), then every run (by validation objective);
+    test columns ``–`` where a run scored no test split."""
+    member_of = {id(r): st for st in studies for r in st.runs}
+    rows = [study_row(st) for st in ranked_studies(list(studies))]
+    rows += [run_row(r, member_of.get(id(r))) for r in ranked(runs)]
     return table(rows, "_No runs for this task._")
 
 
-def render_task(task: str, runs: list[Run], out: Path) -> str:
-    """The ``<task>.md`` page: leaderboard, then one section per run (by run id)."""
+def render_task(task: str, runs: list[Run], out: Path, studies: list[Study] = (),
+                anchors: dict | None = None) -> str:
+    """The ``<task>.md`` page: leaderboard, then one section per study and per run (by id)."""
     names = sorted({esc(dig(r.summary, "objective", "name")) for r in runs})
     mixed = f" Runs use different objectives ({', '.join(names)})." if len(names) > 1 else ""
     if len(names) > 1 and len({r.validation for r in runs}) > 1:
         mixed += (" Shift-validation runs (`val_shift_*`, the default) rank first, then the "
                   "others, each kind by its own value.")
+    anchors = anchors or load_anchors()
+    task_anchors = [a for a in anchors["anchors"] if a["task"] in ANCHOR_TASKS.get(task, (task,))]
+    study_text = (f" {len(studies)} study(ies) first: their cells are the mean ± standard deviation "
+                  "over seeds, ranked by mean validation objective; each study's section gives "
+                  "min–max and every seed.") if studies else ""
     return "\n\n".join([
         f"# {esc(task)}", "[Back to the index](README.md)",
-        (f"{len(runs)} run(s), ranked by validation objective (never by test). Test columns come "
-         "from the test split, scored once after selection; `–` marks a missing value or a "
-         f"validation-only run.{mixed}"),
-        "## Leaderboard", render_leaderboard(runs), "## Runs",
-        *[render_run(r, out) for r in sorted(runs, key=lambda r: r.run_id)],
+        (f"{len(runs)} run(s), ranked by validation objective (never by test).{study_text} Test "
+         "columns come from the test split, scored once after selection; `–` marks a missing "
+         f"value or a validation-only run.{mixed}"),
+        "## Leaderboard", render_leaderboard(runs, studies),
+        *(["## Studies", *[render_study(st, out, task_anchors)
+                           for st in sorted(studies, key=lambda st: st.study_id)]] if studies else []),
+        "## Runs", *[render_run(r, out) for r in sorted(runs, key=lambda r: r.run_id)],
     ]) + "\n"
 
 
@@ -99,34 +100,58 @@ def load_packaged(name: str) -> dict:
     return json.loads(resources.files("automl").joinpath(name).read_text("utf-8"))
 
 
-def render_targets(runs: list[Run], targets: dict | None = None) -> str:
-    """Each target (``automl/targets.json``) beside the measured value of the task's best
-    run (chosen on validation)."""
+def headlines(runs: list[Run], studies: list[Study]) -> dict[str, Study | Run]:
+    """Each task's headline: its study with the best mean validation objective where it has
+    one (a study is several seeds, never one lucky draw), else its best run by validation
+    objective; shift-validation ones rank first (:func:`automl.runs.ranked`)."""
+    out = {}
+    for task in dict.fromkeys([*(st.task for st in studies), *(r.task for r in ours(runs))]):
+        task_studies = ranked_studies([st for st in studies if st.task == task and st.runs])
+        task_runs = ranked([r for r in ours(runs) if r.task == task])
+        out[task] = task_studies[0] if task_studies else task_runs[0]
+    return out
+
+
+def headline_value(head: Study | Run, metric: str) -> float | None:
+    """A test metric of the headline: the study's mean over seeds, or the run's value."""
+    if isinstance(head, Study):
+        stats = head.stats(metric)
+        return None if stats is None else stats["mean"]
+    return number(dig(head.test, *STUDY_METRICS[metric]))
+
+
+def _head_id(head: Study | Run) -> str:
+    return head.study_id if isinstance(head, Study) else head.run_id
+
+
+def render_targets(runs: list[Run], studies: list[Study] = (), targets: dict | None = None) -> str:
+    """Each target (``automl/targets.json``) beside the task's headline value (a study mean
+    where there is a study); KNN and t-SNE targets beside the best run by validation."""
     targets = targets or load_packaged("targets.json")
+    heads = headlines(runs, list(studies))
     rows = []
-    best = {t: ranked([r for r in ours(runs) if r.task == t])[0]
-            for t in dict.fromkeys(r.task for r in ours(runs))}
     for target in targets["test"]:
         task, metric, op, goal = (target[k] for k in ("task", "metric", "op", "goal"))
-        run = best.get(task)
-        value = None
-        if run is not None and run.test:
-            value = dig(run.test, "bias", metric) if metric == "sens_spec_gap" else dig(run.test, metric)
-        rows.append(_target_row(task, metric, f"{op} {fmt(goal)}", value, run=run,
-                                met=_reached(value, op, goal)))
+        head = heads.get(task)
+        value = None if head is None else headline_value(head, metric)
+        name = metric + (" (study mean)" if isinstance(head, Study) else "")
+        rows.append(_target_row(task, name, f"{op} {fmt(goal)}", value,
+                                source=_head_id(head) if head else None, met=_reached(value, op, goal)))
     knn, tsne = targets["knn_embedding"], targets["tsne_trustworthiness"]
+    best = {t: ranked([r for r in ours(runs) if r.task == t])[0]
+            for t in dict.fromkeys(r.task for r in ours(runs))}
     for task, run in best.items():
         chosen = [k for k in run.knn if k.get("selected") and k.get("features") == "embedding"]
         if chosen and chosen[0].get("test") and run.test:
             goal = run.test["accuracy"] - knn["below_classifier"]
             value = chosen[0]["test"]["accuracy"]
             rows.append(_target_row(task, "KNN accuracy on its embedding",
-                                    f">= classifier − {knn['below_classifier']:g}", value, run=run,
-                                    met=_reached(value, ">=", goal)))
+                                    f">= classifier − {knn['below_classifier']:g}", value,
+                                    source=run.run_id, met=_reached(value, ">=", goal)))
         trust = dig(run.tsne or {}, "features", "embedding", "trustworthiness", str(tsne["k"]))
         if trust is not None:
             rows.append(_target_row(task, f"t-SNE trustworthiness (k={tsne['k']})",
-                                    f">= {fmt(tsne['goal'])}", trust, run=run,
+                                    f">= {fmt(tsne['goal'])}", trust, source=run.run_id,
                                     met=_reached(trust, ">=", tsne["goal"])))
     return table(rows, "_No runs yet._")
 
@@ -137,26 +162,31 @@ def _reached(value, op: str, goal: float) -> bool | None:
     return value >= goal if op == ">=" else value <= goal
 
 
-def _target_row(task: str, metric: str, target: str, value, *, run: Run | None, met: bool | None) -> dict:
+def _target_row(task: str, metric: str, target: str, value, *, source: str | None,
+                met: bool | None) -> dict:
     return {"task": task, "metric": esc(metric), "target": target, "measured": fmt(value),
             "reached": DASH if met is None else ("yes" if met else "**no**"),
-            "run": esc(run.run_id) if run else DASH}
+            "run or study": esc(source) if source else DASH}
 
 
-def render_headline(runs: list[Run], anchors: dict) -> str:
-    """Best run of each task (by validation objective) beside that task's published numbers."""
+def render_headline(runs: list[Run], anchors: dict, studies: list[Study] = ()) -> str:
+    """Each task's headline (:func:`headlines`) beside that task's published numbers."""
     rows = []
-    runs = ours(runs)
-    for task in dict.fromkeys(r.task for r in runs):
-        best = ranked([r for r in runs if r.task == task])[0]
+    for task, head in headlines(runs, list(studies)).items():
+        members = head.runs if isinstance(head, Study) else [head]
         # The whole mark: a cut would drop the "-dirty" that says the code was not committed.
-        commit = str(dig(best.summary, "env", "git_commit") or DASH)
-        rows.append({
-            "task": task,
-            "system": f"[cxr-automl {task} ({esc(best.run_id)})]({task}.md#{anchor(best.run_id)})",
-            "test n": esc(best.test["n"]) if best.test else "validation only",
-            **{col: fmt(dig(best.test, key)) for col, key in HEADLINE_METRICS},
-            "source": f"this project (commit {esc(commit)})"})
+        commits = ", ".join(sorted({str(dig(r.summary, "env", "git_commit") or DASH) for r in members}))
+        if isinstance(head, Study):
+            system = f"cxr-automl {task} study ({esc(head.study_id)}, mean of {len(head.runs)} seeds)"
+            values = {col: fmt_mean_sd(head.stats(key)) for col, key in HEADLINE_METRICS}
+            n = {str(dig(r.test, "n")) for r in head.runs if r.test}
+            test_n = esc(", ".join(sorted(n))) if n else "validation only"
+        else:
+            system = f"cxr-automl {task} ({esc(head.run_id)})"
+            values = {col: fmt(dig(head.test, key)) for col, key in HEADLINE_METRICS}
+            test_n = esc(head.test["n"]) if head.test else "validation only"
+        rows.append({"task": task, "system": f"[{system}]({task}.md#{anchor(_head_id(head))})",
+                     "test n": test_n, **values, "source": f"this project (commit {esc(commits)})"})
         rows += [{
             "task": esc(a["task"]), "system": esc(a["system"]), "test n": str(OFFICIAL_TEST_N),
             **{col: _anchor_value(a, key) for col, key in HEADLINE_METRICS},
@@ -165,10 +195,14 @@ def render_headline(runs: list[Run], anchors: dict) -> str:
     if not rows:
         return "_No runs yet: nothing to compare._"
     return "\n\n".join([table(rows, ""), (
-        f"Published numbers: {esc(anchors['test_split'])}. {esc(anchors['caveat'])} Our rows: the "
-        "best run of the task by validation objective, its test split scored once; a test n other "
-        f"than {OFFICIAL_TEST_N} means other data, not comparable with the published rows. "
-        "≈ approximate, > lower bound only.")])
+        f"Published numbers: {esc(anchors['test_split'])}. {esc(anchors['caveat'])} Our rows: where "
+        "a task has a study, the study with the best mean validation objective, as its mean ± "
+        "standard deviation over seeds; otherwise the single run with the best validation "
+        "objective. Shift-validation runs and studies rank ahead of plain-validation ones (their "
+        "objectives are not comparable numbers), so \"best\" is best within that order. The test "
+        f"split is scored once per run, after selection; a test n other than {OFFICIAL_TEST_N} "
+        "means other data, not comparable with the published rows. ≈ approximate, > lower bound "
+        "only.")])
 
 
 def render_environment(runs: list[Run]) -> str:
@@ -185,7 +219,8 @@ def render_environment(runs: list[Run]) -> str:
 
 
 def render_readme(runs: list[Run], problems: list[tuple[Path, str]], out: Path, *,
-                  runs_root: Path, pages: tuple[str, ...] = (), anchors: dict | None = None) -> str:
+                  runs_root: Path, pages: tuple[str, ...] = (), anchors: dict | None = None,
+                  studies: list[Study] = ()) -> str:
     """The index page: links, headline vs published numbers, problems, environment.
 
     Args:
@@ -195,9 +230,11 @@ def render_readme(runs: list[Run], problems: list[tuple[Path, str]], out: Path, 
         runs_root: The folder that was searched (named relative to ``out``).
         pages: Other pages present in ``out`` to link, e.g. ``CAVEATS.md``, ``perf.md``.
         anchors: Published numbers; the packaged ``anchors.json`` by default.
+        studies: Loaded studies, as from :func:`automl.runs.load_studies`.
     """
     anchors = anchors or load_anchors()
     index = [f"- [{t}]({t}.md): {sum(r.task == t for r in runs)} run(s)"
+             + (f", {n} study(ies)" if (n := sum(st.task == t for st in studies)) else "")
              for t in dict.fromkeys(r.task for r in runs)]
     index += [f"- [{esc(p)}]({quote(p)})" for p in pages]
     where = f"`{esc(rel(runs_root, out))}`"
@@ -209,8 +246,9 @@ def render_readme(runs: list[Run], problems: list[tuple[Path, str]], out: Path, 
     issues = [f"- {esc(rel(f, out))}: {esc(m)}" for f, m in problems]
     issues += [f"- {esc(r.run_id)}: {esc(p)}" for r in runs for p in r.problems]
     parts += ["## Pages", "\n".join(index) or "_No pages yet._",
-              "## Headline: best run per task vs published numbers", render_headline(runs, anchors),
-              "## Targets", render_targets(runs),
+              "## Headline: each task's study (or best run) vs published numbers",
+              render_headline(runs, anchors, studies),
+              "## Targets", render_targets(runs, studies),
               *(["What was tried for each target, reached or not: [CAMPAIGN.md](CAMPAIGN.md)."]
                 if "CAMPAIGN.md" in pages else []),
               "## Problems", "\n".join(issues) or "None.",
@@ -234,10 +272,15 @@ def write_report(runs: Path, out: Path) -> list[Path]:
         raise FileNotFoundError(f"runs must be an existing folder of run records, got {runs}")
     out.mkdir(parents=True, exist_ok=True)
     found, problems = load_runs(runs)
+    studies, study_problems = load_studies(runs, found)
+    problems = sorted(problems + study_problems, key=lambda p: str(p[0]))
+    anchors = load_anchors()
     pages = tuple(p for p in ("CAVEATS.md", "CAMPAIGN.md", "perf.md") if (out / p).exists())
-    texts = {"README.md": render_readme(found, problems, out, runs_root=runs, pages=pages)}
+    texts = {"README.md": render_readme(found, problems, out, runs_root=runs, pages=pages,
+                                        anchors=anchors, studies=studies)}
     for task in dict.fromkeys(r.task for r in found):
-        texts[f"{task}.md"] = render_task(task, [r for r in found if r.task == task], out)
+        texts[f"{task}.md"] = render_task(task, [r for r in found if r.task == task], out,
+                                          [st for st in studies if st.task == task], anchors)
     for name, text in texts.items():
         with open(out / name, "w", encoding="utf-8", newline="\n") as handle:
             handle.write(text)

@@ -102,13 +102,30 @@ def render_run(run: Run, out: Path) -> str:
     counts, problems = dig(s, "data", "counts"), dig(s, "data", "problems")
     counts = ", ".join(f"{esc(k)} {esc(v)}" for k, v in counts.items()) if isinstance(
         counts, dict) else DASH
+    best = next((t for t in run.trials if str(t.get("trial_id")) == str(s.get("best_trial"))), {})
+    seconds = number(s.get("search_seconds"))
     facts = [
         (f"data: {esc(Path(str(dig(s, 'config', 'data') or DASH)).name)} ({counts}); "
          f"{len(problems) if isinstance(problems, list) else 0} data problem(s)"),
+        (f"tuner {esc(dig(s, 'config', 'tuner') or DASH)}: {fmt_count(s.get('trials_completed'))} "
+         f"trial(s) completed, {fmt_count(s.get('trials_failed'))} failed, "
+         f"{DASH if seconds is None else fmt(seconds / 60, 1)} search minutes; "
+         f"{esc(run.validation)} validation"),
         (f"objective: {esc(dig(s, 'objective', 'name'))} = {fmt(dig(s, 'objective', 'value'))} "
-         f"({esc(dig(s, 'objective', 'direction'))}), best trial {esc(s.get('best_trial'))}"),
+         f"({esc(dig(s, 'objective', 'direction'))}), best trial {esc(s.get('best_trial'))} "
+         f"({fmt_count(best.get('params'))} parameters)"),
+        (f"best hyperparameters: "
+         f"{render_hparams(s.get('best_hparams'), dig(s, 'config', 'image_size')) or DASH}"),
         f"git commit {esc(dig(s, 'env', 'git_commit'))} on {esc(dig(s, 'env', 'device'))}",
     ]
+    if run.test and dig(run.test, "ci"):
+        unit = dig(run.test, "ci_unit") or "image"
+        facts.append(f"test 95% intervals: percentile bootstrap, 1,000 resamples of {esc(unit)}s"
+                     + (" (all images of a sampled patient together)" if unit == "patient" else ""))
+    if isinstance(dig(metrics, "bias"), dict):
+        facts.append(f"{split} bias: |sensitivity − specificity| {gap(metrics)}, recall spread "
+                     f"{fmt(dig(metrics, 'bias', 'recall_spread'))}, predicted minus true pneumonia "
+                     f"rate {fmt(dig(metrics, 'bias', 'positive_rate_skew'), signed=True)}")
     if number(s.get("threshold")) is not None:
         facts.append(f"decision threshold (chosen on validation): {fmt(s['threshold'])}")
     if not run.test:

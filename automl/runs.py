@@ -108,3 +108,79 @@ def ranked(runs: list[Run]) -> list[Run]:
 def ours(runs: list[Run]) -> list[Run]:
     """Runs of this toolkit (not the peer systems benchmarked beside it)."""
     return [r for r in runs if not r.summary.get("peer")]
+
+
+# The test metrics a study aggregates: name -> keys in a split's metrics.
+STUDY_METRICS = {"accuracy": ("accuracy",), "balanced_accuracy": ("balanced_accuracy",),
+                 "f1_macro": ("f1_macro",), "auc": ("auc",), "sensitivity": ("sensitivity",),
+                 "specificity": ("specificity",), "sens_spec_gap": ("bias", "sens_spec_gap"),
+                 "ece": ("ece",)}
+
+
+@dataclass
+class Study:
+    """A study folder (``study.json``) and its runs, one per seed, in seed order."""
+
+    folder: Path
+    state: dict
+    runs: list[Run]
+    seeds: list[int]
+
+    @property
+    def study_id(self) -> str:
+        return str(self.state.get("study_id") or self.folder.name)
+
+    @property
+    def task(self) -> str:
+        return str(self.state.get("task"))
+
+    @property
+    def validation(self) -> str:
+        return self.runs[0].validation if self.runs else "plain"
+
+    def values(self, metric: str, split: str = "test") -> list[float | None]:
+        """Each seed's value of ``metric`` (a key of :data:`STUDY_METRICS`), None where missing."""
+        keys = STUDY_METRICS[metric]
+        return [number(dig(r.summary, split, *keys)) for r in self.runs]
+
+    def stats(self, metric: str, split: str = "test") -> dict | None:
+        """Mean, sample standard deviation, min and max over the seeds that have a value."""
+        values = [v for v in self.values(metric, split) if v is not None]
+        if not values:
+            return None
+        mean = sum(values) / len(values)
+        sd = (sum((v - mean) ** 2 for v in values) / (len(values) - 1)) ** 0.5 if len(values) > 1 else 0.0
+        return {"mean": mean, "sd": sd, "min": min(values), "max": max(values), "n": len(values)}
+
+    @property
+    def score(self) -> float | None:
+        """Mean validation objective over its runs (higher is better), None if a run has none."""
+        scores = [r.score for r in self.runs]
+        return None if not scores or None in scores else sum(scores) / len(scores)
+
+
+def load_studies(root: Path, runs: list[Run]) -> tuple[list[Study], list[tuple[Path, str]]]:
+    """Study folders under ``root`` with their runs (from ``runs``), sorted by task then id,
+    and ``(folder, message)`` for each unreadable ``study.json``."""
+    studies, problems = [], []
+    for state_path in sorted(Path(root).rglob("study.json")):
+        try:
+            state = json.loads(state_path.read_text(encoding="utf-8"))
+            seeded = sorted((int(seed), str(run_id)) for seed, run_id in state["runs"].items())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError,
+                ValueError, AttributeError) as error:
+            problems.append((state_path.parent, f"study.json unreadable: {error}"))
+            continue
+        by_folder = {r.folder.resolve(): r for r in runs}
+        members = [(seed, by_folder.get((state_path.parent / run_id).resolve())) for seed, run_id in seeded]
+        members = [(seed, run) for seed, run in members if run is not None]
+        studies.append(Study(state_path.parent, state, [r for _, r in members], [s for s, _ in members]))
+    order = {t: i for i, t in enumerate(TASK_ORDER)}
+    studies.sort(key=lambda s: (order.get(s.task, len(order)), s.task, s.study_id))
+    return studies, problems
+
+
+def ranked_studies(studies: list[Study]) -> list[Study]:
+    """Studies by mean validation objective, best first, as :func:`ranked` orders runs."""
+    return sorted(studies, key=lambda s: (s.score is None, s.validation != "shift", -(s.score or 0.0),
+                                          s.study_id))

@@ -81,10 +81,13 @@ def decision_rule(evaluation: str, y: np.ndarray, scores: np.ndarray, *,
     return {"threshold": decisions.choose_threshold(y, scores, rule=threshold_rule), "weights": None}
 
 
-def evaluate(task: Task, y: np.ndarray, scores: np.ndarray, rule: dict, *, seed: int) -> dict:
-    """:func:`automl.metrics.evaluate` of one split under the chosen decision ``rule``."""
+def evaluate(task: Task, y: np.ndarray, scores: np.ndarray, rule: dict, *, patients: np.ndarray,
+             seed: int) -> dict:
+    """:func:`automl.metrics.evaluate` of one split under the chosen decision ``rule``; its
+    intervals resample ``patients`` (one per image), not images."""
     return metrics.evaluate(y, scores, kind=task.evaluation, threshold=rule["threshold"],
-                            weights=rule["weights"], class_names=list(task.class_names), seed=seed)
+                            weights=rule["weights"], class_names=list(task.class_names),
+                            groups=patients, seed=seed)
 
 
 def choose_ensemble(ctx: RunContext, ranked: list[dict], best_model: keras.Model,
@@ -152,9 +155,14 @@ def score_run(ctx: RunContext) -> dict:
     summary["prior_weights"] = None if rule["weights"] is None else [float(w) for w in rule["weights"]]
     seed = config["seed"]
     val_scores = scores[:selection.n_clean]
-    summary["val"] = evaluate(task, selection.clean_labels, val_scores, rule, seed=seed)
+    val_patients = ctx.parts["val"].patient.to_numpy()
+    summary["val"] = evaluate(task, selection.clean_labels, val_scores, rule, patients=val_patients,
+                              seed=seed)
     if selection.shifted:
-        summary["val_shift"] = evaluate(task, selection.labels, scores, rule, seed=seed)
+        # A re-acquired image belongs to its original's patient.
+        pooled_patients = np.tile(val_patients, len(selection.images) // max(selection.n_clean, 1))
+        summary["val_shift"] = evaluate(task, selection.labels, scores, rule, patients=pooled_patients,
+                                        seed=seed)
     rows = [records.score_rows(ctx.parts["val"], "val", val_scores, ctx.data_root)]
     test_table, test_images = ctx.parts["test"], None
     if len(test_table):
@@ -163,7 +171,8 @@ def score_run(ctx: RunContext) -> dict:
         y_test = task.labels(test_table)
         test_scores = np.mean([task.scores(m, test_images, hparams=t["hparams"]) for t, m in members],
                               axis=0)
-        summary["test"] = evaluate(task, y_test, test_scores, rule, seed=seed)
+        summary["test"] = evaluate(task, y_test, test_scores, rule,
+                                   patients=test_table.patient.to_numpy(), seed=seed)
         summary["test"].update(task.extra_metrics(test_table, y_test, test_scores, summary["test"]))
         rows.append(records.score_rows(test_table, "test", test_scores, ctx.data_root))
     pd.concat(rows).to_csv(ctx.run_dir / "scores.csv", index=False)

@@ -154,7 +154,7 @@ def test_evaluate_keys_and_json():
     out = M.evaluate(y, p, kind="binary", class_names=BIN, n_resamples=100)
     assert set(out) == {"n", "accuracy", "balanced_accuracy", "f1_macro", "auc", "sensitivity",
                         "specificity", "per_class", "confusion_matrix", "brier", "ece", "bias",
-                        "ci", "threshold", "class_names"}
+                        "ci", "ci_unit", "threshold", "class_names"}
     assert set(out["ci"]) == {"accuracy", "f1_macro", "auc"}
     assert json.loads(json.dumps(out, allow_nan=False)) == out
 
@@ -201,3 +201,25 @@ def test_input_validation_messages():
         M.evaluate([0, 1], [0.5, 0.5], kind="regression", class_names=BIN)
     with pytest.raises(ValueError, match="y_true"):
         M.evaluate([0, 3], [0.5, 0.5], kind="binary", class_names=BIN)
+
+
+def test_patient_bootstrap_resamples_whole_patients():
+    rng = np.random.default_rng(0)
+    # 40 patients with 10 images each; a patient's images are all right or all wrong.
+    patients = np.repeat(np.arange(40), 10)
+    y = np.repeat(rng.integers(0, 2, 40), 10)
+    right = np.repeat(rng.random(40) < 0.8, 10)
+    y_pred = np.where(right, y, 1 - y)
+    by_image = M.bootstrap_ci(y, y_pred, metrics=["accuracy"], seed=1)["accuracy"]
+    by_patient = M.bootstrap_ci(y, y_pred, groups=patients, metrics=["accuracy"], seed=1)["accuracy"]
+    # 400 images look like 400 independent cases; there are only 40 independent patients.
+    assert by_patient[1] - by_patient[0] > 2 * (by_image[1] - by_image[0])
+    assert by_patient[0] < np.mean(y == y_pred) < by_patient[1]
+    # One image per patient: the same resamples as image resampling.
+    assert M.bootstrap_ci(y, y_pred, groups=np.arange(400), metrics=["accuracy"], seed=1) == \
+        M.bootstrap_ci(y, y_pred, metrics=["accuracy"], seed=1)
+    out = M.evaluate(y, np.where(y_pred == 1, 0.9, 0.1), kind="binary", class_names=BIN,
+                     groups=patients, n_resamples=200)
+    assert out["ci_unit"] == "patient"
+    with pytest.raises(ValueError, match="groups must have shape"):
+        M.bootstrap_ci(y, y_pred, groups=patients[:10])

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from automl.markdown import esc, short_text
-from automl.report import load_anchors, render_hparams, render_task, write_report
+from automl.report import load_anchors, render_task, write_report
+from automl.report_run import render_hparams
 from automl.runs import Run, load_runs, ranked
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -284,3 +285,40 @@ def test_anchors_are_well_formed():
         assert set(entry.get("qualifiers", {})) <= present
     kermany = next(a for a in anchors if a["task"] == "binary" and "Kermany" in a["system"])
     assert kermany["accuracy"] == 0.928 and "10.1016/j.cell.2018.02.010" in kermany["source"]
+
+
+def test_a_study_is_aggregated_and_is_its_tasks_headline(tmp_path):
+    runs = tmp_path / "runs"
+    make_runs(runs)  # a single binary run with a higher validation objective than the study
+    study = runs / "binary-study-0123abcd"
+    names = ("NORMAL", "PNEUMONIA")
+    ids = {}
+    for seed, (acc, auc) in enumerate(((0.90, 0.95), (0.92, 0.97), (0.94, 0.96))):
+        rid = f"binary-20261127-10000{seed}-s00{seed}"
+        ids[str(seed)] = rid
+        write_run(study, rid, "binary", objective=("val_auc", 0.90 + 0.01 * seed),
+                  val=split(1047, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9, names, (270, 777)),
+                  test=split(624, acc, acc, acc, auc, acc + 0.02, acc - 0.03, names, (234, 390)),
+                  trials=[trial(rid, "binary", "1", "COMPLETED", 0.9, name="val_auc", params=10)])
+    (study / "study.json").write_text(json.dumps({"study_id": study.name, "task": "binary",
+                                                  "config": {}, "seeds": [0, 1, 2], "runs": ids}))
+    out = tmp_path / "reports"
+    write_report(runs, out)
+    page = (out / "binary.md").read_text()
+    board = page.split("## Leaderboard")[1].split("##")[0]
+    first = board.strip().splitlines()[2]
+    assert first.startswith("| [binary-study-0123abcd](#binary-study-0123abcd) (study, 3 seeds)")
+    assert "0.920 ± 0.020" in first and "0.960 ± 0.010" in first  # accuracy, AUC: mean ± sd
+    assert "(seed 2 of [binary-study-0123abcd]" in board and "(single run)" in board
+    section = page.split("### binary-study-0123abcd")[1].split("###")[0]
+    assert "| accuracy          | 0.920 ± 0.020 | 0.900–0.940 | 0.900    | 0.920    | 0.940    |" in section
+    assert (out / "study_binary-study-0123abcd.png").stat().st_size > 1000
+    readme = (out / "README.md").read_text()
+    headline = next(line for line in readme.splitlines() if "cxr-automl binary" in line)
+    assert "study (binary-study-0123abcd, mean of 3 seeds)" in headline and "0.920 ± 0.020" in headline
+    assert "accuracy (study mean)" in readme
+    # Unreadable study records are a problem line, not a crash.
+    (runs / "broken-study").mkdir()
+    (runs / "broken-study" / "study.json").write_text("{")
+    write_report(runs, out)
+    assert "broken-study: study.json unreadable" in (out / "README.md").read_text()
