@@ -61,7 +61,7 @@ def run_study(config: SearchConfig, seeds: list[int], *, log=print) -> Path:
     records.write_json(state_path, state)
     log(f"study folder: {study_dir} (seeds {' '.join(map(str, seeds))})")
     for seed in seeds:
-        run_id = state["runs"].get(str(seed))
+        run_id = state["runs"].get(str(seed)) or _orphan(study_dir, seed, state)
         if run_id and (study_dir / run_id / "summary.json").exists():
             log(f"seed {seed}: finished in {run_id}; skipped")
             continue
@@ -80,3 +80,14 @@ def run_study(config: SearchConfig, seeds: list[int], *, log=print) -> Path:
                 raise
             log(f"seed {seed}: every trial failed; kept in the study as a failed run")
     return study_dir
+
+
+def _orphan(study_dir: Path, seed: int, state: dict) -> str | None:
+    """A run folder of ``seed`` that a kill left out of ``study.json`` (between making the
+    folder and recording it), so that a rerun adopts it instead of starting a second one."""
+    known = set(state["runs"].values())
+    for config in sorted(study_dir.glob("*/config.json")):
+        if config.parent.name not in known and records.read_json(config).get("seed") == seed:
+            state["runs"][str(seed)] = config.parent.name
+            return config.parent.name
+    return None

@@ -1,0 +1,90 @@
+"""Proof that the official test split chooses nothing: permute its labels, or replace its
+images by noise, and every choice of a search and of the KNN benchmark stays the same."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from automl import records
+from automl.embeddings import embed_run
+from automl.run_config import SearchConfig
+from automl.search import run_search
+
+pytestmark = pytest.mark.slow
+
+# Everything that is chosen: on validation (and its shifted copies) only.
+CHOICES = ("best_trial", "best_hparams", "objective", "ensemble", "threshold", "prior_weights",
+           "val", "val_shift")
+
+
+def _test_files(root):
+    return sorted((root / "test").rglob("*.jpeg"))
+
+
+def _permuted_test_labels(source, target):
+    """The same data with the test images shuffled among the test files: each test image
+    now carries another image's label (and class folder, patient and subtype)."""
+    shutil.copytree(source, target)
+    files = _test_files(target)
+    contents = [f.read_bytes() for f in files]
+    order = np.random.default_rng(7).permutation(len(files))
+    assert (order != np.arange(len(files))).any()
+    for file, k in zip(files, order):
+        file.write_bytes(contents[k])
+    return target
+
+
+def _noise_test_images(source, target):
+    shutil.copytree(source, target)
+    rng = np.random.default_rng(8)
+    for file in _test_files(target):
+        size = Image.open(file).size
+        Image.fromarray(rng.integers(0, 256, size[::-1], dtype=np.uint8), mode="L").save(file)
+    return target
+
+
+def _choices(run_dir):
+    summary = records.read_json(run_dir / "summary.json")
+    trials = [(t["trial_id"], t["hparams"], t["history"], t["metrics"])
+              for t in records.read_jsonl(run_dir / "trials.jsonl")]
+    knn = [(r["features"], r["k"], r["metric"], r["decision"], r["val"])
+           for r in records.read_jsonl(run_dir / "knn.jsonl")]
+    return {"trials": trials, "knn": knn, **{key: summary.get(key) for key in CHOICES}}, summary["test"]
+
+
+@pytest.fixture(scope="module")
+def datasets(synthetic_data, tmp_path_factory):
+    import tensorflow as tf
+
+    # Identical training in every variant: any difference is then something test changed.
+    tf.config.experimental.enable_op_determinism()
+    root = tmp_path_factory.mktemp("variants")
+    return {"as is": synthetic_data,
+            "test labels permuted": _permuted_test_labels(synthetic_data, root / "permuted"),
+            "test images noise": _noise_test_images(synthetic_data, root / "noise")}
+
+
+@pytest.mark.parametrize("task", ["binary", "multiclass"])
+def test_no_choice_reads_the_test_split(task, datasets, tmp_path):
+    made = {}
+    for name, data in datasets.items():
+        config = SearchConfig(task=task, data=str(data), tuner="random", max_trials=3, epochs=2,
+                              image_size=32, ensemble=3, fixed={"blocks": 2}, seed=3,
+                              out=str(tmp_path / name.replace(" ", "-")))
+        run_dir = run_search(config, log=lambda *a: None)
+        embed_run(run_dir, tsne=False, log=lambda *a: None)
+        made[name] = _choices(run_dir)
+    chosen, test = made["as is"]
+    assert chosen["knn"] and len(chosen["trials"]) == 3
+    assert chosen["ensemble"] is not None and (task == "binary") == (chosen["threshold"] is not None)
+    for name in ("test labels permuted", "test images noise"):
+        other_chosen, other_test = made[name]
+        for key in chosen:
+            assert other_chosen[key] == chosen[key], f"{name}: {key} changed"
+        # Not vacuous: the test scores did change.
+        assert other_test["confusion_matrix"] != test["confusion_matrix"] or \
+            other_test["auc"] != test["auc"], name
