@@ -39,11 +39,12 @@ def run_row(run: Run, study: Study | None = None) -> dict:
     s, test = run.summary, run.test
     seconds = number(s.get("search_seconds"))
     kind = (f"seed {study.seeds[study.runs.index(run)]} of [{esc(study.study_id)}]"
-            f"(#{anchor(study.study_id)})" if study else "single run")
+            f"(#{anchor(study.study_id)})" if study else
+            f"peer: {esc(s['peer'])}" if s.get("peer") else "single run")
     return {
         "run or study": f"[{esc(run.run_id)}](#{anchor(run.run_id)}) ({kind})"
                         + ("" if test else " (validation only)"),
-        "val objective": fmt(dig(s, "objective", "value")),
+        "val objective": f"{esc(dig(s, 'objective', 'name') or DASH)} {fmt(dig(s, 'objective', 'value'))}",
         "test accuracy [95% CI]": fmt_ci(dig(test, "accuracy"), dig(test, "ci", "accuracy")),
         "AUC": fmt(dig(test, "auc")),
         "macro-F1": fmt(dig(test, "f1_macro")),

@@ -74,7 +74,8 @@ def study_row(study: Study) -> dict:
     return {
         "run or study": f"[{esc(study.study_id)}](#{anchor(study.study_id)}) (study, "
                         f"{len(study.runs)} seeds)",
-        "val objective": fmt(study.score),
+        "val objective": f"{esc(dig(study.runs[0].summary, 'objective', 'name') or DASH)} "
+                         f"{fmt(study.score)} (mean)" if study.runs else DASH,
         "test accuracy [95% CI]": fmt_mean_sd(study.stats("accuracy")),
         "AUC": fmt_mean_sd(study.stats("auc")),
         "macro-F1": fmt_mean_sd(study.stats("f1_macro")),
