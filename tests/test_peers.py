@@ -58,7 +58,8 @@ def test_reference_recipe_writes_a_complete_run(synthetic_data, tmp_path):
     assert set(scores.split) == {"val", "test"} and not scores.path.str.startswith("/").any()
     # The leaderboard reads it like any search run, with the peer visible.
     runs, problems = load_runs(tmp_path)
-    assert not problems and "none (fixed recipe)" in report.render_leaderboard(runs)
+    assert not problems and "(peer: reference-recipe)" in report.render_leaderboard(runs)
+    assert "tuner none (fixed recipe)" in report.render_run(runs[0], tmp_path)
 
 
 def test_a_peer_that_cannot_run_is_a_failed_row(synthetic_data, tmp_path, monkeypatch):
