@@ -66,36 +66,42 @@ def history_png(history: dict, path: Path, *, title: str) -> None:
 
 
 def score_histogram_png(scores: pd.DataFrame, threshold: float, path: Path) -> None:
-    """Anomaly-score histograms per class and split, with the validation-chosen threshold."""
+    """Anomaly-score histograms per subtype (normal, bacterial, viral) and split, with the
+    validation-chosen threshold."""
     splits = sorted(scores.split.unique(), key=["val", "test"].index)
     fig, axes = plt.subplots(1, len(splits), figsize=(4.2 * len(splits), 3.2), squeeze=False)
+    colours = {"normal": "tab:blue", "bacteria": "tab:red", "virus": "tab:orange"}
     for ax, split in zip(axes[0], splits):
         part = scores[scores.split == split]
         bins = np.linspace(part.score.min(), part.score.max(), 40)
-        for label, colour in (("NORMAL", "tab:blue"), ("PNEUMONIA", "tab:red")):
-            ax.hist(part.score[part.label == label], bins=bins, alpha=0.55, color=colour, label=label)
+        for kind, colour in colours.items():
+            values = part.score[part.subtype == kind]
+            if len(values):
+                ax.hist(values, bins=bins, alpha=0.5, color=colour, label=f"{kind} ({len(values)})")
         ax.axvline(threshold, color="black", ls="--", label="threshold (val)")
         ax.set_title(f"{split}: anomaly score")
-        ax.set_xlabel("reconstruction error")
+        ax.set_xlabel("anomaly score")
         ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
 
 
-def reconstruction_grid_png(images: np.ndarray, reconstructions: np.ndarray, labels: list[str],
-                            path: Path) -> None:
-    """Rows: input, reconstruction, squared-error map; one column per example."""
+def reconstruction_grid_png(images: np.ndarray, predictions: np.ndarray, maps: np.ndarray,
+                            labels: list[str], path: Path, *, defect: bool = False) -> None:
+    """Rows: input, prediction (reconstruction, in-painting or defect map), anomaly map;
+    one column per example."""
     n = len(images)
-    fig, axes = plt.subplots(3, n, figsize=(1.6 * n, 5), squeeze=False)
+    fig, axes = plt.subplots(3, n, figsize=(1.7 * n, 5.2), squeeze=False)
+    names = ("input", "defect map" if defect else "prediction", "anomaly map")
     for j in range(n):
-        error = (images[j] - reconstructions[j]) ** 2
-        for i, (panel, cmap) in enumerate(((images[j], "gray"), (reconstructions[j], "gray"),
-                                           (error, "inferno"))):
-            axes[i, j].imshow(panel[..., 0], cmap=cmap, vmin=0, vmax=1 if i < 2 else None)
+        panels = ((images[j][..., 0], "gray", 0, 1), (predictions[j][..., 0], "gray" if not defect
+                  else "inferno", 0, 1), (maps[j], "inferno", 0, None))
+        for i, (panel, cmap, vmin, vmax) in enumerate(panels):
+            axes[i, j].imshow(panel, cmap=cmap, vmin=vmin, vmax=vmax)
             axes[i, j].axis("off")
         axes[0, j].set_title(labels[j], fontsize=7)
-    for i, name in enumerate(("input", "reconstruction", "error")):
+    for i, name in enumerate(names):
         axes[i, 0].text(-0.1, 0.5, name, transform=axes[i, 0].transAxes, rotation=90,
                         va="center", ha="right", fontsize=8)
     fig.tight_layout()

@@ -8,8 +8,12 @@ from pathlib import Path
 from automl.markdown import DASH, dig, esc, fmt, fmt_count, number, rel, short_text, table
 from automl.runs import Run
 
-KEY_HPARAMS = ("family", "blocks", "base_filters", "learning_rate", "augment", "balancing",
-               "batch_size")
+KEY_HPARAMS = ("family", "score", "intensity", "blocks", "base_filters", "learning_rate", "augment",
+               "balancing", "batch_size")
+# What an objective reads: said beside it, because an anomaly detector "trained on normals
+# only" may still be selected with pneumonia labels.
+OBJECTIVE_READS = {"val_auroc": "selected with validation labels (normal and pneumonia)",
+                   "val_normal_loss": "label-free: selected on validation normals only"}
 FEATURE_ORDER = ("embedding", "pixels", "pca50")
 PLOTS = (("confusion_matrix.png", "confusion matrix"), ("roc.png", "ROC"),
          ("training_curves.png", "training curves"), ("score_histogram.png", "score histogram"),
@@ -57,6 +61,22 @@ def render_trials(run: Run) -> str:
         "error": short_text(t.get("error")) or DASH,
     } for t in sorted(run.trials, key=_trial_order)]
     return table(rows, "_No trial records (trials.jsonl missing)._")
+
+
+def render_by_family(run: Run) -> str:
+    """The best validation objective each (family, score) pair reached, and how many trials
+    tried it: what the tuner's choice was made from."""
+    name, best = dig(run.summary, "objective", "name"), {}
+    sign = -1 if dig(run.summary, "objective", "direction") == "min" else 1
+    for t in run.trials:
+        hp = t.get("hparams") if isinstance(t.get("hparams"), dict) else {}
+        key = (str(hp.get("family", "autoencoder")), str(hp.get("score", DASH)))
+        value = number(dig(t, "metrics", name)) if t.get("status") == "COMPLETED" else None
+        count, top = best.get(key, (0, None))
+        best[key] = (count + 1, value if top is None or (value is not None and sign * value > sign * top)
+                     else top)
+    return table([{"family": esc(f), "score": esc(sc), "trials": str(n), f"best {esc(name)}": fmt(v)}
+                  for (f, sc), (n, v) in sorted(best.items())], "_No trials._")
 
 
 def _feature_order(name) -> tuple:
@@ -113,7 +133,9 @@ def render_run(run: Run, out: Path) -> str:
          f"{esc(run.validation)} validation"),
         (f"objective: {esc(dig(s, 'objective', 'name'))} = {fmt(dig(s, 'objective', 'value'))} "
          f"({esc(dig(s, 'objective', 'direction'))}), best trial {esc(s.get('best_trial'))} "
-         f"({fmt_count(best.get('params'))} parameters)"),
+         f"({fmt_count(best.get('params'))} parameters)"
+         + (f"; {OBJECTIVE_READS[name]}" if (name := dig(s, "objective", "name")) in OBJECTIVE_READS
+            else "")),
         (f"best hyperparameters: "
          f"{render_hparams(s.get('best_hparams'), dig(s, 'config', 'image_size')) or DASH}"),
         f"git commit {esc(dig(s, 'env', 'git_commit'))} on {esc(dig(s, 'env', 'device'))}",
@@ -147,6 +169,8 @@ def render_run(run: Run, out: Path) -> str:
             "class": esc(c), "precision": fmt(dig(m, "precision")), "recall": fmt(dig(m, "recall")),
             "f1": fmt(dig(m, "f1")), "support": esc(dig(m, "support"))}
             for c, m in per_class.items()], "")]
+    if any(isinstance(t.get("hparams"), dict) and "score" in t["hparams"] for t in run.trials):
+        parts += ["#### By family and score (validation)", render_by_family(run)]
     parts += ["#### Trials", render_trials(run)]
     if run.knn:
         parts += ["#### KNN on features (setting chosen on validation)", render_knn(run.knn)]

@@ -105,8 +105,10 @@ def run_search(config: SearchConfig, *, resume: str | Path | None = None, role: 
         log(f"shift validation: {val.selection.n_clean} validation images + "
             f"{len(val.selection.images) - val.selection.n_clean} simulated re-acquisitions")
     fixed = dict(config.fixed, **({"batch_size": config.batch_size} if config.batch_size else {}))
-    space = SearchSpace(config.image_size, tuple(config.families), config.pretrained, config.seed, fixed)
     objective = config.objective_name
+    space = SearchSpace(config.image_size, tuple(config.families), config.pretrained, config.seed, fixed,
+                        objective)
+    task.attach_training(train)
     tuner = tuning.build_tuner(config, tuning.TaskHyperModel(task, space, train, val), run_dir,
                                objective=objective, overwrite=not resume)
     if role == "chief":

@@ -23,6 +23,8 @@ class SearchSpace:
     seed: int = 0
     # Hyperparameters pinned by the user (name -> value), e.g. batch_size from --batch-size.
     fixed: dict = field(default_factory=dict)
+    # The run's objective (None: the task's default), for tasks whose training depends on it.
+    objective: str | None = None
 
 
 @dataclass
@@ -84,6 +86,10 @@ class Task:
 
     def check_image_size(self, image_size: int, *, fixed: dict, families: tuple[str, ...]) -> None:
         """Raise ValueError when no model of this task can be built at ``image_size``."""
+
+    def attach_training(self, train: SplitData) -> None:
+        """Called with the training split before any training or scoring (none by default):
+        for scores that refer to the training images."""
 
     def select(self, table: pd.DataFrame) -> pd.DataFrame:
         """Rows of ``table`` the task can use (all by default)."""

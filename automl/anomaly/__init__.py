@@ -1,0 +1,1 @@
+"""Anomaly detection trained on normal images only: model families, synthetic defects, scores."""
