@@ -16,8 +16,9 @@ OBJECTIVE_READS = {"val_auroc": "selected with validation labels (normal and pne
                    "val_normal_loss": "label-free: selected on validation normals only"}
 FEATURE_ORDER = ("embedding", "pixels", "pca50")
 PLOTS = (("confusion_matrix.png", "confusion matrix"), ("roc.png", "ROC"),
-         ("training_curves.png", "training curves"), ("score_histogram.png", "score histogram"),
-         ("reconstructions.png", "reconstructions"))
+         ("training_curves.png", "training curves"),
+         ("score_histogram.png", "anomaly scores by subtype"),
+         ("reconstructions.png", "test images: input, prediction, anomaly map"))
 
 
 def render_hparams(hparams, image_size=None) -> str:
@@ -154,9 +155,7 @@ def render_run(run: Run, out: Path) -> str:
         facts.append("**validation only**: no test split was scored; figures below are validation")
     if number(dig(metrics, "auc_pneumonia")) is not None:
         facts.append(f"{split} AUC pneumonia vs normal: {fmt(metrics['auc_pneumonia'])}")
-    if isinstance(detection := dig(metrics, "subtype_detection"), dict):
-        facts.append(f"{split} detection rate by subtype: "
-                     + ", ".join(f"{esc(k)} {fmt(v)}" for k, v in detection.items()))
+    detection = dig(metrics, "subtype_detection")
     parts = [f"### {esc(run.run_id)}", "\n".join(f"- {f}" for f in facts)]
     parts += ["\n".join(f"- note: {esc(p)}" for p in run.problems)] if run.problems else []
     if run.command:
@@ -169,6 +168,11 @@ def render_run(run: Run, out: Path) -> str:
             "class": esc(c), "precision": fmt(dig(m, "precision")), "recall": fmt(dig(m, "recall")),
             "f1": fmt(dig(m, "f1")), "support": esc(dig(m, "support"))}
             for c, m in per_class.items()], "")]
+    if isinstance(detection, dict) and detection:
+        names = {"bacteria": "bacterial pneumonia detected", "virus": "viral pneumonia detected",
+                 "normal_flagged": "normal flagged (false alarms)"}
+        parts += [f"#### Detection by subtype ({split}, at the validation threshold)", table([
+            {"subtype": esc(names.get(k, k)), "rate": fmt(v)} for k, v in detection.items()], "")]
     if any(isinstance(t.get("hparams"), dict) and "score" in t["hparams"] for t in run.trials):
         parts += ["#### By family and score (validation)", render_by_family(run)]
     parts += ["#### Trials", render_trials(run)]

@@ -38,8 +38,8 @@ def prepare(config: SearchConfig, *, log=print):
         log(f"skipped {problem['path']}: {problem['reason']}")
     task = get_task(config.task)
     if config.validation == "shift" and not task.supports_shift_validation:
-        log(f"shift validation does not apply to the {task.name} task (its objective reads the "
-            f"validation normals only): selecting on plain validation")
+        log(f"shift validation does not apply to the {task.name} task (it has no shifted "
+            f"selection set): selecting on plain validation")
         config = dataclasses.replace(config, validation="plain")  # recorded as applied
     splits = make_splits(index, val_fraction=config.val_fraction, seed=config.seed)
     parts = {name: task.select(getattr(splits, name)) for name in ("train", "val", "test")}
