@@ -138,7 +138,7 @@ def embed_run(run_dir: Path, *, tsne: bool = True, log=print) -> dict:
     summary = records.read_json(run_dir / "summary.json")
     config, _, task, parts = prepare(SearchConfig.load(run_dir), log=log)
     model = keras.models.load_model(run_dir / "best_model.keras", compile=False, safe_mode=True)
-    encoder = keras.Model(model.inputs, model.get_layer("embedding").output)
+    encoder = scoring.embedding_model(model)  # an ensemble's best member
     task.attach_training(SplitData(parts["train"], load_images(parts["train"].path, config.image_size)))
     # KNN choices are made on the run's own selection set (pooled under shift validation).
     selection = selection_set(config, task, load_images(parts["val"].path, config.image_size),

@@ -116,6 +116,30 @@ def choose_ensemble(ctx: RunContext, ranked: list[dict], best_model: keras.Model
     return (members, averaged, record) if used else (members[:1], best_scores, record)
 
 
+def scored_model(models: list[keras.Model]) -> keras.Model:
+    """One Keras model for what is scored: the single best trial's model, or the average of
+    an ensemble's outputs, its members (``member_0`` the best) nested inside, each with its
+    own preprocessing layers. Takes the same inputs as each member."""
+    if len(models) == 1:
+        return models[0]
+    inputs = keras.Input(tuple(models[0].inputs[0].shape[1:]), name="image")
+    # Wrapped, so that members built with the same layer and model names stay distinct.
+    outputs = [keras.Sequential([m], name=f"member_{i}")(inputs) for i, m in enumerate(models)]
+    return keras.Model(inputs, keras.layers.Average(name="ensemble_average")(outputs),
+                       name=f"{models[0].name}_ensemble_of_{len(models)}")
+
+
+def embedding_model(model: keras.Model) -> keras.Model:
+    """Images -> the ``embedding`` layer of ``model``, or of its best member (``member_0``)
+    when ``model`` is an ensemble from :func:`scored_model`."""
+    try:
+        layer = model.get_layer("embedding")
+    except ValueError:
+        model = model.get_layer("member_0").layers[0]
+        layer = model.get_layer("embedding")
+    return keras.Model(model.inputs, layer.output)
+
+
 def score_run(ctx: RunContext) -> dict:
     """Pick the best recorded trial, then the ensemble and the decision rule on the
     selection set; score validation, the shifted selection set and, once, the official
@@ -141,7 +165,6 @@ def score_run(ctx: RunContext) -> dict:
     summary.update(best_trial=best["trial_id"], best_hparams=best["hparams"])
     summary["objective"]["value"] = best["metrics"][ctx.objective]
     model = ctx.load_model(best)
-    model.save(ctx.run_dir / "best_model.keras")
 
     # Every choice below (ensemble, threshold, class weights) is made on the selection set.
     selection = ctx.selection
@@ -149,6 +172,8 @@ def score_run(ctx: RunContext) -> dict:
     members = [(best, model)]
     if config.get("ensemble", 1) > 1 and task.evaluation != "anomaly":
         members, scores, summary["ensemble"] = choose_ensemble(ctx, ranked, model, scores)
+    # The file a user takes away is the model the test numbers describe.
+    scored_model([m for _, m in members]).save(ctx.run_dir / "best_model.keras")
     rule = decision_rule(task.evaluation, selection.labels, scores,
                          threshold_rule=config.get("threshold", choices.DEFAULT_THRESHOLD))
     summary["threshold"] = rule["threshold"]

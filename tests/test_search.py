@@ -216,9 +216,47 @@ def test_ensemble_is_chosen_on_validation(synthetic_data, tmp_path):
     ensemble = summary["ensemble"]
     assert ensemble["trials"][0] == summary["best_trial"] and len(ensemble["trials"]) >= 2
     assert ensemble["used"] == (ensemble["val_quality_ensemble"] > ensemble["val_quality_single"])
+    # The saved model is the scored one: its own test scores are the recorded ones.
+    import numpy as np
+    import pandas as pd
+
+    from automl.data.pipeline import load_images
+
+    test = pd.read_csv(run_dir / "scores.csv").query("split == 'test'")
+    images = load_images([str(synthetic_data / p) for p in test.path], 32)
+    model = keras.models.load_model(run_dir / "best_model.keras")
+    np.testing.assert_allclose(model.predict(images / 255.0, verbose=0).reshape(-1), test.score,
+                               atol=1e-5)
 
 
 def test_application_families_are_the_backbones_that_exist():
     from automl import choices
 
     assert tuple(backbones.APPLICATIONS) == choices.APPLICATION_FAMILIES
+
+
+def test_an_ensemble_is_saved_as_one_model_that_scores_like_its_members(tmp_path):
+    import numpy as np
+
+    from automl import scoring
+
+    def member(seed):
+        keras.utils.set_random_seed(seed)
+        inputs = keras.Input((8, 8, 1), name="image")
+        x = keras.layers.Dense(4, name="embedding")(keras.layers.Flatten(name="flatten")(inputs))
+        return keras.Model(inputs, keras.layers.Dense(1, activation="sigmoid", name="prediction")(x),
+                           name="binary_plain")  # the same names in every member, as in a search
+
+    members = [member(0), member(1), member(2)]
+    x = np.random.default_rng(0).random((5, 8, 8, 1)).astype("float32")
+    expected = np.mean([m.predict(x, verbose=0) for m in members], axis=0)
+    scoring.scored_model(members).save(tmp_path / "best_model.keras")
+    import automl
+
+    loaded = automl.load_model(tmp_path / "best_model.keras")
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), expected, atol=1e-6)
+    encoder = scoring.embedding_model(loaded)  # the best member's embedding
+    np.testing.assert_allclose(encoder.predict(x, verbose=0),
+                               keras.Model(members[0].inputs, members[0].get_layer("embedding").output)
+                               .predict(x, verbose=0), atol=1e-6)
+    assert scoring.scored_model(members[:1]) is members[0]
