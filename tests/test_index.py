@@ -53,6 +53,9 @@ def _messy_folder(tmp_path, outside):
     rgba = np.zeros((32, 32, 4), np.uint8)
     rgba[..., :3], rgba[..., 3] = 120, 255
     Image.fromarray(rgba, mode="RGBA").save(normal / "IM-9007-0001.png")
+    # Odd but valid: a CMYK JPEG is read, not rejected; a folder named like an image is reported.
+    Image.fromarray(array16 // 257).convert("L").convert("CMYK").save(normal / "IM-9008-0001.jpeg")
+    (normal / "IM-9009-0001.jpeg").mkdir()
     return root
 
 
@@ -68,9 +71,10 @@ def test_problems_are_reported_and_skipped(tmp_path):
     assert "outside" in reasons["IM-9004-0001.jpeg"]
     assert "COVID" in reasons["COVID"]
     indexed = set(idx.table.path.map(os.path.basename))
-    assert {"IM-9006-0001.png", "IM-9007-0001.png"} <= indexed
+    assert {"IM-9006-0001.png", "IM-9007-0001.png", "IM-9008-0001.jpeg"} <= indexed
+    assert "folder named like an image" in reasons["IM-9009-0001.jpeg"]
     assert not indexed & {"IM-9001-0001.jpeg", "IM-9002-0001.jpeg", "IM-9003-0001.jpeg",
-                          "IM-9004-0001.jpeg", "IM-9005-0001.jpeg"}
+                          "IM-9004-0001.jpeg", "IM-9005-0001.jpeg", "IM-9009-0001.jpeg"}
     assert cli.main(["data", "check", "--data", str(root), "--strict"]) == 1
     assert cli.main(["data", "check", "--data", str(root)]) == 0
 

@@ -32,6 +32,16 @@ def test_decodes_16bit_and_rgba(tmp_path):
     assert 40 < images[1].mean() < 80  # red 200 -> grey ~60, alpha ignored
 
 
+@pytest.mark.parametrize("mode, suffix", [("CMYK", "jpeg"), ("P", "png"), ("LA", "png"), ("1", "png")])
+def test_odd_but_valid_modes_decode_as_pil_converts_them(mode, suffix, tmp_path):
+    grey = np.random.default_rng(0).integers(0, 256, (16, 16), dtype=np.uint8)
+    path = tmp_path / f"x.{suffix}"
+    Image.fromarray(grey).convert(mode).save(path, **({"quality": 95} if suffix == "jpeg" else {}))
+    decoded = pipeline.load_images([path], 16, disk_cache=False, progress=False)[0, ..., 0]
+    expected = np.asarray(Image.open(path).convert("L"))
+    assert np.abs(decoded.astype(int) - expected.astype(int)).mean() < 4
+
+
 def test_oversample_reaches_parity():
     labels = np.array([0] * 10 + [1] * 30 + [2] * 5)
     order = pipeline.oversample_indices(labels, seed=0)

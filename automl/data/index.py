@@ -15,8 +15,11 @@ from automl.config import CLASS_FOLDERS, SPLITS
 
 COLUMNS = ["path", "split", "label", "subtype", "patient"]
 IMAGE_FORMATS = {"JPEG", "PNG"}
-# 8-bit grey/colour plus the modes Pillow uses for 16-bit greyscale PNGs.
-IMAGE_MODES = {"L", "RGB", "RGBA", "I;16", "I;16B", "I;16L", "I"}
+IMAGE_SUFFIXES = {".jpeg", ".jpg", ".png"}
+# Every mode that converts to greyscale without loss of meaning, and that the pipeline's
+# decoder reads as PIL converts it (checked for CMYK JPEGs and palette, grey+alpha and
+# bilevel PNGs): 8-bit grey/colour, CMYK, palette, the 16-bit greyscale PNG modes.
+IMAGE_MODES = {"L", "LA", "1", "P", "RGB", "RGBA", "CMYK", "I;16", "I;16B", "I;16L", "I"}
 
 _PATIENT_PATTERNS = (
     re.compile(r"(person\d+)_", re.IGNORECASE),
@@ -81,7 +84,8 @@ def check_image(path: Path, root: Path) -> str | None:
             if image.format not in IMAGE_FORMATS:
                 return f"unsupported image format {image.format} (JPEG or PNG expected)"
             if image.mode not in IMAGE_MODES:
-                return f"unsupported pixel mode {image.mode} (8/16-bit L, RGB or RGBA expected)"
+                return (f"unsupported pixel mode {image.mode} (expected one of "
+                        f"{', '.join(sorted(IMAGE_MODES))})")
             image.load()  # verify() misses truncated JPEGs; a full decode does not
     except UnidentifiedImageError:
         return "not an image (cannot be decoded as JPEG or PNG)"
@@ -116,7 +120,13 @@ def scan(root: Path | str, *, workers: int = 4) -> Index:
                 })
             else:
                 for file in sorted(class_dir.iterdir()):
-                    if not _hidden(file) and not file.is_dir():
+                    if _hidden(file):
+                        continue
+                    if file.is_dir():
+                        looks = " named like an image" if file.suffix.lower() in IMAGE_SUFFIXES else ""
+                        problems.append({"path": str(file), "reason": f"a folder{looks} inside a class "
+                                         "folder; its contents were not indexed"})
+                    else:
                         candidates.append((file, split_dir.name, class_dir.name))
 
     with ThreadPoolExecutor(workers) as pool:
