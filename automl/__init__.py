@@ -9,8 +9,10 @@ _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 def load_model(path):
-    """A run's ``best_model.keras`` (the model its test numbers describe, an ensemble as one
-    model) with the toolkit's custom layers registered: ``automl.load_model(path)``."""
+    """A run's ``best_model.keras`` with the toolkit's custom layers registered:
+    ``automl.load_model(path)``. For a classifier it is the model its test numbers describe
+    (an ensemble as one model); for the anomaly task it is the trained model, whose
+    anomaly score also depends on the run's score choice and the normal training images."""
     import keras
 
     from automl import backbones  # noqa: F401  (registers the normalisation layers)

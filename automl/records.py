@@ -93,7 +93,10 @@ def best_epoch_metrics(history: dict[str, list[float]], objective: str, directio
     values = history.get(objective) or []
     finite = [(v, i) for i, v in enumerate(values) if v == v]
     if finite:
-        epoch = (max if direction == "max" else min)(finite, key=lambda p: (p[0], -p[1]))[1]
+        if direction == "max":
+            epoch = max(finite, key=lambda p: (p[0], -p[1]))[1]
+        else:
+            epoch = min(finite, key=lambda p: (p[0], p[1]))[1]
     else:
         epoch = max((len(v) for v in history.values()), default=0) - 1
     return {name: float(vals[epoch]) for name, vals in history.items() if 0 <= epoch < len(vals)}

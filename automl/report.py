@@ -77,8 +77,8 @@ def render_task(task: str, runs: list[Run], out: Path, studies: list[Study] = ()
     anchors = anchors or load_anchors()
     task_anchors = [a for a in anchors["anchors"] if a["task"] in ANCHOR_TASKS.get(task, (task,))]
     study_text = (f" {len(studies)} study(ies) first: their cells are the mean ± standard deviation "
-                  "over seeds, ranked by mean validation objective; each study's section gives "
-                  "min–max and every seed.") if studies else ""
+                  "over seeds (not an interval), ranked by mean validation objective; each "
+                  "study's section gives min–max and every seed.") if studies else ""
     return "\n\n".join([
         f"# {esc(task)}", "[Back to the index](README.md)",
         (f"{len(runs)} run(s), ranked by validation objective (never by test).{study_text} Test "
@@ -102,14 +102,17 @@ def load_packaged(name: str) -> dict:
 
 
 def headlines(runs: list[Run], studies: list[Study]) -> dict[str, Study | Run]:
-    """Each task's headline: its study with the best mean validation objective where it has
-    one (a study is several seeds, never one lucky draw), else its best run by validation
-    objective; shift-validation ones rank first (:func:`automl.runs.ranked`)."""
+    """Each task's headline: its study (two or more finished seeds) with the best mean
+    validation objective where it has one (a study is several seeds, never one lucky draw),
+    else its best run by validation objective; shift-validation ones rank first
+    (:func:`automl.runs.ranked`)."""
     out = {}
     for task in dict.fromkeys([*(st.task for st in studies), *(r.task for r in ours(runs))]):
-        task_studies = ranked_studies([st for st in studies if st.task == task and st.runs])
+        # A study heads its task once at least two seeds have finished.
+        task_studies = ranked_studies([st for st in studies if st.task == task and len(st.runs) >= 2])
         task_runs = ranked([r for r in ours(runs) if r.task == task])
-        out[task] = task_studies[0] if task_studies else task_runs[0]
+        if task_studies or task_runs:  # nothing yet while a study's first seed is running
+            out[task] = task_studies[0] if task_studies else task_runs[0]
     return out
 
 

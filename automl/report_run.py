@@ -13,7 +13,9 @@ KEY_HPARAMS = ("family", "score", "intensity", "blocks", "base_filters", "learni
 # What an objective reads: said beside it, because an anomaly detector "trained on normals
 # only" may still be selected with pneumonia labels.
 OBJECTIVE_READS = {"val_auroc": "selected with validation labels (normal and pneumonia)",
-                   "val_normal_loss": "label-free: selected on validation normals only"}
+                   "val_normal_loss": "label-free: trials selected on validation normals and "
+                   "synthetic-defect copies of them, no pneumonia label or image; the threshold "
+                   "still follows the run's rule on labelled validation"}
 FEATURE_ORDER = ("embedding", "pixels", "pca50")
 PLOTS = (("confusion_matrix.png", "confusion matrix"), ("roc.png", "ROC"),
          ("training_curves.png", "training curves"),

@@ -15,8 +15,11 @@ LABELS = {"accuracy": "accuracy", "balanced_accuracy": "balanced accuracy", "f1_
 
 
 def fmt_mean_sd(stats: dict | None) -> str:
-    """``0.912 ± 0.010``; the dash when no seed has the value."""
-    return DASH if not stats else f"{fmt(stats['mean'])} ± {fmt(stats['sd'])}"
+    """``0.912 ± 0.010``; ``0.912 ± –`` for one seed (no spread to show); the dash when no
+    seed has the value."""
+    if not stats:
+        return DASH
+    return f"{fmt(stats['mean'])} ± {fmt(stats['sd']) if stats['n'] > 1 else DASH}"
 
 
 def study_png_name(study: Study) -> str:

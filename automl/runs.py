@@ -97,12 +97,19 @@ def ranked(runs: list[Run]) -> list[Run]:
     """Runs by validation objective, best first (never by test); runs without one last.
 
     Objectives of different kinds are not comparable numbers: a pooled shift-validation
-    AUC is lower than a clean-validation AUC of the same model. Runs selected under
-    shift validation (the recorded ``config.validation``, the default design) therefore
-    rank ahead of the others, and the objective value orders runs within each kind.
+    AUC is lower than a clean-validation AUC of the same model, and a loss is not an AUC.
+    Runs selected under shift validation (the recorded ``config.validation``, the default
+    design) rank ahead of the others, runs selected on a loss after those selected on a
+    score, and the objective value orders runs within each kind.
     """
-    return sorted(runs, key=lambda r: (r.score is None, r.validation != "shift", -(r.score or 0.0),
-                                       r.run_id))
+    return sorted(runs, key=lambda r: (r.score is None, r.validation != "shift", _is_loss(r),
+                                       -(r.score or 0.0), r.run_id))
+
+
+def _is_loss(run: Run) -> bool:
+    """Loss objectives (``*_loss``, e.g. the label-free ``val_normal_loss``) are yet another
+    kind of number: such runs rank after those selected on a score."""
+    return dig(run.summary, "objective", "direction") == "min"
 
 
 def ours(runs: list[Run]) -> list[Run]:

@@ -172,7 +172,8 @@ def score_run(ctx: RunContext) -> dict:
     members = [(best, model)]
     if config.get("ensemble", 1) > 1 and task.evaluation != "anomaly":
         members, scores, summary["ensemble"] = choose_ensemble(ctx, ranked, model, scores)
-    # The file a user takes away is the model the test numbers describe.
+    # The file a user takes away is the model the test numbers describe (for the anomaly
+    # task: the trained model; its score also needs the run's score choice and references).
     scored_model([m for _, m in members]).save(ctx.run_dir / "best_model.keras")
     rule = decision_rule(task.evaluation, selection.labels, scores,
                          threshold_rule=config.get("threshold", choices.DEFAULT_THRESHOLD))
@@ -201,9 +202,14 @@ def score_run(ctx: RunContext) -> dict:
         summary["test"].update(task.extra_metrics(test_table, y_test, test_scores, summary["test"]))
         rows.append(records.score_rows(test_table, "test", test_scores, ctx.data_root))
     pd.concat(rows).to_csv(ctx.run_dir / "scores.csv", index=False)
+    try:
+        plots.run_plots(ctx.run_dir, summary, best, task, model=model,
+                        images={"val": selection.clean_images, "test": test_images})
+    except Exception as error:  # a figure must not cost the scored results
+        summary["plot_error"] = records.short_error(f"{type(error).__name__}: {error}")
+        ctx.log(f"plots failed: {summary['plot_error']}")
+    # Written last: a summary.json means the run is finished, plots included.
     records.write_json(ctx.run_dir / "summary.json", summary)
-    plots.run_plots(ctx.run_dir, summary, best, task, model=model,
-                    images={"val": selection.clean_images, "test": test_images})
     headline = summary["test"] or summary["val"]
     auc = headline["auc"]
     ctx.log(f"best trial {best['trial_id']} ({ctx.objective} {summary['objective']['value']:.4f}); "

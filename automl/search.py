@@ -106,18 +106,26 @@ def run_search(config: SearchConfig, *, resume: str | Path | None = None, role: 
             f"{len(val.selection.images) - val.selection.n_clean} simulated re-acquisitions")
     fixed = dict(config.fixed, **({"batch_size": config.batch_size} if config.batch_size else {}))
     objective = config.objective_name
+    # A resumed run has spent part of its wall budget already: it gets the rest, not a new one.
+    spent = _previous_search_seconds(run_dir) if resume else 0.0
+    budget = config
+    if spent and config.time_budget_minutes and role is None:
+        budget = dataclasses.replace(config, time_budget_minutes=max(
+            config.time_budget_minutes - spent / 60, 0.05))
+        log(f"resumed after {spent / 60:.1f} search minutes: {budget.time_budget_minutes:.1f} of the "
+            f"{config.time_budget_minutes:g}-minute budget left")
     space = SearchSpace(config.image_size, tuple(config.families), config.pretrained, config.seed, fixed,
                         objective)
     task.attach_training(train)
-    tuner = tuning.build_tuner(config, tuning.TaskHyperModel(task, space, train, val), run_dir,
+    tuner = tuning.build_tuner(budget, tuning.TaskHyperModel(task, space, train, val), run_dir,
                                objective=objective, overwrite=not resume)
     if role == "chief":
-        tuning.make_chief(tuner.oracle, config.time_budget_minutes)
+        tuning.make_chief(tuner.oracle, budget.time_budget_minutes)
 
     started = time.time()
     previous = {s: signal.signal(s, tuning.raise_interrupted) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        tuner.search(epochs=config.epochs, callbacks=tuning.trial_callbacks(config, run_dir, objective),
+        tuner.search(epochs=config.epochs, callbacks=tuning.trial_callbacks(budget, run_dir, objective),
                      verbose=2)
     except tuning.RunInterrupted as error:
         log(f"\nInterrupted ({error}). Finished trials are saved in {run_dir / 'trials.jsonl'}; "
@@ -133,7 +141,7 @@ def run_search(config: SearchConfig, *, resume: str | Path | None = None, role: 
         run_dir=run_dir, task=task, config=dataclasses.asdict(config), data_root=index.root,
         data_problems=index.problems, parts=parts, selection=val.selection, objective=objective,
         load_model=lambda trial: tuner.load_model(tuner.oracle.get_trial(trial["trial_id"])),
-        search_seconds=time.time() - started + _previous_search_seconds(run_dir), log=log)
+        search_seconds=time.time() - started + spent, log=log)
     summary = scoring.score_run(context)
     if summary["best_trial"] is None:
         log(f"every trial failed ({summary['trials_failed']}); see {run_dir / 'trials.jsonl'}")
@@ -152,5 +160,9 @@ def command_line() -> str:
 
 
 def _previous_search_seconds(run_dir: Path) -> float:
+    """Search time already spent by an interrupted run: its summary's, or (killed before
+    one was written) the recorded trials' seconds, a lower bound of the wall time."""
     summary = run_dir / "summary.json"
-    return records.read_json(summary).get("search_seconds", 0.0) if summary.exists() else 0.0
+    if summary.exists():
+        return float(records.read_json(summary).get("search_seconds", 0.0))
+    return float(sum(t.get("seconds") or 0.0 for t in records.read_jsonl(run_dir / "trials.jsonl")))

@@ -17,6 +17,7 @@ def test_trial_metrics_come_from_the_one_best_epoch():
         "val_auc": 0.85, "val_accuracy": 0.80, "loss": 0.2}
     # A tie keeps the first epoch, the one early stopping restores.
     assert records.best_epoch_metrics({"m": [0.5, 0.7, 0.7], "n": [1, 2, 3]}, "m", "max")["n"] == 2
+    assert records.best_epoch_metrics({"m": [0.5, 0.2, 0.2], "n": [1, 2, 3]}, "m", "min")["n"] == 2
     # No objective (a failed or foreign trial): the last epoch.
     assert records.best_epoch_metrics({"loss": [0.3, 0.2]}, "val_auc", "max") == {"loss": 0.2}
     assert records.best_epoch_metrics({}, "val_auc", "max") == {}

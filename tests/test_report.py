@@ -322,3 +322,26 @@ def test_a_study_is_aggregated_and_is_its_tasks_headline(tmp_path):
     (runs / "broken-study" / "study.json").write_text("{")
     write_report(runs, out)
     assert "broken-study: study.json unreadable" in (out / "README.md").read_text()
+
+
+def test_a_study_heads_its_task_only_with_two_finished_seeds(tmp_path):
+    runs = tmp_path / "runs"
+    study = runs / "autoencoder-study-00000000"
+    study.mkdir(parents=True)
+    # Its first seed still running (no summary.json), no single run: the report still renders.
+    (study / "study.json").write_text(json.dumps({"study_id": study.name, "task": "autoencoder",
+                                                  "config": {}, "seeds": [0, 1],
+                                                  "runs": {"0": "autoencoder-x"}}))
+    (study / "autoencoder-x").mkdir()
+    write_report(runs, tmp_path / "out")
+    assert "No runs" in (tmp_path / "out" / "README.md").read_text()
+    names = ("NORMAL", "PNEUMONIA")
+    write_run(study, "autoencoder-x", "autoencoder", objective=("val_auroc", 0.8),
+              val=split(10, 0.8, 0.8, 0.8, 0.8, 0.8, 0.8, names, (5, 5)),
+              test=split(624, 0.7, 0.7, 0.7, 0.75, 0.7, 0.7, names, (234, 390)),
+              trials=[trial("autoencoder-x", "autoencoder", "1", "COMPLETED", 0.8, name="val_auroc",
+                            params=1)])
+    write_report(runs, tmp_path / "out")
+    readme = (tmp_path / "out" / "README.md").read_text()
+    assert "cxr-automl autoencoder (autoencoder-x)" in readme  # one seed: the run, not the study
+    assert "0.700 ± –" in (tmp_path / "out" / "autoencoder.md").read_text()  # no spread from one seed

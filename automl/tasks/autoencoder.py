@@ -19,13 +19,26 @@ LEGACY_SCORES = {"mean": "pixel", "topk": "patch"}
 REFERENCE_SIZE = 600  # normal training images the feature distances and z-scores refer to
 
 
-class LabelFreeLoss(keras.callbacks.Callback):
-    """``val_normal_loss``: the model's own loss on validation normals (reconstruction, in-painting
-    or defect loss), under a name that says it never reads a pneumonia label."""
+class LabelFreeSeparation(keras.callbacks.Callback):
+    """``val_normal_loss``: 1 − AUROC of the trial's own anomaly score between validation
+    normals and copies of them that carry a synthetic local defect (lower is better).
+
+    It reads NORMAL images only, never a pneumonia label or image, and unlike a raw
+    validation loss it is one scale for every family, training loss and score choice
+    (MSE, SSIM and cross-entropy losses are not comparable numbers).
+    """
+
+    def __init__(self, task: "AutoencoderTask", normals: np.ndarray, hparams: dict, *, seed: int):
+        super().__init__()
+        defective, _ = defect_set(normals.astype(np.float32) / 255.0, seed=seed, clean_fraction=0.0)
+        self.task, self.hparams = task, hparams
+        self.images = np.concatenate([normals, np.round(defective * 255.0).astype(np.uint8)])
+        self.labels = np.repeat([0, 1], len(normals))
 
     def on_epoch_end(self, epoch, logs=None):
-        if logs is not None and "val_loss" in logs:
-            logs["val_normal_loss"] = float(logs["val_loss"])
+        scores = self.task.scores(self.model, self.images, hparams=self.hparams)
+        if logs is not None:
+            logs["val_normal_loss"] = 1.0 - float(roc_auc_score(self.labels, scores))
 
 
 class AutoencoderTask(Task):
@@ -80,9 +93,11 @@ class AutoencoderTask(Task):
         train_data, val_data = self._datasets(family, images, val_x, batch_size=batch_size,
                                               augment=augment, seed=space.seed)
         callbacks = list(fit_kwargs.pop("callbacks", []))
-        callbacks.insert(0, LabelFreeLoss())
-        if (space.objective or self.objective) == self.objective:
-            # Detection, not reconstruction, is what early stopping and the tuner optimise.
+        # Detection, not reconstruction, is what early stopping and the tuner optimise.
+        if space.objective == self.label_free_objective:
+            val_normals = val.images[val.table.label.to_numpy() == "NORMAL"]
+            callbacks.insert(0, LabelFreeSeparation(self, val_normals, dict(hp.values), seed=space.seed))
+        elif (space.objective or self.objective) == self.objective:
             callbacks.insert(0, ValidationMetric(self, self.objective, val.images,
                                                  self.labels(val.table), dict(hp.values)))
         return model.fit(train_data, validation_data=val_data, callbacks=callbacks,
