@@ -13,6 +13,7 @@ TUNER  ?=
 TRIALS ?=
 EPOCHS ?=
 IMAGE_SIZE ?=
+IMAGES ?=
 SEED   ?=
 SEEDS  ?= 0 1 2
 WORKERS ?= 0
@@ -32,7 +33,7 @@ $(BIN)/automl: pyproject.toml
 	$(BIN)/pip install -e '.[dev]'
 	@touch $@
 
-.PHONY: help setup data search study embed report tensorboard test test-fast bench bench-data bench-memory \
+.PHONY: help setup data search study embed predict report tensorboard test test-fast bench bench-data bench-memory \
 	bench-training bench-tuners bench-peers bench-workers perf lint clean
 
 help: ## list the targets
@@ -57,6 +58,10 @@ study: $(BIN)/automl ## the same search once per seed: make study TASK=binary SE
 embed: $(BIN)/automl ## embeddings, KNN and t-SNE for a run: make embed RUN=runs/<run_id>
 	@test -n "$(RUN)" || (echo "set RUN=runs/<run_id>" && exit 2)
 	$(BIN)/automl embed --run $(RUN)
+
+predict: $(BIN)/automl ## apply a run to images: make predict RUN=runs/<run_id> IMAGES="a.jpeg folder/"
+	@test -n "$(RUN)" -a -n "$(IMAGES)" || (echo "set RUN=runs/<run_id> IMAGES=..." && exit 2)
+	$(BIN)/automl predict --run $(RUN) $(IMAGES)
 
 report: $(BIN)/automl ## Markdown leaderboards from run records into reports/
 	$(BIN)/automl report --runs $(OUT) --out $(REPORTS)

@@ -139,6 +139,12 @@ def _embed(args) -> int:
     return 0
 
 
+def _predict(args) -> int:
+    from automl.predict import predict
+
+    return predict(Path(args.run), [Path(p) for p in args.images], out=Path(args.out) if args.out else None)
+
+
 def _report(args) -> int:
     from automl.report import write_report
 
@@ -238,6 +244,12 @@ def build_parser() -> argparse.ArgumentParser:
     embed.add_argument("--run", required=True)
     embed.add_argument("--no-tsne", action="store_true")
     embed.set_defaults(func=_embed)
+
+    predict = commands.add_parser("predict", help="apply a run's model and decision rule to images")
+    predict.add_argument("--run", required=True, help="a finished run folder")
+    predict.add_argument("images", nargs="+", metavar="IMAGE_OR_FOLDER")
+    predict.add_argument("--out", help="also write the rows to this CSV")
+    predict.set_defaults(func=_predict)
 
     report = commands.add_parser("report", help="Markdown leaderboards from run records")
     report.add_argument("--runs", default="runs")
