@@ -145,6 +145,14 @@ def _predict(args) -> int:
     return predict(Path(args.run), [Path(p) for p in args.images], out=Path(args.out) if args.out else None)
 
 
+def _card(args) -> int:
+    from automl.model_card import write_model_card
+
+    for run in args.run:
+        print(write_model_card(Path(run)))
+    return 0
+
+
 def _report(args) -> int:
     from automl.report import write_report
 
@@ -250,6 +258,10 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("images", nargs="+", metavar="IMAGE_OR_FOLDER")
     predict.add_argument("--out", help="also write the rows to this CSV")
     predict.set_defaults(func=_predict)
+
+    card = commands.add_parser("card", help="(re)write MODEL_CARD.md of finished runs from their records")
+    card.add_argument("--run", nargs="+", required=True, help="finished run folders")
+    card.set_defaults(func=_card)
 
     report = commands.add_parser("report", help="Markdown leaderboards from run records")
     report.add_argument("--runs", default="runs")

@@ -174,3 +174,26 @@ def study_png(seeds: list[int], values: dict[str, list], anchors: dict[str, list
     fig.tight_layout()
     fig.savefig(path, dpi=100, bbox_inches="tight")
     plt.close(fig)
+
+
+def reliability_png(y: np.ndarray, p: np.ndarray, path: Path, *, title: str, bins: int = 10) -> None:
+    """Reliability diagram: observed pneumonia rate against mean predicted probability per
+    equal-width bin (the diagonal is perfect calibration), with each bin's count."""
+    edges = np.linspace(0, 1, bins + 1)
+    which = np.minimum(np.digitize(p, edges[1:-1]), bins - 1)
+    fig, ax = plt.subplots(figsize=(4.2, 4))
+    ax.plot([0, 1], [0, 1], ls=":", color="grey", label="perfect")
+    shown = [b for b in range(bins) if (which == b).any()]
+    predicted = [p[which == b].mean() for b in shown]
+    observed = [y[which == b].mean() for b in shown]
+    ax.plot(predicted, observed, "o-", label="this model")
+    for x, o, b in zip(predicted, observed, shown):
+        ax.annotate(str(int((which == b).sum())), (x, o), fontsize=6, textcoords="offset points",
+                    xytext=(3, -8))
+    ax.set_xlabel("predicted P(pneumonia)")
+    ax.set_ylabel("observed pneumonia rate")
+    ax.set_title(title, fontsize=8)
+    ax.legend(loc="upper left", fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

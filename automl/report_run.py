@@ -143,6 +143,9 @@ def render_run(run: Run, out: Path) -> str:
          f"{render_hparams(s.get('best_hparams'), dig(s, 'config', 'image_size')) or DASH}"),
         f"git commit {esc(dig(s, 'env', 'git_commit'))} on {esc(dig(s, 'env', 'device'))}",
     ]
+    if (run.folder / "MODEL_CARD.md").is_file():
+        facts.append(f"[model card]({rel(run.folder / 'MODEL_CARD.md', out)}): intended use, data, "
+                     "selection, results, bias, calibration, versions")
     if run.test and dig(run.test, "ci"):
         unit = dig(run.test, "ci_unit") or "image"
         facts.append(f"test 95% intervals: percentile bootstrap, 1,000 resamples of {esc(unit)}s"

@@ -13,6 +13,7 @@ import pandas as pd
 
 from automl import choices, decisions, metrics, plots, records
 from automl.data.pipeline import load_images
+from automl.model_card import write_model_card
 from automl.shift import SelectionSet
 from automl.tasks.base import Task
 
@@ -210,6 +211,10 @@ def score_run(ctx: RunContext) -> dict:
         ctx.log(f"plots failed: {summary['plot_error']}")
     # Written last: a summary.json means the run is finished, plots included.
     records.write_json(ctx.run_dir / "summary.json", summary)
+    try:
+        write_model_card(ctx.run_dir)
+    except Exception as error:  # the card is a reading of the records, never worth the run
+        ctx.log(f"model card failed: {type(error).__name__}: {error}")
     headline = summary["test"] or summary["val"]
     auc = headline["auc"]
     ctx.log(f"best trial {best['trial_id']} ({ctx.objective} {summary['objective']['value']:.4f}); "

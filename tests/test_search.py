@@ -51,7 +51,7 @@ def test_smoke_search_writes_complete_records(task, synthetic_data, tmp_path):
         history = line["history"]
         best = max(range(len(history[objective])), key=lambda e: (history[objective][e], -e))
         assert line["metrics"] == {k: v[best] for k, v in history.items()}
-    assert (run_dir / "environment.json").exists()
+    assert (run_dir / "environment.json").exists() and (run_dir / "MODEL_CARD.md").exists()
     for split in ("val", "test"):
         assert SPLIT_KEYS <= set(summary[split])
         assert set(summary[split]["bias"]) >= {"sens_spec_gap", "recall_spread", "positive_rate_skew"}

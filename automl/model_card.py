@@ -1,0 +1,126 @@
+"""MODEL_CARD.md of a run: what the model is fit for, how it was chosen and scored, from its records."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from automl import plots, records
+from automl.markdown import DASH, dig, esc, fmt, fmt_ci, table
+
+INTENDED = ("Research and benchmarking only: not a medical device, not for diagnosis or triage. "
+            "Trained and tested on pediatric anterior-posterior chest radiographs (children aged "
+            "one to five) from one hospital, the Guangzhou Women and Children's Medical Center "
+            "(Kermany et al., Cell 2018).")
+OUT_OF_SCOPE = ("Adults; lateral or PA films from other protocols; other hospitals, scanners or "
+                "post-processing; other findings (COVID-19, tuberculosis, effusion, devices); any "
+                "clinical decision. The official test split was acquired differently from train "
+                "and a model that looks perfect on validation still over-calls pneumonia there.")
+FAILURE_MODES = ("Over-calling pneumonia on images whose exposure, contrast or framing differ from "
+                 "training (the shifted test split shows it: read sensitivity against specificity "
+                 "below); viral pneumonia is found less often than bacterial; scores are calibrated "
+                 "on this data set only; a single run is one draw of the seed (a study reports the "
+                 "spread).")
+
+
+def write_model_card(run_dir: Path) -> Path:
+    """``MODEL_CARD.md`` (and ``reliability.png`` where there are probabilities) in ``run_dir``,
+    from ``summary.json``, ``scores.csv`` and ``command.txt`` alone; returns its path."""
+    run_dir = Path(run_dir)
+    summary = records.read_json(run_dir / "summary.json")
+    command = (run_dir / "command.txt").read_text().strip() if (run_dir / "command.txt").exists() else DASH
+    test, config, env = summary.get("test") or {}, summary.get("config") or {}, summary.get("env") or {}
+    reliability = _reliability_png(run_dir, summary)
+    counts = dig(summary, "data", "counts") or {}
+    sections = [
+        f"# Model card: {esc(summary['run_id'])}",
+        f"Task: **{esc(summary['task'])}** ({', '.join(map(esc, test.get('class_names', [])))}). "
+        "Generated from the run's records by `automl`; nothing here is written by hand.",
+        "## Intended use", INTENDED, "## Out of scope", OUT_OF_SCOPE,
+        "## Data and split",
+        (f"Kermany et al. 2018 chest X-rays (CC BY 4.0), official split, at "
+         f"{config.get('image_size', DASH)} px greyscale. Train {counts.get('train', DASH)}, "
+         f"validation {counts.get('val', DASH)}, test {counts.get('test', DASH)} images. Validation is "
+         f"{fmt(config.get('val_fraction'), 2)} of official train + val, grouped by patient (no "
+         f"patient in two splits) and stratified by subtype, seed {config.get('seed', DASH)}."),
+        "## How the model was chosen",
+        (f"Keras Tuner `{esc(config.get('tuner', DASH))}` search, {summary.get('trials_completed', DASH)} "
+         f"completed and {summary.get('trials_failed', DASH)} failed trials in "
+         f"{fmt((summary.get('search_seconds') or 0) / 60, 1)} minutes. Trial, epoch, "
+         f"ensemble and decision rule chosen on **{esc(config.get('validation', 'plain'))}** validation "
+         f"by `{esc(dig(summary, 'objective', 'name'))}` = {fmt(dig(summary, 'objective', 'value'))}; "
+         f"ensemble used: {_ensemble(summary)}; decision threshold {fmt(summary.get('threshold'))}, "
+         f"class weights {summary.get('prior_weights') or DASH}. The test split was scored once, "
+         "after every choice."),
+        "## Test results", _results(test),
+        "## Bias", _bias(test),
+        "## Calibration",
+        (f"Expected calibration error {fmt(test.get('ece'))}, Brier score {fmt(test.get('brier'))} "
+         "(of P(pneumonia); lower is better)." + (f"\n\n![reliability diagram]({reliability})"
+                                                  if reliability else "")),
+        "## Saliency faithfulness", "Not measured for this run.",
+        "## Known failure modes", FAILURE_MODES,
+        "## Versions and reproduction",
+        (f"git commit `{esc(env.get('git_commit') or DASH)}` on {esc(env.get('device') or DASH)}; "
+         + ", ".join(f"{esc(k)} {esc(v)}" for k, v in (env.get("packages") or {}).items())
+         + f"; Python {esc(env.get('python') or DASH)}."),
+        f"```sh\n{command}\n```",
+    ]
+    path = run_dir / "MODEL_CARD.md"
+    path.write_text("\n\n".join(sections) + "\n", encoding="utf-8")
+    return path
+
+
+def _ensemble(summary: dict) -> str:
+    ensemble = summary.get("ensemble")
+    if not ensemble:
+        return "no (one model)"
+    return f"yes, trials {', '.join(map(str, ensemble['trials']))}" if ensemble["used"] else "no"
+
+
+def _results(test: dict) -> str:
+    if not test:
+        return "No test split was scored."
+    ci = test.get("ci") or {}
+    unit = test.get("ci_unit", "image")
+    rows = [{"metric": "accuracy", "value [95% CI]": fmt_ci(test.get("accuracy"), ci.get("accuracy"))},
+            {"metric": "balanced accuracy", "value [95% CI]": fmt(test.get("balanced_accuracy"))},
+            {"metric": "macro-F1", "value [95% CI]": fmt_ci(test.get("f1_macro"), ci.get("f1_macro"))},
+            {"metric": "AUC", "value [95% CI]": fmt_ci(test.get("auc"), ci.get("auc"))},
+            {"metric": "sensitivity", "value [95% CI]": fmt(test.get("sensitivity"))},
+            {"metric": "specificity", "value [95% CI]": fmt(test.get("specificity"))}]
+    return (f"{test.get('n', DASH)} test images; intervals: percentile bootstrap over {esc(unit)}s, "
+            "1,000 resamples.\n\n" + table(rows, ""))
+
+
+def _bias(test: dict) -> str:
+    if not test:
+        return DASH
+    bias = test.get("bias") or {}
+    recall = {c: dig(m, "recall") for c, m in (test.get("per_class") or {}).items()}
+    detection = test.get("subtype_detection") or {}
+    lines = [f"\\|sensitivity − specificity\\| {fmt(bias.get('sens_spec_gap'))}; recall spread "
+             f"{fmt(bias.get('recall_spread'))}; predicted minus true pneumonia rate "
+             f"{fmt(bias.get('positive_rate_skew'), signed=True)}; pneumonia called normal "
+             f"{fmt(bias.get('false_normal_rate'))}.",
+             "Recall per class: " + ", ".join(f"{esc(c)} {fmt(r)}" for c, r in recall.items()) + "."]
+    if detection:
+        lines.append("Detection per subtype: " + ", ".join(f"{esc(k)} {fmt(v)}" for k, v in detection.items())
+                     + ".")
+    return "\n\n".join(lines)
+
+
+def _reliability_png(run_dir: Path, summary: dict) -> str | None:
+    """The test split's reliability diagram of P(pneumonia), when the run has probabilities."""
+    path = run_dir / "scores.csv"
+    if summary.get("task") == "autoencoder" or not path.exists():
+        return None
+    scores = pd.read_csv(path).query("split == 'test'")
+    if scores.empty:
+        return None
+    p = scores["score"].to_numpy() if "score" in scores else 1.0 - scores["score_0"].to_numpy()
+    y = (scores.label == "PNEUMONIA").to_numpy(np.int64)
+    plots.reliability_png(y, p, run_dir / "reliability.png", title=f"{summary['run_id']}: test")
+    return "reliability.png"
