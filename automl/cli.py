@@ -108,7 +108,7 @@ def _config(args, seed: int | None = None):
         pretrained=args.pretrained, val_fraction=args.val_fraction, patience=args.patience,
         smoke=args.smoke, time_budget_minutes=args.time_budget, fixed=_parse_fixed(args.fix),
         trial_minutes=args.trial_minutes, strategy=args.strategy, ensemble=args.ensemble,
-        validation=args.validation,
+        validation=args.validation, max_latency_ms=args.max_latency_ms,
     ).validate()
 
 
@@ -198,6 +198,9 @@ def _add_search_options(parser: argparse.ArgumentParser) -> None:
                         help="minutes after which no new trial starts")
     parser.add_argument("--ensemble", type=int,
                         help="average the top-K distinct trials if that wins on validation")
+    parser.add_argument("--max-latency-ms", type=float, dest="max_latency_ms",
+                        help="choose the best model among those that score one image in at most "
+                        "this many CPU milliseconds")
     parser.add_argument("--trial-minutes", type=float, dest="trial_minutes",
                         help="wall-clock limit of one trial's training")
     parser.add_argument("--strategy", default="none", choices=choices.STRATEGIES,

@@ -197,3 +197,37 @@ def reliability_png(y: np.ndarray, p: np.ndarray, path: Path, *, title: str, bin
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def pareto_png(trials: list[dict], objective: str, chosen: str, path: Path, *,
+               cap: float | None = None) -> bool:
+    """Validation objective against CPU latency of every completed trial, the Pareto front
+    (no faster trial is better) joined, the chosen model ringed, a latency cap dashed.
+    Returns False (and writes nothing) when no trial has a latency."""
+    points = [(t["latency_ms"], t["metrics"][objective], str(t["trial_id"])) for t in trials
+              if t.get("status") == "COMPLETED" and t.get("latency_ms") and objective in t.get("metrics", {})]
+    if not points:
+        return False
+    sign = -1.0 if objective.endswith("loss") else 1.0
+    front, best = [], -np.inf
+    for latency, value, _ in sorted(points):
+        if sign * value > best:
+            front.append((latency, value))
+            best = sign * value
+    fig, ax = plt.subplots(figsize=(4.8, 3.6))
+    ax.scatter([p[0] for p in points], [p[1] for p in points], s=14, color="grey", label="trial")
+    ax.plot(*zip(*front), "o-", color="tab:blue", ms=4, label="Pareto front")
+    for latency, value, tid in points:
+        if tid == str(chosen):
+            ax.scatter([latency], [value], s=120, facecolors="none", edgecolors="tab:red", lw=2,
+                       label=f"chosen (trial {tid})")
+    if cap is not None:
+        ax.axvline(cap, color="tab:red", ls="--", lw=1, label=f"cap {cap:g} ms")
+    ax.set_xscale("log")
+    ax.set_xlabel("CPU latency, ms per image (batch 1)")
+    ax.set_ylabel(f"validation {objective}")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return True

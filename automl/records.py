@@ -113,12 +113,14 @@ def short_error(message: str | None) -> str | None:
 def trial_record(run_id: str, task: str, trial_id: str, *, hparams: dict, history: dict,
                  objective: str, direction: str, status: str = "COMPLETED", error: str | None = None,
                  params: int | None = None, seconds: float = 0.0, started_at: str | None = None,
-                 worker: str | None = None) -> dict:
-    """One ``trials.jsonl`` line: metrics from the best epoch by the objective, the full history."""
+                 worker: str | None = None, latency_ms: float | None = None) -> dict:
+    """One ``trials.jsonl`` line: metrics from the best epoch by the objective, the full history,
+    parameter count and CPU inference latency (ms per image at batch 1)."""
     return {"run_id": run_id, "task": task, "trial_id": trial_id, "worker": worker,
             "status": status, "error": short_error(error), "hparams": hparams,
             "metrics": best_epoch_metrics(history, objective, direction), "history": history,
-            "params": params, "seconds": round(seconds, 3), "started_at": started_at}
+            "params": params, "latency_ms": latency_ms, "seconds": round(seconds, 3),
+            "started_at": started_at}
 
 
 def new_summary(run_id: str, task: str, config: dict, *, env: dict, objective: str, direction: str,

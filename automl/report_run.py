@@ -19,6 +19,7 @@ OBJECTIVE_READS = {"val_auroc": "selected with validation labels (normal and pne
 FEATURE_ORDER = ("embedding", "pixels", "pca50")
 PLOTS = (("confusion_matrix.png", "confusion matrix"), ("roc.png", "ROC"),
          ("training_curves.png", "training curves"),
+         ("pareto.png", "validation objective against CPU latency (Pareto front, chosen model ringed)"),
          ("score_histogram.png", "anomaly scores by subtype"),
          ("reconstructions.png", "test images: input, prediction, anomaly map"))
 
@@ -136,7 +137,9 @@ def render_run(run: Run, out: Path) -> str:
          f"{esc(run.validation)} validation"),
         (f"objective: {esc(dig(s, 'objective', 'name'))} = {fmt(dig(s, 'objective', 'value'))} "
          f"({esc(dig(s, 'objective', 'direction'))}), best trial {esc(s.get('best_trial'))} "
-         f"({fmt_count(best.get('params'))} parameters)"
+         f"({fmt_count(best.get('params'))} parameters"
+         + (f", {fmt(best['latency_ms'], 1)} ms per image on CPU" if number(best.get("latency_ms")) else "")
+         + ")"
          + (f"; {OBJECTIVE_READS[name]}" if (name := dig(s, "objective", "name")) in OBJECTIVE_READS
             else "")),
         (f"best hyperparameters: "

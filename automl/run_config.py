@@ -37,6 +37,8 @@ class SearchConfig:
     trial_minutes: float | None = None
     strategy: str = "none"
     ensemble: int | None = None
+    # Choose only among trials whose CPU latency (ms per image, batch 1) is at most this.
+    max_latency_ms: float | None = None
     smoke: bool = False
     fixed: dict = field(default_factory=dict)
 
@@ -79,7 +81,7 @@ class SearchConfig:
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or value < 1):
                 raise ValueError(f"--{name.replace('_', '-')}: got {value!r}; expected a whole number >= 1")
-        for name in ("time_budget_minutes", "trial_minutes"):
+        for name in ("time_budget_minutes", "trial_minutes", "max_latency_ms"):
             value = getattr(self, name)
             if value is not None and not value > 0:
                 raise ValueError(f"{name}: got {value!r}; expected minutes > 0")

@@ -56,6 +56,12 @@ def ranked_trials(trials: list[dict], objective: str) -> list[dict]:
     return sorted(usable, key=lambda t: sign * t["metrics"][objective])
 
 
+def within_latency(ranked: list[dict], cap: float) -> list[dict]:
+    """The trials (in their order) whose CPU latency is at most ``cap`` ms per image: a user
+    who needs a small model gets the best one under the cap, nothing slower, nothing unmeasured."""
+    return [t for t in ranked if t.get("latency_ms") is not None and t["latency_ms"] <= cap]
+
+
 def distinct_top(ranked: list[dict], k: int) -> list[dict]:
     """The ``k`` best of ``ranked`` trials with distinct hyperparameters (Hyperband continues
     a trial under a new id; the copy would add nothing to an ensemble)."""
@@ -153,6 +159,11 @@ def score_run(ctx: RunContext) -> dict:
     trials = records.read_jsonl(ctx.run_dir / "trials.jsonl")
     usable = ranked_trials(trials, ctx.objective)
     ranked = [t for t in usable if ctx.trial_ids is None or str(t["trial_id"]) in ctx.trial_ids]
+    cap = config.get("max_latency_ms")
+    if cap is not None:
+        ranked = within_latency(ranked, cap)
+        if not ranked:
+            ctx.log(f"no completed trial scores an image in {cap:g} ms or less")
     summary = records.new_summary(
         ctx.run_dir.name, task.name, config, env=records.run_environment(ctx.run_dir),
         objective=ctx.objective, direction=ctx.direction, data_root=ctx.data_root,
@@ -163,7 +174,8 @@ def score_run(ctx: RunContext) -> dict:
         records.write_json(ctx.run_dir / "summary.json", summary)
         return summary
     best = ranked[0]
-    summary.update(best_trial=best["trial_id"], best_hparams=best["hparams"])
+    summary.update(best_trial=best["trial_id"], best_hparams=best["hparams"],
+                   best_latency_ms=best.get("latency_ms"), best_params=best.get("params"))
     summary["objective"]["value"] = best["metrics"][ctx.objective]
     model = ctx.load_model(best)
 
@@ -206,6 +218,8 @@ def score_run(ctx: RunContext) -> dict:
     try:
         plots.run_plots(ctx.run_dir, summary, best, task, model=model,
                         images={"val": selection.clean_images, "test": test_images})
+        plots.pareto_png(trials, ctx.objective, best["trial_id"], ctx.run_dir / "pareto.png",
+                         cap=cap)
     except Exception as error:  # a figure must not cost the scored results
         summary["plot_error"] = records.short_error(f"{type(error).__name__}: {error}")
         ctx.log(f"plots failed: {summary['plot_error']}")

@@ -69,6 +69,7 @@ class RecordingMixin:
         self._started: dict[str, tuple[float, str]] = {}
         self._histories: dict[str, dict] = {}
         self._params: dict[str, int] = {}
+        self._models: dict[str, keras.Model] = {}
         self._deadline = time.time() + 60 * time_budget_minutes if time_budget_minutes else None
 
     def on_trial_begin(self, trial):
@@ -81,6 +82,7 @@ class RecordingMixin:
         trial_id = getattr(self, "_current_trial_id", None)
         if trial_id is not None:
             self._params[trial_id] = int(model.count_params())
+            self._models[trial_id] = model  # the object Keras Tuner trains: timed when it ends
         return model
 
     def run_trial(self, trial, *args, **kwargs):
@@ -104,6 +106,8 @@ class RecordingMixin:
             return
         completed = trial.status == kt.engine.trial.TrialStatus.COMPLETED
         started, started_at = self._started.pop(trial.trial_id, (time.time(), None))
+        model = self._models.pop(trial.trial_id, None)
+        latency = inference_latency_ms(model) if completed and model is not None else None
         records.append_jsonl(self._records_path, records.trial_record(
             self._run_id, self._task.name, trial.trial_id, worker=self.tuner_id,
             status="COMPLETED" if completed else "FAILED",
@@ -111,8 +115,27 @@ class RecordingMixin:
             hparams=dict(trial.hyperparameters.values),
             history=self._histories.pop(trial.trial_id, {}),
             objective=self._objective, direction=self._direction,
-            params=self._params.pop(trial.trial_id, None),
+            params=self._params.pop(trial.trial_id, None), latency_ms=latency,
             seconds=time.time() - started, started_at=started_at))
+
+
+def inference_latency_ms(model: keras.Model, *, warmup: int = 3, repeats: int = 15) -> float | None:
+    """Median wall time of one forward pass of one image (batch 1, inference mode), in ms:
+    what a user who scores images one by one on this machine waits per image."""
+    import numpy as np
+
+    try:
+        x = np.zeros((1, *model.inputs[0].shape[1:]), np.float32)
+        for _ in range(warmup):
+            model(x, training=False)
+        times = []
+        for _ in range(repeats):
+            started = time.perf_counter()
+            model(x, training=False)
+            times.append(time.perf_counter() - started)
+    except Exception:  # a model that cannot run eagerly has no latency, not a failed trial
+        return None
+    return round(1000 * float(np.median(times)), 3)
 
 
 def _gradient_registry() -> dict | None:

@@ -260,3 +260,26 @@ def test_an_ensemble_is_saved_as_one_model_that_scores_like_its_members(tmp_path
                                keras.Model(members[0].inputs, members[0].get_layer("embedding").output)
                                .predict(x, verbose=0), atol=1e-6)
     assert scoring.scored_model(members[:1]) is members[0]
+
+
+@pytest.mark.slow
+def test_latency_is_recorded_and_a_cap_chooses_the_best_fast_model(synthetic_data, tmp_path):
+    from automl import scoring
+
+    run_dir = _search(synthetic_data, tmp_path / "free", max_trials=3, fixed={"blocks": 2})
+    trials = [t for t in records.read_jsonl(run_dir / "trials.jsonl") if t["status"] == "COMPLETED"]
+    assert all(t["latency_ms"] > 0 and t["params"] > 0 for t in trials)
+    assert (run_dir / "pareto.png").stat().st_size > 1000
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["best_latency_ms"] == next(t["latency_ms"] for t in trials
+                                              if t["trial_id"] == summary["best_trial"])
+    ranked = scoring.ranked_trials(trials, summary["objective"]["name"])
+    fastest = min(t["latency_ms"] for t in trials)
+    capped = scoring.within_latency(ranked, fastest)
+    assert [t["latency_ms"] for t in capped] == [fastest] * len(capped) and capped
+    assert scoring.within_latency(ranked + [{"trial_id": "x", "latency_ms": None}], 1e9) == ranked
+
+
+def test_a_latency_cap_is_checked():
+    with pytest.raises(ValueError, match="max_latency_ms: got -1"):
+        SearchConfig(max_latency_ms=-1).validate()
