@@ -277,6 +277,10 @@ def main(argv: list[str] | None = None) -> int:
     # TensorFlow's C++ start-up lines (oneDNN, absl) are noise on a console; errors still show.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     args = build_parser().parse_args(argv)
+    if args.command in ("search", "study", "embed", "predict"):
+        from automl.gpu import allow_memory_growth
+
+        allow_memory_growth()  # before the command's first TensorFlow op
     try:
         return args.func(args) or 0
     except SystemExit as exit_:

@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+from automl import gpu
+
 MAX_RESTARTS = 3
 
 
@@ -23,17 +25,21 @@ def role_command(run_dir: Path, role: str) -> list[str]:
     return [sys.executable, "-m", "automl.cli", "search", "--resume", str(run_dir), "--role", role]
 
 
-def role_env(tuner_id: str, ip: str, port: int) -> dict:
-    """The three variables Keras Tuner reads to join a distributed search."""
+def role_env(tuner_id: str, ip: str, port: int, *, devices: str | None = None) -> dict:
+    """The three variables Keras Tuner reads to join a distributed search, and the GPU the
+    process may use (``devices``: a ``CUDA_VISIBLE_DEVICES`` value; None leaves it)."""
     env = dict(os.environ)
     env.update(KERASTUNER_TUNER_ID=tuner_id, KERASTUNER_ORACLE_IP=ip,
                KERASTUNER_ORACLE_PORT=str(port))
+    if devices is not None:
+        env[gpu.VISIBLE] = devices
     # Workers share the cores; one thread pool each avoids oversubscription.
     env.setdefault("TF_NUM_INTEROP_THREADS", "1")
     return env
 
 
-def launch(run_dir: Path, workers: int, *, log=print, ip: str = "127.0.0.1") -> int:
+def launch(run_dir: Path, workers: int, *, log=print, ip: str = "127.0.0.1",
+           gpus: list[str] | None = None) -> int:
     """Run a chief and ``workers`` workers on this machine until the chief ends.
 
     A worker that dies (crash, OOM, ``kill -9``) is restarted under the same
@@ -45,12 +51,18 @@ def launch(run_dir: Path, workers: int, *, log=print, ip: str = "127.0.0.1") -> 
         The chief's exit code.
     """
     port = free_port()
+    gpus = gpu.host_gpus() if gpus is None else gpus
     logs = run_dir / "logs"
     logs.mkdir(exist_ok=True)
 
     def start(tuner_id: str, role: str) -> subprocess.Popen:
         out = open(logs / f"{tuner_id}.log", "ab")
-        return subprocess.Popen(role_command(run_dir, role), env=role_env(tuner_id, ip, port),
+        # Worker i gets GPU i mod G; the chief (trials out, the final scoring) sees them all,
+        # and memory growth (automl.gpu) keeps it from taking their memory.
+        devices = None if role == "chief" else gpu.worker_devices(int(tuner_id.removeprefix("worker")),
+                                                                  gpus)
+        return subprocess.Popen(role_command(run_dir, role), env=role_env(tuner_id, ip, port,
+                                                                          devices=devices),
                                 stdout=out, stderr=subprocess.STDOUT)
 
     chief = start("chief", "chief")

@@ -69,3 +69,23 @@ def test_worker_killed_mid_trial(synthetic_data, tmp_path):
     assert launcher.returncode == 0, output[-3000:]
     assert "restarting" in output
     _check_run(runs[0], 6)
+
+
+def test_workers_are_pinned_to_one_gpu_each(monkeypatch):
+    from automl import distributed, gpu
+
+    fake = ["0", "1", "2"]
+    assert [gpu.worker_devices(i, fake) for i in range(5)] == ["0", "1", "2", "0", "1"]
+    assert gpu.worker_devices(3, []) is None  # a CPU host: the environment is left alone
+    env = distributed.role_env("worker4", "127.0.0.1", 1234, devices=gpu.worker_devices(4, fake))
+    assert env["CUDA_VISIBLE_DEVICES"] == "1" and env["KERASTUNER_TUNER_ID"] == "worker4"
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2,3")
+    assert gpu.host_gpus() == ["2", "3"]  # a parent's restriction is kept
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "-1")
+    assert gpu.host_gpus() == []
+
+
+def test_memory_growth_is_harmless_without_a_gpu():
+    from automl import gpu
+
+    assert gpu.allow_memory_growth() >= 0
