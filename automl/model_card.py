@@ -60,7 +60,7 @@ def write_model_card(run_dir: Path) -> Path:
         (f"Expected calibration error {fmt(test.get('ece'))}, Brier score {fmt(test.get('brier'))} "
          "(of P(pneumonia); lower is better)." + (f"\n\n![reliability diagram]({reliability})"
                                                   if reliability else "")),
-        "## Saliency faithfulness", "Not measured for this run.",
+        "## Saliency faithfulness", _saliency(summary.get("saliency")),
         "## Known failure modes", FAILURE_MODES,
         "## Versions and reproduction",
         (f"git commit `{esc(env.get('git_commit') or DASH)}` on {esc(env.get('device') or DASH)}; "
@@ -71,6 +71,16 @@ def write_model_card(run_dir: Path) -> Path:
     path = run_dir / "MODEL_CARD.md"
     path.write_text("\n\n".join(sections) + "\n", encoding="utf-8")
     return path
+
+
+def _saliency(result: dict | None) -> str:
+    if not result:
+        return "Not measured for this run (runs made before saliency existed, or the anomaly task)."
+    return (f"{esc(result['method'])} maps, deletion test on {result['images']} validation pneumonia "
+            f"images: the area under P(pneumonia) is {fmt(result['saliency_area'])} when the most "
+            f"salient pixels are deleted first and {fmt(result['random_area'])} when pixels are "
+            f"deleted at random; difference {fmt(result['difference'])} (a faithful map makes the "
+            "probability fall sooner; target ≥ 0.1). See `saliency_panel.png` for test images.")
 
 
 def _ensemble(summary: dict) -> str:

@@ -231,3 +231,22 @@ def pareto_png(trials: list[dict], objective: str, chosen: str, path: Path, *,
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return True
+
+
+def saliency_panel_png(images: np.ndarray, maps: np.ndarray, titles: list[str], path: Path, *,
+                       title: str) -> None:
+    """Each image with its saliency map overlaid (red = where the evidence for pneumonia is)."""
+    n = len(images)
+    columns = min(n, 4)
+    rows = int(np.ceil(n / columns))
+    fig, axes = plt.subplots(rows, columns, figsize=(2.2 * columns, 2.45 * rows), squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
+    for ax, image, heat, text in zip(axes.ravel(), images, maps, titles):
+        ax.imshow(image[..., 0], cmap="gray", vmin=0, vmax=1)
+        ax.imshow(heat, cmap="jet", alpha=0.35, vmin=0, vmax=1)
+        ax.set_title(text, fontsize=6.5)
+    fig.suptitle(title, fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

@@ -20,6 +20,7 @@ FEATURE_ORDER = ("embedding", "pixels", "pca50")
 PLOTS = (("confusion_matrix.png", "confusion matrix"), ("roc.png", "ROC"),
          ("training_curves.png", "training curves"),
          ("pareto.png", "validation objective against CPU latency (Pareto front, chosen model ringed)"),
+         ("saliency_panel.png", "Grad-CAM on test images: true/false positives and negatives"),
          ("score_histogram.png", "anomaly scores by subtype"),
          ("reconstructions.png", "test images: input, prediction, anomaly map"))
 
@@ -146,6 +147,12 @@ def render_run(run: Run, out: Path) -> str:
          f"{render_hparams(s.get('best_hparams'), dig(s, 'config', 'image_size')) or DASH}"),
         f"git commit {esc(dig(s, 'env', 'git_commit'))} on {esc(dig(s, 'env', 'device'))}",
     ]
+    if isinstance(sal := s.get("saliency"), dict):
+        facts.append(f"saliency faithfulness ({esc(sal.get('method'))}, deletion test on "
+                     f"{sal.get('images')} validation pneumonia images): area under P(pneumonia) "
+                     f"{fmt(sal.get('saliency_area'))} deleting the most salient pixels first, "
+                     f"{fmt(sal.get('random_area'))} deleting at random; difference "
+                     f"**{fmt(sal.get('difference'))}** (target ≥ 0.1)")
     if (run.folder / "MODEL_CARD.md").is_file():
         facts.append(f"[model card]({rel(run.folder / 'MODEL_CARD.md', out)}): intended use, data, "
                      "selection, results, bias, calibration, versions")

@@ -11,7 +11,7 @@ import keras
 import numpy as np
 import pandas as pd
 
-from automl import choices, decisions, metrics, plots, records
+from automl import choices, decisions, metrics, plots, records, saliency
 from automl.data.pipeline import load_images
 from automl.model_card import write_model_card
 from automl.shift import SelectionSet
@@ -147,6 +147,32 @@ def embedding_model(model: keras.Model) -> keras.Model:
     return keras.Model(model.inputs, layer.output)
 
 
+def explain(ctx: RunContext, model: keras.Model, rule: dict, test_images, summary: dict) -> dict:
+    """Saliency of the scored model: its faithfulness (the deletion test, on up to 64
+    validation pneumonia images) and a panel of test images by outcome with Grad-CAM overlays."""
+    task, selection, seed = ctx.task, ctx.selection, ctx.config["seed"]
+    pneumonia = np.flatnonzero(selection.clean_labels != 0)[:64]
+    result = saliency.faithfulness(model, task.model_inputs(selection.clean_images[pneumonia]),
+                                   evaluation=task.evaluation, seed=seed)
+    scores = pd.read_csv(ctx.run_dir / "scores.csv").query("split == 'test'")
+    if test_images is not None and len(scores):
+        columns = [c for c in scores.columns if c.startswith("score")]
+        test_scores = scores[columns].to_numpy() if len(columns) > 1 else scores["score"].to_numpy()
+        y = task.labels(ctx.parts["test"])
+        predicted = metrics.predict_labels(test_scores, threshold=rule["threshold"], weights=rule["weights"])
+        picks = saliency.panel_picks(y, predicted)
+        x = task.model_inputs(test_images[[i for _, i in picks]])
+        maps = saliency.gradcam(model, x, evaluation=task.evaluation)
+        p = saliency.pneumonia_probability(np.atleast_2d(test_scores.T).T, task.evaluation)
+        titles = [f"{kind}\n{scores.subtype.iloc[i]}, P(pneumonia) {p[i]:.2f}" for kind, i in picks]
+        plots.saliency_panel_png(x, maps, titles, ctx.run_dir / "saliency_panel.png",
+                                 title=f"{summary['run_id']}: Grad-CAM on test images (red = evidence "
+                                       "for pneumonia)")
+    ctx.log(f"saliency (Grad-CAM) deletion area {result['saliency_area']:.3f} against random "
+            f"{result['random_area']:.3f}: difference {result['difference']:.3f}")
+    return result
+
+
 def score_run(ctx: RunContext) -> dict:
     """Pick the best recorded trial, then the ensemble and the decision rule on the
     selection set; score validation, the shifted selection set and, once, the official
@@ -187,7 +213,8 @@ def score_run(ctx: RunContext) -> dict:
         members, scores, summary["ensemble"] = choose_ensemble(ctx, ranked, model, scores)
     # The file a user takes away is the model the test numbers describe (for the anomaly
     # task: the trained model; its score also needs the run's score choice and references).
-    scored_model([m for _, m in members]).save(ctx.run_dir / "best_model.keras")
+    scored = scored_model([m for _, m in members])
+    scored.save(ctx.run_dir / "best_model.keras")
     rule = decision_rule(task.evaluation, selection.labels, scores,
                          threshold_rule=config.get("threshold", choices.DEFAULT_THRESHOLD))
     summary["threshold"] = rule["threshold"]
@@ -223,6 +250,11 @@ def score_run(ctx: RunContext) -> dict:
     except Exception as error:  # a figure must not cost the scored results
         summary["plot_error"] = records.short_error(f"{type(error).__name__}: {error}")
         ctx.log(f"plots failed: {summary['plot_error']}")
+    if task.evaluation in ("binary", "multiclass"):
+        try:
+            summary["saliency"] = explain(ctx, scored, rule, test_images, summary)
+        except Exception as error:  # a figure must not cost the scored results
+            ctx.log(f"saliency failed: {type(error).__name__}: {error}")
     # Written last: a summary.json means the run is finished, plots included.
     records.write_json(ctx.run_dir / "summary.json", summary)
     try:

@@ -61,8 +61,12 @@ def test_smoke_search_writes_complete_records(task, synthetic_data, tmp_path):
     for png in ("confusion_matrix.png", "roc.png", "training_curves.png"):
         assert (run_dir / png).stat().st_size > 1000
     assert _hparams_events(run_dir / "tb")
+    from automl import scoring
+
     model = keras.models.load_model(run_dir / "best_model.keras", safe_mode=True)
-    assert model.get_layer("embedding") is not None
+    assert scoring.embedding_model(model).output.shape[-1] > 0  # an ensemble's best member's
+    assert set(summary["saliency"]) >= {"method", "saliency_area", "random_area", "difference"}
+    assert (run_dir / "saliency_panel.png").stat().st_size > 1000
 
 
 @pytest.mark.slow
