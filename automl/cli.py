@@ -142,7 +142,15 @@ def _embed(args) -> int:
 def _predict(args) -> int:
     from automl.predict import predict
 
-    return predict(Path(args.run), [Path(p) for p in args.images], out=Path(args.out) if args.out else None)
+    return predict(Path(args.run), [Path(p) for p in args.images], out=Path(args.out) if args.out else None,
+                   cam=Path(args.cam) if args.cam else None)
+
+
+def _export(args) -> int:
+    from automl.export import export
+
+    print(export(Path(args.run), args.format, out=Path(args.out) if args.out else None))
+    return 0
 
 
 def _card(args) -> int:
@@ -260,7 +268,14 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--run", required=True, help="a finished run folder")
     predict.add_argument("images", nargs="+", metavar="IMAGE_OR_FOLDER")
     predict.add_argument("--out", help="also write the rows to this CSV")
+    predict.add_argument("--cam", help="write Grad-CAM and SmoothGrad overlays into this folder")
     predict.set_defaults(func=_predict)
+
+    export = commands.add_parser("export", help="the scored model as a SavedModel or TFLite file")
+    export.add_argument("--run", required=True, help="a finished classifier run folder")
+    export.add_argument("--format", default="savedmodel", choices=["savedmodel", "tflite"])
+    export.add_argument("--out", help="folder to write (default RUN/export/FORMAT)")
+    export.set_defaults(func=_export)
 
     card = commands.add_parser("card", help="(re)write MODEL_CARD.md of finished runs from their records")
     card.add_argument("--run", nargs="+", required=True, help="finished run folders")
@@ -277,7 +292,7 @@ def main(argv: list[str] | None = None) -> int:
     # TensorFlow's C++ start-up lines (oneDNN, absl) are noise on a console; errors still show.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     args = build_parser().parse_args(argv)
-    if args.command in ("search", "study", "embed", "predict"):
+    if args.command in ("search", "study", "embed", "predict", "export"):
         from automl.gpu import allow_memory_growth
 
         allow_memory_growth()  # before the command's first TensorFlow op

@@ -47,9 +47,11 @@ def known_labels(files: list[Path]) -> pd.DataFrame | None:
                          "patient": [data_index.patient_id(f.name) for f in files]})
 
 
-def predict(run_dir: Path, inputs: list[Path], *, out: Path | None = None, log=print) -> int:
+def predict(run_dir: Path, inputs: list[Path], *, out: Path | None = None, cam: Path | None = None,
+            log=print) -> int:
     """Score ``inputs`` (images or folders) with the run in ``run_dir``; print one row per
-    image (and write them to ``out`` as CSV); with Kaggle-layout labels, print the metrics.
+    image (and write them to ``out`` as CSV); with Kaggle-layout labels, print the metrics;
+    with ``cam``, write each image's Grad-CAM and SmoothGrad overlays there (classifiers).
 
     Returns:
         The exit code: 0, or 1 when any input was skipped (each is named with its reason).
@@ -90,6 +92,9 @@ def predict(run_dir: Path, inputs: list[Path], *, out: Path | None = None, log=p
     if out:
         rows.to_csv(out, index=False)
         log(f"wrote {len(rows)} rows to {out}")
+    if cam and task.evaluation != "anomaly":
+        write_overlays(model, task, images, files, Path(cam), hparams=hparams)
+        log(f"wrote {len(files)} saliency overlays to {cam}")
     labelled = known_labels(files)
     if labelled is not None and len(task.select(labelled)) == len(labelled):
         result = metrics.evaluate(task.labels(labelled), scores, kind=task.evaluation,
@@ -100,3 +105,19 @@ def predict(run_dir: Path, inputs: list[Path], *, out: Path | None = None, log=p
             f"{result['balanced_accuracy']:.4f}, AUC {result['auc']}, sensitivity "
             f"{result['sensitivity']:.4f}, specificity {result['specificity']:.4f}")
     return 1 if problems else 0
+
+
+def write_overlays(model, task, images: np.ndarray, files: list[Path], folder: Path, *,
+                   hparams: dict) -> None:
+    """``<name>_saliency.png`` per image: Grad-CAM and SmoothGrad of P(pneumonia) overlaid."""
+    from automl import plots, saliency
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for start in range(0, len(images), 32):
+        x = task.model_inputs(images[start:start + 32], hparams)
+        maps = {m: saliency.saliency_maps(model, x, evaluation=task.evaluation, method=m)
+                for m in saliency.METHODS}
+        for i, file in enumerate(files[start:start + 32]):
+            plots.saliency_panel_png(np.stack([x[i], x[i]]), np.stack([maps[m][i] for m in saliency.METHODS]),
+                                     list(saliency.METHODS), folder / f"{file.stem}_saliency.png",
+                                     title=file.name)

@@ -27,7 +27,10 @@ def test_predict_reports_bad_files_and_reproduces_the_test_metrics(binary_run, s
         shutil.copy(source, folder / source.name)
     (folder / "damaged.jpeg").write_bytes(b"\xff\xd8 not really a jpeg")
     out = tmp_path / "rows.csv"
-    assert cli.main(["predict", "--run", str(binary_run), str(folder), "--out", str(out)]) == 1
+    cams = tmp_path / "cams"
+    assert cli.main(["predict", "--run", str(binary_run), str(folder), "--out", str(out),
+                     "--cam", str(cams)]) == 1
+    assert len(list(cams.glob("*_saliency.png"))) == 3
     text = capsys.readouterr().out
     assert "damaged.jpeg" in text and "skipped" in text
     rows = out.read_text().splitlines()
@@ -36,3 +39,33 @@ def test_predict_reports_bad_files_and_reproduces_the_test_metrics(binary_run, s
     assert cli.main(["predict", "--run", str(binary_run), str(synthetic_data / "test")]) == 0
     summary = json.loads((binary_run / "summary.json").read_text())
     assert f"accuracy {summary['test']['accuracy']:.4f}" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fmt", ["savedmodel", "tflite"])
+def test_the_export_matches_predict(fmt, binary_run, synthetic_data, tmp_path):
+    import numpy as np
+    import pandas as pd
+    import tensorflow as tf
+
+    from automl.data.pipeline import load_images
+
+    files = sorted((synthetic_data / "test").rglob("*.jpeg"))[:6]
+    out = tmp_path / "rows.csv"
+    assert cli.main(["predict", "--run", str(binary_run), *map(str, files), "--out", str(out)]) == 0
+    expected = pd.read_csv(out).p_pneumonia.to_numpy()
+    assert cli.main(["export", "--run", str(binary_run), "--format", fmt, "--out", str(tmp_path / fmt)]) == 0
+    meta = json.loads((tmp_path / fmt / "metadata.json").read_text())
+    summary = json.loads((binary_run / "summary.json").read_text())
+    assert meta["decision"]["threshold"] == summary["threshold"] and meta["input"]["shape"][1] == 32
+    x = load_images([str(f) for f in files], 32, disk_cache=False).astype("float32") / 255.0
+    if fmt == "savedmodel":
+        loaded = tf.saved_model.load(str(tmp_path / fmt / "model"))  # kept: it owns the variables
+        got = loaded.serve(x).numpy().reshape(-1)
+    else:
+        interpreter = tf.lite.Interpreter(model_path=str(tmp_path / fmt / "model.tflite"))
+        runner = interpreter.get_signature_runner()
+        name = next(iter(runner.get_input_details()))
+        got = np.concatenate([next(iter(runner(**{name: x[i:i + 1]}).values())).reshape(-1)
+                              for i in range(len(x))])
+    np.testing.assert_allclose(got, expected, atol=1e-5)
