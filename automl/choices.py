@@ -39,7 +39,7 @@ OVERRUN_MINUTES = 4.0
 BUDGETS = {
     "real": {"max_trials": 30, "epochs": 12, "image_size": 128, "time_budget_minutes": 50.0,
              "trial_minutes": 10.0, "ensemble": 3},
-    "synthetic": {"max_trials": 3, "epochs": 2, "image_size": 48, "time_budget_minutes": 5.0,
+    "synthetic": {"max_trials": 20, "epochs": 10, "image_size": 48, "time_budget_minutes": 2.0,
                   "trial_minutes": None, "ensemble": 1},
     "smoke": {"max_trials": 2, "epochs": 1, "image_size": 32, "time_budget_minutes": 5.0,
               "trial_minutes": None, "ensemble": 1},

@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import sys
+import warnings
 from pathlib import Path
 
 
@@ -75,7 +76,7 @@ def _search(args) -> int:
 
             return launch(Path(args.resume), args.workers)
         run_search(SearchConfig(), resume=args.resume, role=args.role,
-                   strategy=None if args.strategy == "none" else args.strategy)
+                   strategy=None if args.strategy == "none" else args.strategy, verbose=args.verbose)
         return 0
     config = _config(args)
     if args.create_only:
@@ -91,7 +92,7 @@ def _search(args) -> int:
         run_dir, _ = create_run(config)
         print(f"run folder: {run_dir}")
         return launch(run_dir, args.workers)
-    run_search(config)
+    run_search(config, verbose=args.verbose)
     return 0
 
 
@@ -115,7 +116,7 @@ def _config(args, seed: int | None = None):
 def _study(args) -> int:
     from automl.study import run_study
 
-    run_study(_config(args, seed=args.seeds[0]), args.seeds)
+    run_study(_config(args, seed=args.seeds[0]), args.seeds, verbose=args.verbose)
     return 0
 
 
@@ -213,6 +214,8 @@ def _add_search_options(parser: argparse.ArgumentParser) -> None:
                         help="wall-clock limit of one trial's training")
     parser.add_argument("--strategy", default="none", choices=choices.STRATEGIES,
                         help="tf.distribute strategy inside each trial (mirrored: all local GPUs)")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="Keras Tuner's tables of each trial's hyperparameters")
     parser.add_argument("--smoke", action="store_true", help="synthetic data, 2 trials, 1 epoch")
 
 
@@ -291,6 +294,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     # TensorFlow's C++ start-up lines (oneDNN, absl) are noise on a console; errors still show.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # Our datasets are shuffled by tf.data; Keras warns about it once per trial regardless.
+    warnings.filterwarnings("ignore", message=".*`shuffle=True` was passed.*")
     args = build_parser().parse_args(argv)
     if args.command in ("search", "study", "embed", "predict", "export"):
         from automl.gpu import allow_memory_growth

@@ -71,7 +71,7 @@ def new_run_dir(config: SearchConfig) -> Path:
 
 
 def run_search(config: SearchConfig, *, resume: str | Path | None = None, role: str | None = None,
-               strategy: str | None = None, log=print) -> Path:
+               strategy: str | None = None, verbose: bool = False, log=print) -> Path:
     """Search, record, score; returns the run folder.
 
     Args:
@@ -80,6 +80,8 @@ def run_search(config: SearchConfig, *, resume: str | Path | None = None, role: 
             by :mod:`automl.distributed`); None for a single process.
         strategy: overrides the saved ``strategy`` of a resumed run (a worker host
             may have several GPUs where the chief has none).
+        verbose: Keras Tuner's own tables (each trial's hyperparameters) on the console;
+            without it, one line per epoch and one per trial.
 
     Raises:
         ValueError: an option is not allowed (before any folder is made).
@@ -122,11 +124,12 @@ def run_search(config: SearchConfig, *, resume: str | Path | None = None, role: 
     if role == "chief":
         tuning.make_chief(tuner.oracle, budget.time_budget_minutes)
 
+    tuning.show_failed_trial_tracebacks(verbose)  # the trial's line and record carry the error
     started = time.time()
     previous = {s: signal.signal(s, tuning.raise_interrupted) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         tuner.search(epochs=config.epochs, callbacks=tuning.trial_callbacks(budget, run_dir, objective),
-                     verbose=2)
+                     verbose=2 if verbose else 0)
     except tuning.RunInterrupted as error:
         log(f"\nInterrupted ({error}). Finished trials are saved in {run_dir / 'trials.jsonl'}; "
             f"continue with: automl search --resume {run_dir}")
@@ -146,6 +149,8 @@ def run_search(config: SearchConfig, *, resume: str | Path | None = None, role: 
     if summary["best_trial"] is None:
         log(f"every trial failed ({summary['trials_failed']}); see {run_dir / 'trials.jsonl'}")
         raise SystemExit(1)
+    log(f"\nnext: make report OUT={config.out}   |   make tensorboard RUN={run_dir}   |   "
+        f"automl predict --run {run_dir} IMAGE_OR_FOLDER   (model card: {run_dir / 'MODEL_CARD.md'})")
     return run_dir
 
 

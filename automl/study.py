@@ -30,7 +30,7 @@ def study_id(config: SearchConfig) -> str:
     return f"{config.task}-study-{digest[:8]}"
 
 
-def run_study(config: SearchConfig, seeds: list[int], *, log=print) -> Path:
+def run_study(config: SearchConfig, seeds: list[int], *, verbose: bool = False, log=print) -> Path:
     """Run the search once per seed into ``<out>/<study_id>/<run_id>/``; returns the study folder.
 
     ``study.json`` names the task, the shared configuration and the run of each seed; it
@@ -74,7 +74,7 @@ def run_study(config: SearchConfig, seeds: list[int], *, log=print) -> Path:
             records.write_json(state_path, state)
             log(f"seed {seed}: {run_dir.name}")
         try:
-            run_search(SearchConfig(), resume=run_dir, log=log)
+            run_search(SearchConfig(), resume=run_dir, verbose=verbose, log=log)
         except SystemExit as stop:
             if stop.code != 1:
                 raise

@@ -108,7 +108,7 @@ class RecordingMixin:
         started, started_at = self._started.pop(trial.trial_id, (time.time(), None))
         model = self._models.pop(trial.trial_id, None)
         latency = inference_latency_ms(model) if completed and model is not None else None
-        records.append_jsonl(self._records_path, records.trial_record(
+        record = records.trial_record(
             self._run_id, self._task.name, trial.trial_id, worker=self.tuner_id,
             status="COMPLETED" if completed else "FAILED",
             error=None if completed else trial.message,
@@ -116,7 +116,13 @@ class RecordingMixin:
             history=self._histories.pop(trial.trial_id, {}),
             objective=self._objective, direction=self._direction,
             params=self._params.pop(trial.trial_id, None), latency_ms=latency,
-            seconds=time.time() - started, started_at=started_at))
+            seconds=time.time() - started, started_at=started_at)
+        records.append_jsonl(self._records_path, record)
+        value = record["metrics"].get(self._objective)
+        outcome = (f"{self._objective} {value:.4f}" if value is not None
+                   else (record["error"] or "no objective").splitlines()[-1])
+        print(f"trial {trial.trial_id} {record['status'].lower()}: {outcome} ({record['seconds']:.0f} s)",
+              flush=True)
 
 
 def inference_latency_ms(model: keras.Model, *, warmup: int = 3, repeats: int = 15) -> float | None:
@@ -198,7 +204,17 @@ class TaskHyperModel(kt.HyperModel):
             return keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
 
     def fit(self, hp, model, *args, **kwargs):
+        # One line per epoch is the progress a user watches, whatever Keras Tuner's verbosity.
+        kwargs["verbose"] = 2
         return self.task.fit(hp, model, self.train, self.val, self.space, **kwargs)
+
+
+def show_failed_trial_tracebacks(show: bool) -> None:
+    """Keras Tuner prints the whole traceback of every failed trial; the record keeps it and
+    the console gets one line (``-v`` brings the tracebacks back)."""
+    from keras_tuner.src import config as kt_config
+
+    kt_config.DEBUG = show
 
 
 def tuner_class(name: str) -> type:

@@ -37,10 +37,10 @@ def resolve(data: str | os.PathLike | None = None, *, download: bool = True, log
     return DataSource(synthetic_set(), synthetic=True)
 
 
-def synthetic_set(per_class: int = 40) -> Path:
+def synthetic_set(per_class: int = 60) -> Path:
     """The built-in demo set (generated once into the cache), with its banner printed."""
     print(synthetic.BANNER, file=sys.stderr)
-    path = cache_dir() / f"synthetic-{per_class}"
+    path = cache_dir() / f"synthetic-v2-{per_class}"
     if not (path / "test").is_dir():
         synthetic.write_synthetic(path, per_class=per_class)
     return path

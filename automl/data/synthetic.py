@@ -45,8 +45,8 @@ def render(kind: str, rng: np.random.Generator, size: int = SIZE) -> np.ndarray:
         for cx, cy, rx, ry in lungs:
             inside = ((xx - cx) / rx) ** 2 + ((yy - cy) / ry) ** 2 < 1
             angle = rng.uniform(0, np.pi)
-            streaks = np.sin(40 * (xx * np.cos(angle) + yy * np.sin(angle)) + rng.uniform(0, 6))
-            image = image + np.where(inside, 0.12 * (streaks > 0.3), 0)
+            streaks = np.sin(20 * (xx * np.cos(angle) + yy * np.sin(angle)) + rng.uniform(0, 6))
+            image = image + np.where(inside, 0.25 * (streaks > 0.3), 0)
     image = image + 0.03 * rng.standard_normal(image.shape)
     return (np.clip(image, 0, 1) * 255).astype(np.uint8)
 
