@@ -72,14 +72,14 @@ def datasets(synthetic_data, tmp_path_factory):
 def test_no_choice_reads_the_test_split(task, datasets, tmp_path):
     made = {}
     for name, data in datasets.items():
-        config = SearchConfig(task=task, data=str(data), tuner="random", max_trials=3, epochs=2,
-                              image_size=32, ensemble=3, fixed={"blocks": 2}, seed=3,
+        config = SearchConfig(task=task, data=str(data), tuner="random", max_trials=2, epochs=2,
+                              image_size=32, ensemble=2, fixed={"blocks": 2}, seed=3,
                               out=str(tmp_path / name.replace(" ", "-")))
         run_dir = run_search(config, log=lambda *a: None)
         embed_run(run_dir, tsne=False, log=lambda *a: None)
         made[name] = _choices(run_dir)
     chosen, test = made["as is"]
-    assert chosen["knn"] and len(chosen["trials"]) == 3
+    assert chosen["knn"] and len(chosen["trials"]) == 2
     assert chosen["ensemble"] is not None and (task == "binary") == (chosen["threshold"] is not None)
     for name in ("test labels permuted", "test images noise"):
         other_chosen, other_test = made[name]
