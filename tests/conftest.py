@@ -29,3 +29,16 @@ def real_data() -> Path:
     if not path or not Path(path).is_dir():
         pytest.skip("real data not available: set CXR_DATA_DIR to the chest_xray folder")
     return Path(path)
+
+
+@pytest.fixture(scope="session")
+def binary_run(synthetic_data, tmp_path_factory) -> Path:
+    """One finished tiny binary search (2 trials, ensemble of 2), shared by the tests that
+    only read or apply a run."""
+    from automl.run_config import SearchConfig
+    from automl.search import run_search
+
+    return run_search(SearchConfig(data=str(synthetic_data), tuner="random", max_trials=2, epochs=1,
+                                   image_size=32, ensemble=2, fixed={"blocks": 2},
+                                   out=str(tmp_path_factory.mktemp("shared-runs"))),
+                      log=lambda *a: None)

@@ -6,16 +6,6 @@ import shutil
 import pytest
 
 from automl import cli
-from automl.run_config import SearchConfig
-from automl.search import run_search
-
-
-@pytest.fixture(scope="module")
-def binary_run(synthetic_data, tmp_path_factory):
-    out = tmp_path_factory.mktemp("runs")
-    return run_search(SearchConfig(data=str(synthetic_data), tuner="random", max_trials=2, epochs=1,
-                                   image_size=32, ensemble=2, fixed={"blocks": 2}, out=str(out)),
-                      log=lambda *a: None)
 
 
 @pytest.mark.slow

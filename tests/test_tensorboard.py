@@ -10,8 +10,6 @@ import urllib.request
 import pytest
 
 from automl import records
-from automl.run_config import SearchConfig
-from automl.search import run_search
 
 
 def _free_port() -> int:
@@ -29,10 +27,8 @@ def _post(port: int, path: str, body: dict) -> dict:
 
 
 @pytest.mark.slow
-def test_hparams_plugin_serves_every_trial(synthetic_data, tmp_path):
-    run_dir = run_search(SearchConfig(data=str(synthetic_data), tuner="random", max_trials=2, epochs=1,
-                                      image_size=32, fixed={"blocks": 2}, out=str(tmp_path)),
-                         log=lambda *a: None)
+def test_hparams_plugin_serves_every_trial(binary_run):
+    run_dir = binary_run
     trials = records.read_jsonl(run_dir / "trials.jsonl")
     port = _free_port()
     server = subprocess.Popen([sys.executable, "-m", "tensorboard.main", "--logdir", str(run_dir / "tb"),

@@ -72,7 +72,7 @@ def datasets(synthetic_data, tmp_path_factory):
 def test_no_choice_reads_the_test_split(task, datasets, tmp_path):
     made = {}
     for name, data in datasets.items():
-        config = SearchConfig(task=task, data=str(data), tuner="random", max_trials=2, epochs=2,
+        config = SearchConfig(task=task, data=str(data), tuner="random", max_trials=2, epochs=1,
                               image_size=32, ensemble=2, fixed={"blocks": 2}, seed=3,
                               out=str(tmp_path / name.replace(" ", "-")))
         run_dir = run_search(config, log=lambda *a: None)
