@@ -170,6 +170,7 @@ def load_studies(root: Path, runs: list[Run]) -> tuple[list[Study], list[tuple[P
     """Study folders under ``root`` with their runs (from ``runs``), sorted by task then id,
     and ``(folder, message)`` for each unreadable ``study.json``."""
     studies, problems = [], []
+    by_folder = {r.folder.resolve(): r for r in runs}
     for state_path in sorted(Path(root).rglob("study.json")):
         try:
             state = json.loads(state_path.read_text(encoding="utf-8"))
@@ -178,7 +179,6 @@ def load_studies(root: Path, runs: list[Run]) -> tuple[list[Study], list[tuple[P
                 ValueError, AttributeError) as error:
             problems.append((state_path.parent, f"study.json unreadable: {error}"))
             continue
-        by_folder = {r.folder.resolve(): r for r in runs}
         members = [(seed, by_folder.get((state_path.parent / run_id).resolve())) for seed, run_id in seeded]
         members = [(seed, run) for seed, run in members if run is not None]
         studies.append(Study(state_path.parent, state, [r for _, r in members], [s for s, _ in members]))

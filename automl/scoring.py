@@ -147,24 +147,23 @@ def embedding_model(model: keras.Model) -> keras.Model:
     return keras.Model(model.inputs, layer.output)
 
 
-def explain(ctx: RunContext, model: keras.Model, rule: dict, test_images, summary: dict) -> dict:
+def explain(ctx: RunContext, model: keras.Model, rule: dict, test: tuple | None, summary: dict) -> dict:
     """Saliency of the scored model: its faithfulness (the deletion test, on up to 64
-    validation pneumonia images) and a panel of test images by outcome with Grad-CAM overlays."""
+    validation pneumonia images) and, given ``test`` = (images, scores), a panel of test
+    images by outcome with Grad-CAM overlays."""
     task, selection, seed = ctx.task, ctx.selection, ctx.config["seed"]
     pneumonia = np.flatnonzero(selection.clean_labels != 0)[:64]
     result = saliency.faithfulness(model, task.model_inputs(selection.clean_images[pneumonia]),
                                    evaluation=task.evaluation, seed=seed)
-    scores = pd.read_csv(ctx.run_dir / "scores.csv").query("split == 'test'")
-    if test_images is not None and len(scores):
-        columns = [c for c in scores.columns if c.startswith("score")]
-        test_scores = scores[columns].to_numpy() if len(columns) > 1 else scores["score"].to_numpy()
-        y = task.labels(ctx.parts["test"])
+    if test is not None:
+        test_images, test_scores = test
+        table = ctx.parts["test"]
         predicted = metrics.predict_labels(test_scores, threshold=rule["threshold"], weights=rule["weights"])
-        picks = saliency.panel_picks(y, predicted)
+        picks = saliency.panel_picks(task.labels(table), predicted)
         x = task.model_inputs(test_images[[i for _, i in picks]])
         maps = saliency.gradcam(model, x, evaluation=task.evaluation)
         p = saliency.pneumonia_probability(np.atleast_2d(test_scores.T).T, task.evaluation)
-        titles = [f"{kind}\n{scores.subtype.iloc[i]}, P(pneumonia) {p[i]:.2f}" for kind, i in picks]
+        titles = [f"{kind}\n{table.subtype.iloc[i]}, P(pneumonia) {p[i]:.2f}" for kind, i in picks]
         plots.saliency_panel_png(x, maps, titles, ctx.run_dir / "saliency_panel.png",
                                  title=f"{summary['run_id']}: Grad-CAM on test images (red = evidence "
                                        "for pneumonia)")
@@ -230,7 +229,7 @@ def score_run(ctx: RunContext) -> dict:
         summary["val_shift"] = evaluate(task, selection.labels, scores, rule, patients=pooled_patients,
                                         seed=seed)
     rows = [records.score_rows(ctx.parts["val"], "val", val_scores, ctx.data_root)]
-    test_table, test_images = ctx.parts["test"], None
+    test_table, test_images, test = ctx.parts["test"], None, None
     if len(test_table):
         # The only place the official test split is read: after every choice is made.
         test_images = load_images(test_table.path, config["image_size"])
@@ -240,6 +239,7 @@ def score_run(ctx: RunContext) -> dict:
         summary["test"] = evaluate(task, y_test, test_scores, rule,
                                    patients=test_table.patient.to_numpy(), seed=seed)
         summary["test"].update(task.extra_metrics(test_table, y_test, test_scores, summary["test"]))
+        test = (test_images, test_scores)
         rows.append(records.score_rows(test_table, "test", test_scores, ctx.data_root))
     pd.concat(rows).to_csv(ctx.run_dir / "scores.csv", index=False)
     try:
@@ -252,7 +252,7 @@ def score_run(ctx: RunContext) -> dict:
         ctx.log(f"plots failed: {summary['plot_error']}")
     if task.evaluation in ("binary", "multiclass"):
         try:
-            summary["saliency"] = explain(ctx, scored, rule, test_images, summary)
+            summary["saliency"] = explain(ctx, scored, rule, test, summary)
         except Exception as error:  # a figure must not cost the scored results
             ctx.log(f"saliency failed: {type(error).__name__}: {error}")
     # Written last: a summary.json means the run is finished, plots included.

@@ -147,28 +147,31 @@ class AutoencoderTask(Task):
         hparams = hparams or {}
         score = LEGACY_SCORES.get(hparams.get("score", "pixel"), hparams.get("score", "pixel"))
         names = anomaly.parts(score)
-        values = self._single_scores(model, images, names, hparams)
+        if (set(names) & set(anomaly.FEATURE_SCORES) or len(names) > 1) and self.reference is None:
+            raise ValueError("feature-distance and combined anomaly scores need the normal training "
+                             "images (attach_training)")
+        # The normal training images' embeddings, computed once for every part that needs them.
+        distance = (anomaly.FeatureDistance(self._embed(model, self.model_inputs(self.reference, hparams)))
+                    if set(names) & set(anomaly.FEATURE_SCORES) else None)
+        values = self._single_scores(model, images, names, hparams, distance=distance)
         if len(names) == 1:
             return values[names[0]]
-        if self.reference is None:
-            raise ValueError("combined anomaly scores need the normal training images (attach_training)")
-        normals = self._single_scores(model, self.reference, names, hparams, leave_one_out=True)
+        normals = self._single_scores(model, self.reference, names, hparams, distance=distance,
+                                      leave_one_out=True)
         return anomaly.combine(values, normals)
 
-    def _single_scores(self, model, images, names, hparams, *, leave_one_out=False):
+    @staticmethod
+    def _embed(model, x):
+        """The ``embedding`` layer's output for model inputs ``x``."""
+        encoder = keras.Model(model.inputs, model.get_layer("embedding").output)
+        return encoder.predict(x, batch_size=128, verbose=0)
+
+    def _single_scores(self, model, images, names, hparams, *, distance, leave_one_out=False):
         x, prediction, maps = self.maps(model, images, hparams)
         family = hparams.get("family", "autoencoder")
         ssim = (anomaly.ssim_error_map(x, prediction)
                 if "ssim" in names and family in families.RECONSTRUCTING else None)
-        embeddings = distance = None
-        if set(names) & set(anomaly.FEATURE_SCORES):
-            if self.reference is None:
-                raise ValueError("feature-distance scores need the normal training images (attach_training)")
-            encoder = keras.Model(model.inputs, model.get_layer("embedding").output)
-            embeddings = encoder.predict(x, batch_size=128, verbose=0)
-            reference = encoder.predict(self.model_inputs(self.reference, hparams), batch_size=128,
-                                        verbose=0)
-            distance = anomaly.FeatureDistance(reference)
+        embeddings = self._embed(model, x) if distance is not None else None
         return anomaly.single_scores(names, maps=maps, ssim_maps=ssim, embeddings=embeddings,
                                      distance=distance, leave_one_out=leave_one_out)
 
