@@ -27,10 +27,17 @@ SEARCH_ARGS = --task $(TASK) --out $(OUT) $(call opt,--tuner,$(TUNER)) $(call op
 	$(call opt,--data,$(DATA)) $(call opt,--max-trials,$(TRIALS)) \
 	$(call opt,--epochs,$(EPOCHS)) $(call opt,--image-size,$(IMAGE_SIZE)) $(ARGS)
 
+# TensorFlow's CPU build by default; GPU=1: its CUDA build instead (never both).
+GPU    ?=
+TF_EXTRA = $(if $(GPU),gpu,cpu)
+# The distribution the other extra installs here (the CPU extra is `tensorflow` itself
+# where no tensorflow-cpu wheel exists: nothing to remove there).
+OTHER_TF = $(if $(GPU),tensorflow-cpu,$(if $(filter Linux-x86_64,$(shell uname -s)-$(shell uname -m)),tensorflow))
+
 $(BIN)/automl: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --upgrade pip -q
-	$(BIN)/pip install -e '.[dev]'
+	$(BIN)/pip install -e '.[dev,$(TF_EXTRA)]'
 	@touch $@
 
 .PHONY: help setup data search study embed predict report tensorboard test test-fast bench bench-data bench-memory \
@@ -40,7 +47,14 @@ help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 	@echo "  variables: TASK DATA TUNER TRIALS EPOCHS IMAGE_SIZE SEED SEEDS WORKERS OUT RUN ARGS"
 
-setup: $(BIN)/automl ## create .venv and install the package with dev tools
+setup: ## create .venv and install the package with dev tools (GPU=1: TensorFlow's CUDA build)
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --upgrade pip -q
+	@# Switching an environment's TensorFlow: remove the other distribution first, or both
+	@# would write the same package and break on the next upgrade.
+	$(if $(OTHER_TF),$(BIN)/pip uninstall -y -q $(OTHER_TF) 2>/dev/null || true)
+	$(BIN)/pip install -e '.[dev,$(TF_EXTRA)]'
+	@touch $(BIN)/automl
 
 data: $(BIN)/automl ## download the Kaggle data set into data/chest_xray (needs Kaggle credentials)
 	$(BIN)/automl data download --out data
@@ -84,8 +98,9 @@ bench-data: $(BIN)/automl ## input pipeline images/s vs keras image_dataset_from
 bench-memory: $(BIN)/automl ## resident memory over consecutive tiny trials
 	$(BIN)/python benchmarks/bench_memory.py --trials 20
 
-bench-training: $(BIN)/automl ## training images/s, GFLOP/s and fraction of matmul peak at 64/128/224 px
+bench-training: $(BIN)/automl ## training images/s at 64/128/224 px, then old vs new precision/XLA/threads at 128 px
 	$(BIN)/python benchmarks/bench_training.py
+	$(BIN)/python benchmarks/bench_training.py --compare --sizes 128 --steps 15 $(call opt,--data,$(DATA))
 
 bench-tuners: $(BIN)/automl ## hyperband vs bayesian vs random at an equal 8-minute wall budget
 	$(BIN)/python benchmarks/bench_tuners.py $(call opt,--data,$(DATA))

@@ -51,7 +51,11 @@ class HistogramEqualization(layers.Layer):
         shape = tf.shape(inputs)
         levels = tf.cast(tf.round(tf.clip_by_value(inputs, 0.0, 1.0) * 255.0), tf.int32)
         flat = tf.reshape(levels, (shape[0], -1))
-        counts = tf.math.bincount(flat, minlength=256, maxlength=256, axis=-1, dtype=tf.float32)
+        # Per-image histograms as one segment sum over (image, level) ids: TFLite has it as a
+        # builtin op, where a batched bincount needs the Flex (select TF ops) delegate.
+        ids = flat + 256 * tf.range(shape[0])[:, None]
+        counts = tf.reshape(tf.math.unsorted_segment_sum(tf.ones_like(flat, tf.float32), ids, 256 * shape[0]),
+                            (shape[0], 256))
         # Mid-rank of each level: (pixels below + half the pixels at it) / all pixels.
         below = tf.cumsum(counts, axis=1, exclusive=True)
         rank = (below + 0.5 * counts) / tf.cast(tf.shape(flat)[1], tf.float32)
@@ -92,7 +96,9 @@ def build_features(hp, image_size: int, *, families: tuple[str, ...] = FAMILIES,
     family = hp.Choice("family", list(families), default=families[0])
     normalize = hp.Choice("normalize", ["per_image", "equalize", "rescale"], default="per_image")
     inputs = keras.Input((image_size, image_size, 1), name="image")
-    x = NORMALIZERS[normalize](name="standardize")(inputs) if normalize in NORMALIZERS else inputs
+    # float32 under a mixed policy: the statistics and histograms need its range.
+    x = (NORMALIZERS[normalize](name="standardize", dtype="float32")(inputs) if normalize in NORMALIZERS
+         else inputs)
     if family in APPLICATIONS:
         return inputs, _application(x, family, image_size, pretrained)
     blocks = hp.Int("blocks", 2, 6, default=4)

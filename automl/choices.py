@@ -27,22 +27,44 @@ DEFAULT_VALIDATION = "shift"
 # tf.distribute strategy inside each trial ("mirrored": all local GPUs).
 STRATEGIES = ("none", "mirrored")
 
+# --precision: "mixed" is float16 on a GPU, bfloat16 on a CPU with bfloat16 instructions
+# (automl.precision); --xla: Keras's jit_compile ("auto": on a GPU, not on a CPU).
+PRECISIONS = ("float32", "mixed")
+DEFAULT_PRECISION = "mixed"
+XLA_MODES = ("auto", "on", "off")
+DEFAULT_XLA = "auto"
+
+# --prune: the median stopping rule (automl.pruning) or none. It starts once this many
+# trials of the same image size have finished, and never stops a trial before this epoch.
+PRUNERS = ("median", "none")
+DEFAULT_PRUNE = "median"
+PRUNE_WARMUP_TRIALS = 3
+PRUNE_MIN_EPOCH = 2
+
 VAL_FRACTION = 0.2  # share of the pooled train+val patients held out for validation
 PATIENCE = 4  # early-stopping patience, epochs
 SEED = 0
-# A trial still running when the time budget ends trains at most this much longer.
+# A trial still running when the time budget ends trains at most this much longer
+# (and never more than a tenth of the budget).
 OVERRUN_MINUTES = 4.0
 
-# Budgets by the data a run finds. Real: sized so that `make search` ends within 60
-# minutes on a 2-core CPU (no new trial after 50, the running one cut OVERRUN_MINUTES
-# later, then the final scoring). Synthetic: the demo. Smoke: --smoke, a minute.
+
+def overrun_minutes(budget_minutes: float) -> float:
+    return min(OVERRUN_MINUTES, 0.1 * budget_minutes)
+
+
+# Budgets by the data a run finds. Real: picked from measured time-to-accuracy curves
+# (reports/perf.md): `make search` ends within about 20 minutes on a 2-core CPU (no new
+# trial after 18, the running one cut at most 1.8 minutes later, then the final scoring);
+# configurations are screened at 64 px and the best retrained at 128 px (automl.fidelity).
+# Synthetic: the demo. Smoke: --smoke, a minute.
 BUDGETS = {
-    "real": {"max_trials": 30, "epochs": 12, "image_size": 128, "time_budget_minutes": 50.0,
-             "trial_minutes": 10.0, "ensemble": 3},
-    "synthetic": {"max_trials": 20, "epochs": 10, "image_size": 48, "time_budget_minutes": 2.0,
-                  "trial_minutes": None, "ensemble": 1},
-    "smoke": {"max_trials": 2, "epochs": 1, "image_size": 32, "time_budget_minutes": 5.0,
-              "trial_minutes": None, "ensemble": 1},
+    "real": {"max_trials": 60, "epochs": 12, "image_size": 128, "screen_size": 64,
+             "time_budget_minutes": 18.0, "trial_minutes": 8.0, "ensemble": 3},
+    "synthetic": {"max_trials": 20, "epochs": 10, "image_size": 48, "screen_size": 0,
+                  "time_budget_minutes": 2.0, "trial_minutes": None, "ensemble": 1},
+    "smoke": {"max_trials": 2, "epochs": 1, "image_size": 32, "screen_size": 0,
+              "time_budget_minutes": 5.0, "trial_minutes": None, "ensemble": 1},
 }
 
 

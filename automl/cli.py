@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import sys
@@ -110,6 +111,7 @@ def _config(args, seed: int | None = None):
         smoke=args.smoke, time_budget_minutes=args.time_budget, fixed=_parse_fixed(args.fix),
         trial_minutes=args.trial_minutes, strategy=args.strategy, ensemble=args.ensemble,
         validation=args.validation, max_latency_ms=args.max_latency_ms,
+        screen_size=args.screen_size, prune=args.prune, precision=args.precision, xla=args.xla,
     ).validate()
 
 
@@ -214,6 +216,16 @@ def _add_search_options(parser: argparse.ArgumentParser) -> None:
                         help="wall-clock limit of one trial's training")
     parser.add_argument("--strategy", default="none", choices=choices.STRATEGIES,
                         help="tf.distribute strategy inside each trial (mirrored: all local GPUs)")
+    parser.add_argument("--screen-size", type=int, dest="screen_size",
+                        help="multi-fidelity: screen configurations at this many pixels and retrain "
+                        "the best at --image-size; 0 for none (default: 64 on real data, none otherwise)")
+    parser.add_argument("--prune", default=choices.DEFAULT_PRUNE, choices=choices.PRUNERS,
+                        help="stop a trial whose objective falls below the median of finished trials "
+                        "at the same epoch")
+    parser.add_argument("--precision", default=choices.DEFAULT_PRECISION, choices=choices.PRECISIONS,
+                        help="mixed: float16 on a GPU, bfloat16 on a CPU that has it, float32 elsewhere")
+    parser.add_argument("--xla", default=choices.DEFAULT_XLA, choices=choices.XLA_MODES,
+                        help="XLA compilation of the train step (auto: on a GPU, not on a CPU)")
     parser.add_argument("-v", "--verbose", action="store_true",
                         help="Keras Tuner's tables of each trial's hyperparameters")
     parser.add_argument("--smoke", action="store_true", help="synthetic data, 2 trials, 1 epoch")
@@ -297,6 +309,11 @@ def main(argv: list[str] | None = None) -> int:
     # Our datasets are shuffled by tf.data; Keras warns about it once per trial regardless.
     warnings.filterwarnings("ignore", message=".*`shuffle=True` was passed.*")
     args = build_parser().parse_args(argv)
+    if args.command in ("search", "study", "embed", "predict", "export", "card") and \
+            importlib.util.find_spec("tensorflow") is None:
+        print("error: TensorFlow is not installed: pip install 'cxr-automl[cpu]' (or [gpu] on a "
+              "machine with an NVIDIA GPU), or make setup [GPU=1]", file=sys.stderr)
+        return 2
     if args.command in ("search", "study", "embed", "predict", "export"):
         from automl.gpu import allow_memory_growth
 

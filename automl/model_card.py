@@ -63,7 +63,8 @@ def write_model_card(run_dir: Path) -> Path:
         "## Saliency faithfulness", _saliency(summary.get("saliency")),
         "## Known failure modes", FAILURE_MODES,
         "## Versions and reproduction",
-        (f"git commit `{esc(env.get('git_commit') or DASH)}` on {esc(env.get('device') or DASH)}; "
+        (f"git commit `{esc(env.get('git_commit') or DASH)}` on {esc(env.get('device') or DASH)} "
+         f"({esc(summary.get('precision_policy') or 'float32')} precision); "
          + ", ".join(f"{esc(k)} {esc(v)}" for k, v in (env.get("packages") or {}).items())
          + f"; Python {esc(env.get('python') or DASH)}."),
         f"```sh\n{command}\n```",

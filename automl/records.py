@@ -113,14 +113,16 @@ def short_error(message: str | None) -> str | None:
 def trial_record(run_id: str, task: str, trial_id: str, *, hparams: dict, history: dict,
                  objective: str, direction: str, status: str = "COMPLETED", error: str | None = None,
                  params: int | None = None, seconds: float = 0.0, started_at: str | None = None,
-                 worker: str | None = None, latency_ms: float | None = None) -> dict:
+                 worker: str | None = None, latency_ms: float | None = None, image_size: int | None = None,
+                 pruned: dict | None = None) -> dict:
     """One ``trials.jsonl`` line: metrics from the best epoch by the objective, the full history,
-    parameter count and CPU inference latency (ms per image at batch 1)."""
+    parameter count, CPU inference latency (ms per image at batch 1), the image size it
+    trained at and, for a PRUNED trial, where and why it was stopped."""
     return {"run_id": run_id, "task": task, "trial_id": trial_id, "worker": worker,
             "status": status, "error": short_error(error), "hparams": hparams,
             "metrics": best_epoch_metrics(history, objective, direction), "history": history,
             "params": params, "latency_ms": latency_ms, "seconds": round(seconds, 3),
-            "started_at": started_at}
+            "started_at": started_at, "image_size": image_size, "pruned": pruned}
 
 
 def new_summary(run_id: str, task: str, config: dict, *, env: dict, objective: str, direction: str,
@@ -130,7 +132,8 @@ def new_summary(run_id: str, task: str, config: dict, *, env: dict, objective: s
         "task": task, "run_id": run_id, "config": config, "env": env,
         "objective": {"name": objective, "direction": direction, "value": None},
         "best_trial": None, "threshold": None, "prior_weights": None,
-        "trials_completed": 0, "trials_failed": 0, "search_seconds": 0.0,
+        "trials_completed": 0, "trials_failed": 0, "trials_pruned": 0, "trials_screened": 0,
+        "search_seconds": 0.0,
         "data": {"root": str(data_root), "counts": {k: int(v) for k, v in counts.items()},
                  "problems": problems},
         "val": None, "test": None,

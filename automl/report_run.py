@@ -53,12 +53,16 @@ def _trial_order(trial: dict) -> tuple:
 
 
 def render_trials(run: Run) -> str:
-    """Trial-level table: every recorded trial, failed ones with the exception line."""
+    """Trial-level table: every recorded trial, its image size, pruned ones with the epoch and
+    median that stopped them, failed ones with the exception line."""
     name, best = dig(run.summary, "objective", "name"), run.summary.get("best_trial")
     rows = [{
         "trial": esc(t.get("trial_id")) + (" (best)" if str(t.get("trial_id")) == str(best) else ""),
         "worker": esc(t.get("worker", DASH)),
-        "status": esc(t.get("status", DASH)),
+        "status": esc(t.get("status", DASH)) + (
+            f" at epoch {esc(dig(t, 'pruned', 'epoch'))} (median {fmt(dig(t, 'pruned', 'median'))})"
+            if isinstance(t.get("pruned"), dict) else ""),
+        "px": esc(t.get("image_size") or dig(run.summary, "config", "image_size") or DASH),
         esc(name): fmt(dig(t, "metrics", name)),
         "seconds": fmt(t.get("seconds"), 1),
         "params": fmt_count(t.get("params")),
@@ -133,7 +137,11 @@ def render_run(run: Run, out: Path) -> str:
         (f"data: {esc(Path(str(dig(s, 'config', 'data') or DASH)).name)} ({counts}); "
          f"{len(problems) if isinstance(problems, list) else 0} data problem(s)"),
         (f"tuner {esc(dig(s, 'config', 'tuner') or DASH)}: {fmt_count(s.get('trials_completed'))} "
-         f"trial(s) completed, {fmt_count(s.get('trials_failed'))} failed, "
+         f"trial(s) completed"
+         + (f" at {esc(dig(s, 'config', 'image_size'))} px after {fmt_count(s.get('trials_screened'))} "
+            f"screened at {esc(dig(s, 'config', 'screen_size'))} px" if s.get("trials_screened") else "")
+         + f", {fmt_count(s.get('trials_pruned') or 0)} pruned ({esc(dig(s, 'config', 'prune') or 'none')}), "
+         f"{fmt_count(s.get('trials_failed'))} failed, "
          f"{DASH if seconds is None else fmt(seconds / 60, 1)} search minutes; "
          f"{esc(run.validation)} validation"),
         (f"objective: {esc(dig(s, 'objective', 'name'))} = {fmt(dig(s, 'objective', 'value'))} "
@@ -145,7 +153,8 @@ def render_run(run: Run, out: Path) -> str:
             else "")),
         (f"best hyperparameters: "
          f"{render_hparams(s.get('best_hparams'), dig(s, 'config', 'image_size')) or DASH}"),
-        f"git commit {esc(dig(s, 'env', 'git_commit'))} on {esc(dig(s, 'env', 'device'))}",
+        (f"git commit {esc(dig(s, 'env', 'git_commit'))} on {esc(dig(s, 'env', 'device'))}, "
+         f"{esc(s.get('precision_policy') or 'float32')} precision, XLA {esc(s.get('xla') or 'auto')}"),
     ]
     if isinstance(sal := s.get("saliency"), dict):
         facts.append(f"saliency faithfulness ({esc(sal.get('method'))}, deletion test on "

@@ -39,6 +39,11 @@ class SearchConfig:
     ensemble: int | None = None
     # Choose only among trials whose CPU latency (ms per image, batch 1) is at most this.
     max_latency_ms: float | None = None
+    # Multi-fidelity: screen at this many pixels, retrain the best at image_size (0: off).
+    screen_size: int | None = None
+    prune: str = choices.DEFAULT_PRUNE
+    precision: str = choices.DEFAULT_PRECISION
+    xla: str = choices.DEFAULT_XLA
     smoke: bool = False
     fixed: dict = field(default_factory=dict)
 
@@ -50,12 +55,17 @@ class SearchConfig:
         saved = records.read_json(Path(run_dir) / "config.json")
         saved["families"] = tuple(saved["families"])
         saved.setdefault("validation", "plain")  # runs made before shift validation existed
+        # Runs made before pruning, screening and --precision existed trained without them.
+        saved.setdefault("prune", "none")
+        saved.setdefault("screen_size", 0)
         return cls(**saved)
 
     def with_defaults(self, synthetic: bool) -> "SearchConfig":
         """Unset budget fields filled from the smoke, synthetic or real budget."""
         budget = choices.BUDGETS["smoke" if self.smoke else "synthetic" if synthetic else "real"]
         values = {k: getattr(self, k) if getattr(self, k) is not None else v for k, v in budget.items()}
+        if self.screen_size is None and values["screen_size"] >= values["image_size"]:
+            values["screen_size"] = 0  # the budget's screening size only screens a larger image
         return dataclasses.replace(self, **values)
 
     def validate(self) -> "SearchConfig":
@@ -70,6 +80,9 @@ class SearchConfig:
         _one_of("--tuner", self.tuner, choices.TUNERS)
         _one_of("--validation", self.validation, choices.VALIDATIONS)
         _one_of("--strategy", self.strategy, choices.STRATEGIES)
+        _one_of("--prune", self.prune, choices.PRUNERS)
+        _one_of("--precision", self.precision, choices.PRECISIONS)
+        _one_of("--xla", self.xla, choices.XLA_MODES)
         if not choices.is_threshold_rule(self.threshold):
             raise ValueError(f"--threshold: got {self.threshold!r}; choose "
                              f"{allowed([*choices.THRESHOLD_RULES, 'a number'])}")
@@ -96,6 +109,14 @@ class SearchConfig:
                              f"--validation {self.validation}; choose {allowed(objectives)}")
         if self.image_size is not None:
             task.check_image_size(self.image_size, fixed=self.fixed, families=self.families)
+        if self.screen_size:
+            if not isinstance(self.screen_size, int) or self.screen_size < 8:
+                raise ValueError(f"--screen-size: got {self.screen_size!r}; expected pixels >= 8, "
+                                 "or 0 for none")
+            if self.image_size is not None and self.screen_size >= self.image_size:
+                raise ValueError(f"--screen-size: got {self.screen_size} px, not below --image-size "
+                                 f"{self.image_size} px; use 0 to train every trial at full size")
+            task.check_image_size(self.screen_size, fixed=self.fixed, families=self.families)
         return self
 
     @property

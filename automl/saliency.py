@@ -53,15 +53,31 @@ def gradcam(model: keras.Model, x: np.ndarray, *, evaluation: str) -> np.ndarray
 
 def smoothgrad(model: keras.Model, x: np.ndarray, *, evaluation: str, samples: int = 12,
                noise: float = 0.1, seed: int = 0) -> np.ndarray:
-    """SmoothGrad maps (n, s, s) in [0, 1]: |∂ P(pneumonia) / ∂ pixel| averaged over noisy copies."""
+    """SmoothGrad maps (n, s, s) in [0, 1]: |∂ P(pneumonia) / ∂ pixel| averaged over noisy
+    copies (and an ensemble's members).
+
+    The pixel is the one the network reads: after the model's intensity normalisation
+    (its ``standardize`` layer) when it has one, because histogram equalisation is a rank
+    transform without a gradient with respect to the raw grey levels.
+    """
     rng = np.random.default_rng(seed)
     total = np.zeros(x.shape[:3], np.float32)
+    parts = members(model)
     for _ in range(samples):
         noisy = tf.convert_to_tensor(np.clip(x + rng.normal(0, noise, x.shape), 0, 1), tf.float32)
-        with tf.GradientTape() as tape:
-            tape.watch(noisy)
-            target = pneumonia_probability(model(noisy, training=False), evaluation)
-        total += np.abs(tape.gradient(target, noisy).numpy()[..., 0])
+        for member in parts:
+            try:
+                normalize = member.get_layer("standardize")
+            except ValueError:
+                pixels, rest = noisy, member
+            else:
+                # The rest of the network from the normalised image on: its gradient is
+                # defined where the normalisation's own is not.
+                pixels, rest = normalize(noisy), keras.Model(normalize.output, member.output)
+            with tf.GradientTape() as tape:
+                tape.watch(pixels)
+                target = pneumonia_probability(rest(pixels, training=False), evaluation)
+            total += np.abs(tape.gradient(target, pixels).numpy()[..., 0]) / len(parts)
     return _unit(total / samples)
 
 

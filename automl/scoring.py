@@ -11,7 +11,7 @@ import keras
 import numpy as np
 import pandas as pd
 
-from automl import choices, decisions, metrics, plots, records, saliency
+from automl import choices, decisions, metrics, plots, pruning, records, saliency
 from automl.data.pipeline import load_images
 from automl.model_card import write_model_card
 from automl.shift import SelectionSet
@@ -49,11 +49,27 @@ class RunContext:
         return choices.objective_direction(self.objective)
 
 
-def ranked_trials(trials: list[dict], objective: str) -> list[dict]:
-    """Completed trials that report ``objective``, best first (the first recorded on ties)."""
+def ranked_trials(trials: list[dict], objective: str, *, image_size: int | None = None) -> list[dict]:
+    """Completed trials that report ``objective``, best first (the first recorded on ties).
+
+    With ``image_size``, only trials trained at that size: under multi-fidelity the
+    screened trials rank configurations, the full-size ones are what can be chosen.
+    Pruned and failed trials are never chosen.
+    """
     sign = -1.0 if choices.objective_direction(objective) == "max" else 1.0
-    usable = [t for t in trials if t.get("status") == "COMPLETED" and objective in t.get("metrics", {})]
+    usable = [t for t in trials if t.get("status") == "COMPLETED" and objective in t.get("metrics", {})
+              and (image_size is None or pruning.trial_image_size(t, image_size) == image_size)]
     return sorted(usable, key=lambda t: sign * t["metrics"][objective])
+
+
+def trial_counts(trials: list[dict], image_size: int) -> dict:
+    """How many trials completed at full size, were screened (completed at a smaller
+    size), were pruned, and failed: the summary's ``trials_*`` fields."""
+    completed = [t for t in trials if t.get("status") == "COMPLETED"]
+    full = [t for t in completed if pruning.trial_image_size(t, image_size) == image_size]
+    return {"trials_completed": len(full), "trials_screened": len(completed) - len(full),
+            "trials_pruned": sum(t.get("status") == "PRUNED" for t in trials),
+            "trials_failed": sum(t.get("status") == "FAILED" for t in trials)}
 
 
 def within_latency(ranked: list[dict], cap: float) -> list[dict]:
@@ -132,7 +148,7 @@ def scored_model(models: list[keras.Model]) -> keras.Model:
     inputs = keras.Input(tuple(models[0].inputs[0].shape[1:]), name="image")
     # Wrapped, so that members built with the same layer and model names stay distinct.
     outputs = [keras.Sequential([m], name=f"member_{i}")(inputs) for i, m in enumerate(models)]
-    return keras.Model(inputs, keras.layers.Average(name="ensemble_average")(outputs),
+    return keras.Model(inputs, keras.layers.Average(name="ensemble_average", dtype="float32")(outputs),
                        name=f"{models[0].name}_ensemble_of_{len(models)}")
 
 
@@ -182,7 +198,7 @@ def score_run(ctx: RunContext) -> dict:
     """
     task, config = ctx.task, ctx.config
     trials = records.read_jsonl(ctx.run_dir / "trials.jsonl")
-    usable = ranked_trials(trials, ctx.objective)
+    usable = ranked_trials(trials, ctx.objective, image_size=config["image_size"])
     ranked = [t for t in usable if ctx.trial_ids is None or str(t["trial_id"]) in ctx.trial_ids]
     cap = config.get("max_latency_ms")
     if cap is not None:
@@ -193,8 +209,8 @@ def score_run(ctx: RunContext) -> dict:
         ctx.run_dir.name, task.name, config, env=records.run_environment(ctx.run_dir),
         objective=ctx.objective, direction=ctx.direction, data_root=ctx.data_root,
         counts={k: len(v) for k, v in ctx.parts.items()}, problems=ctx.data_problems)
-    summary.update(ctx.summary_extra, trials_completed=len(usable),
-                   trials_failed=len(trials) - len(usable), search_seconds=round(ctx.search_seconds, 2))
+    summary.update(ctx.summary_extra, **trial_counts(trials, config["image_size"]),
+                   search_seconds=round(ctx.search_seconds, 2))
     if not ranked:
         records.write_json(ctx.run_dir / "summary.json", summary)
         return summary
@@ -245,7 +261,9 @@ def score_run(ctx: RunContext) -> dict:
     try:
         plots.run_plots(ctx.run_dir, summary, best, task, model=model,
                         images={"val": selection.clean_images, "test": test_images})
-        plots.pareto_png(trials, ctx.objective, best["trial_id"], ctx.run_dir / "pareto.png",
+        size = config["image_size"]
+        full_size = [t for t in trials if pruning.trial_image_size(t, size) == size]
+        plots.pareto_png(full_size, ctx.objective, best["trial_id"], ctx.run_dir / "pareto.png",
                          cap=cap)
     except Exception as error:  # a figure must not cost the scored results
         summary["plot_error"] = records.short_error(f"{type(error).__name__}: {error}")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import keras
 
-from automl import backbones, records, scoring, tuning
+from automl import backbones, precision, records, scoring, tuning
 from automl.data import index as data_index
 from automl.data import source
 from automl.data.pipeline import load_images
@@ -41,6 +41,10 @@ def prepare(config: SearchConfig, *, log=print):
         log(f"shift validation does not apply to the {task.name} task (it has no shifted "
             f"selection set): selecting on plain validation")
         config = dataclasses.replace(config, validation="plain")  # recorded as applied
+    if config.screen_size and not task.supports_shift_validation:
+        log(f"image-size screening applies to the classifiers, not to the {task.name} task: "
+            f"every trial trains at {config.image_size} px")
+        config = dataclasses.replace(config, screen_size=0)
     splits = make_splits(index, val_fraction=config.val_fraction, seed=config.seed)
     parts = {name: task.select(getattr(splits, name)) for name in ("train", "val", "test")}
     return config, index, task, parts
@@ -100,12 +104,19 @@ def run_search(config: SearchConfig, *, resume: str | Path | None = None, role: 
     log(f"run folder: {run_dir}")
 
     keras.utils.set_random_seed(config.seed)
-    train = SplitData(parts["train"], load_images(parts["train"].path, config.image_size))
-    val_images = load_images(parts["val"].path, config.image_size)
-    val = SplitData(parts["val"], val_images, selection_set(config, task, val_images, parts["val"]))
+    policy = precision.apply_precision(config.precision)
+    if policy != "float32":
+        log(f"precision: {policy} (float32 outputs, loss and metrics)")
+    # Every image size a trial may train at: the run's, and the screening size.
+    data = {size: split_data(config, task, parts, size)
+            for size in dict.fromkeys([config.image_size, config.screen_size]) if size}
+    train, val = data[config.image_size]
     if val.selection.shifted:
         log(f"shift validation: {val.selection.n_clean} validation images + "
             f"{len(val.selection.images) - val.selection.n_clean} simulated re-acquisitions")
+    if config.screen_size:
+        log(f"multi-fidelity: configurations screened at {config.screen_size} px, the best retrained at "
+            f"{config.image_size} px")
     fixed = dict(config.fixed, **({"batch_size": config.batch_size} if config.batch_size else {}))
     objective = config.objective_name
     # A resumed run has spent part of its wall budget already: it gets the rest, not a new one.
@@ -117,10 +128,11 @@ def run_search(config: SearchConfig, *, resume: str | Path | None = None, role: 
         log(f"resumed after {spent / 60:.1f} search minutes: {budget.time_budget_minutes:.1f} of the "
             f"{config.time_budget_minutes:g}-minute budget left")
     space = SearchSpace(config.image_size, tuple(config.families), config.pretrained, config.seed, fixed,
-                        objective)
+                        objective, jit_compile=precision.jit_compile_value(config.xla), dtype_policy=policy)
     task.attach_training(train)
-    tuner = tuning.build_tuner(budget, tuning.TaskHyperModel(task, space, train, val), run_dir,
-                               objective=objective, overwrite=not resume)
+    hypermodel = tuning.TaskHyperModel(task, space, data, screen_size=config.screen_size or None,
+                                       prune=config.prune, records_path=run_dir / "trials.jsonl")
+    tuner = tuning.build_tuner(budget, hypermodel, run_dir, objective=objective, overwrite=not resume)
     if role == "chief":
         tuning.make_chief(tuner.oracle, budget.time_budget_minutes)
 
@@ -140,11 +152,17 @@ def run_search(config: SearchConfig, *, resume: str | Path | None = None, role: 
     if role == "worker":
         return run_dir  # the chief scores the best model once every worker is done
 
+    # Scoring builds every model in float32: mixed precision pays off in training, while
+    # the weights are float32 variables either way, and a float32 model gives the scores,
+    # saliency gradients and exports their full precision.
+    hypermodel.space = dataclasses.replace(hypermodel.space, dtype_policy="float32")
+    keras.mixed_precision.set_global_policy("float32")
     context = scoring.RunContext(
         run_dir=run_dir, task=task, config=dataclasses.asdict(config), data_root=index.root,
         data_problems=index.problems, parts=parts, selection=val.selection, objective=objective,
         load_model=lambda trial: tuner.load_model(tuner.oracle.get_trial(trial["trial_id"])),
-        search_seconds=time.time() - started + spent, log=log)
+        search_seconds=time.time() - started + spent, log=log,
+        summary_extra={"precision_policy": policy, "xla": config.xla})
     summary = scoring.score_run(context)
     if summary["best_trial"] is None:
         log(f"every trial failed ({summary['trials_failed']}); see {run_dir / 'trials.jsonl'}")
@@ -152,6 +170,14 @@ def run_search(config: SearchConfig, *, resume: str | Path | None = None, role: 
     log(f"\nnext: make report OUT={config.out}   |   make tensorboard RUN={run_dir}   |   "
         f"automl predict --run {run_dir} IMAGE_OR_FOLDER   (model card: {run_dir / 'MODEL_CARD.md'})")
     return run_dir
+
+
+def split_data(config: SearchConfig, task: Task, parts: dict, image_size: int) -> tuple[SplitData, SplitData]:
+    """The training and validation splits decoded at ``image_size``, validation with the
+    run's selection set at that size."""
+    train = SplitData(parts["train"], load_images(parts["train"].path, image_size))
+    val_images = load_images(parts["val"].path, image_size)
+    return train, SplitData(parts["val"], val_images, selection_set(config, task, val_images, parts["val"]))
 
 
 def command_line() -> str:

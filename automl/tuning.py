@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import signal
 import time
@@ -10,7 +11,7 @@ from pathlib import Path
 import keras
 import keras_tuner as kt
 
-from automl import choices, records
+from automl import backbones, choices, fidelity, pruning, records
 from automl.run_config import SearchConfig
 from automl.tasks.base import SearchSpace, SplitData, Task
 
@@ -107,22 +108,39 @@ class RecordingMixin:
         completed = trial.status == kt.engine.trial.TrialStatus.COMPLETED
         started, started_at = self._started.pop(trial.trial_id, (time.time(), None))
         model = self._models.pop(trial.trial_id, None)
+        pruned = getattr(model, "pruned", None) if completed else None
         latency = inference_latency_ms(model) if completed and model is not None else None
+        hparams = dict(trial.hyperparameters.values)
+        history = self._histories.pop(trial.trial_id, {})
         record = records.trial_record(
             self._run_id, self._task.name, trial.trial_id, worker=self.tuner_id,
-            status="COMPLETED" if completed else "FAILED",
-            error=None if completed else trial.message,
-            hparams=dict(trial.hyperparameters.values),
-            history=self._histories.pop(trial.trial_id, {}),
+            status="PRUNED" if pruned else "COMPLETED" if completed else "FAILED",
+            error=None if completed else trial.message, hparams=hparams, history=history,
             objective=self._objective, direction=self._direction,
             params=self._params.pop(trial.trial_id, None), latency_ms=latency,
-            seconds=time.time() - started, started_at=started_at)
+            seconds=time.time() - started, started_at=started_at,
+            image_size=hparams.get("image_size"), pruned=pruned)
         records.append_jsonl(self._records_path, record)
+        write_trial_status(self._run_dir / "tb", trial.trial_id, record)
         value = record["metrics"].get(self._objective)
         outcome = (f"{self._objective} {value:.4f}" if value is not None
                    else (record["error"] or "no objective").splitlines()[-1])
-        print(f"trial {trial.trial_id} {record['status'].lower()}: {outcome} ({record['seconds']:.0f} s)",
-              flush=True)
+        size = f", {record['image_size']} px" if record.get("image_size") else ""
+        print(f"trial {trial.trial_id} {record['status'].lower()}: {outcome} "
+              f"({record['seconds']:.0f} s{size})", flush=True)
+
+
+def write_trial_status(tb_dir: Path, trial_id: str, record: dict) -> None:
+    """Scalars ``trial_pruned`` and ``trial_failed`` (0 or 1) in the trial's TensorBoard
+    session, so that the HParams table shows which trials were pruned or failed."""
+    import tensorflow as tf
+
+    try:
+        with tf.summary.create_file_writer(str(Path(tb_dir) / str(trial_id) / "execution0")).as_default():
+            tf.summary.scalar("trial_pruned", float(record["status"] == "PRUNED"), step=0)
+            tf.summary.scalar("trial_failed", float(record["status"] == "FAILED"), step=0)
+    except Exception as error:  # TensorBoard is a view; the record is what counts
+        print(f"TensorBoard status of trial {trial_id} not written: {error}")
 
 
 def inference_latency_ms(model: keras.Model, *, warmup: int = 3, repeats: int = 15) -> float | None:
@@ -181,32 +199,62 @@ def _forget_custom_gradients(before: set[str] | None) -> None:
 
 
 class TaskHyperModel(kt.HyperModel):
-    """Keras Tuner's view of a task: build from ``hp``, fit on the task's splits."""
+    """Keras Tuner's view of a task: build from ``hp``, fit on the task's splits.
 
-    def __init__(self, task: Task, space: SearchSpace, train: SplitData, val: SplitData):
+    ``data`` maps each image size a trial may train at (the run's, and the screening
+    size under multi-fidelity) to its (train, validation) splits; a trial's size is its
+    ``image_size`` hyperparameter. ``prune``: the median stopping rule reads finished
+    trials from ``records_path``.
+    """
+
+    def __init__(self, task: Task, space: SearchSpace, data: dict[int, tuple[SplitData, SplitData]], *,
+                 screen_size: int | None = None, prune: str = "none", records_path: Path | None = None):
         super().__init__(name=task.name)
-        self.task, self.space, self.train, self.val = task, space, train, val
+        self.task, self.space, self.data = task, space, data
+        self.screen_size, self.prune, self.records_path = screen_size, prune, records_path
         # True while Keras Tuner builds models only to discover the search space.
         self.discovering = False
 
     def declare_hyperparameters(self, hp: kt.HyperParameters) -> None:
         for name, value in self.space.fixed.items():
             hp.Fixed(name, value)
+        # New trials start at the screening size; full-size retraining overrides it.
+        hp.Fixed("image_size", self.screen_size or self.space.image_size)
+        if self.screen_size and "stem_stride" not in self.space.fixed:
+            # The architecture is the full-size one at every size: a screened model is the
+            # model that would be retrained, on a quarter of the pixels (and of the compute).
+            hp.Fixed("stem_stride", backbones.stem_stride(self.space.image_size))
+
+    def trial_size(self, hp) -> int:
+        return int(hp.values.get("image_size") or self.space.image_size)
 
     def build(self, hp):
+        space = dataclasses.replace(self.space, image_size=self.trial_size(hp))
+        # Keras Tuner clears the Keras session before every build, and with it the global
+        # dtype policy: set it again for this trial's model.
+        keras.mixed_precision.set_global_policy(self.space.dtype_policy)
         try:
-            return self.task.build(hp, self.space)
+            model = self.task.build(hp, space)
         except ValueError:
             if not self.discovering:
                 raise  # a real trial: Keras Tuner records it as failed
             # The default configuration may be unbuildable for this image size;
             # that must fail a trial, not the whole search.
             return keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+        if self.space.jit_compile != "auto":
+            model.jit_compile = self.space.jit_compile
+        return model
 
     def fit(self, hp, model, *args, **kwargs):
         # One line per epoch is the progress a user watches, whatever Keras Tuner's verbosity.
         kwargs["verbose"] = 2
-        return self.task.fit(hp, model, self.train, self.val, self.space, **kwargs)
+        size = self.trial_size(hp)
+        train, val = self.data[size]
+        if self.prune == "median" and self.records_path is not None:
+            kwargs["callbacks"] = [*kwargs.get("callbacks", []), pruning.MedianStopping(
+                self.records_path, self.space.objective, image_size=size)]
+        space = dataclasses.replace(self.space, image_size=size)
+        return self.task.fit(hp, model, train, val, space, **kwargs)
 
 
 def show_failed_trial_tracebacks(show: bool) -> None:
@@ -244,6 +292,12 @@ def build_tuner(config: SearchConfig, hypermodel: TaskHyperModel, run_dir: Path,
         tuner.oracle.max_trials = config.max_trials
     else:
         tuner = cls(hypermodel, max_trials=config.max_trials, **common)
+    if config.screen_size:
+        oracle = tuner.oracle
+        oracle.__class__ = type(f"SizePromoting{type(oracle).__name__}",
+                                (fidelity.SizePromotionMixin, type(oracle)), {})
+        oracle.setup_promotion(screen_size=config.screen_size, full_size=config.image_size,
+                               max_epochs=max(config.epochs, 1), hyperband=config.tuner == "hyperband")
     hypermodel.discovering = False
     tuner.setup_recording(run_dir, run_dir.name, hypermodel.task, objective=objective,
                           time_budget_minutes=config.time_budget_minutes)
@@ -254,7 +308,8 @@ def trial_callbacks(config: SearchConfig, run_dir: Path, objective: str) -> list
     """Early stopping on the objective, NaN guard, time limits and TensorBoard for every trial."""
     stop_at = None
     if config.time_budget_minutes:
-        stop_at = time.time() + 60 * (config.time_budget_minutes + choices.OVERRUN_MINUTES)
+        minutes = config.time_budget_minutes
+        stop_at = time.time() + 60 * (minutes + choices.overrun_minutes(minutes))
     return [
         keras.callbacks.EarlyStopping(monitor=objective, mode=choices.objective_direction(objective),
                                       patience=config.patience, restore_best_weights=True),

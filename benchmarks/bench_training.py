@@ -1,9 +1,14 @@
-"""Training throughput of the default backbones: images/s, achieved GFLOP/s and a matmul peak."""
+"""Training throughput of the default backbones: images/s, achieved GFLOP/s and a matmul peak;
+with ``--compare``, the default backbone at 128 px under each precision, XLA and thread setting."""
 
 from __future__ import annotations
 
 import argparse
 import gc
+import json
+import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -12,11 +17,26 @@ import keras_tuner as kt
 import numpy as np
 import tensorflow as tf
 
-from automl import backbones, records
+from automl import backbones, choices, precision, records
 from automl.tasks.base import SearchSpace
 from automl.tasks.binary import BinaryTask
 
 SIZES = (64, 128, 224)
+
+# --compare: each setting in a fresh process (the dtype policy is global and TensorFlow's
+# thread pools are fixed at its first op). "old" is how every search trained before
+# --precision and --xla existed; "default" is what a search does now (choices.DEFAULT_*).
+SETTINGS = {
+    "old": {"precision": "float32", "xla": "off"},
+    "default": {"precision": choices.DEFAULT_PRECISION, "xla": choices.DEFAULT_XLA},
+    "mixed": {"precision": "mixed", "xla": "off"},
+    "xla": {"precision": "float32", "xla": "on"},
+    "mixed+xla": {"precision": "mixed", "xla": "on"},
+    "threads 2/1": {"precision": "float32", "xla": "off", "intra_op": 2, "inter_op": 1},
+    "threads 1/2": {"precision": "float32", "xla": "off", "intra_op": 1, "inter_op": 2},
+}
+# With --data, these settings also train on the real data: what they do to accuracy.
+ACCURACY_SETTINGS = ("old", "mixed")
 
 
 def forward_flops(model: keras.Model, image_size: int) -> int:
@@ -63,7 +83,7 @@ def default_model(family: str, image_size: int) -> tuple[keras.Model, dict]:
 
 
 def measure(family: str, image_size: int, *, batch_size: int = 32, warmup: int = 3, steps: int = 10,
-            peak_gflops: float | None = None) -> dict:
+            peak_gflops: float | None = None, jit_compile="auto") -> dict:
     """One flat row: training images/s of the default ``family`` model at ``image_size`` px.
 
     Warm-up steps (graph tracing, allocator growth) are run and discarded before
@@ -72,6 +92,9 @@ def measure(family: str, image_size: int, *, batch_size: int = 32, warmup: int =
     row: dict = {"family": family, "image_size": image_size, "batch_size": batch_size}
     try:
         model, hparams = default_model(family, image_size)
+        if jit_compile != "auto":  # "auto" is resolved by compile(); set afterwards it reads as on
+            model.jit_compile = jit_compile
+        row["compute_dtype"] = model.get_layer("stem").compute_dtype
         row.update(stem_stride=hparams.get("stem_stride"), blocks=hparams.get("blocks"),
                    base_filters=hparams.get("base_filters"), params=int(model.count_params()))
         fwd = forward_flops(model, image_size)
@@ -123,6 +146,82 @@ def run(sizes=SIZES, families=backbones.FAMILIES, *, steps: int = 10, warmup: in
             "env": records.environment()}
 
 
+def validation_auc(data: str, image_size: int, family: str, *, epochs: int, batch_size: int,
+                   jit_compile, seed: int = 0) -> dict:
+    """What a setting does to accuracy: the default ``family`` model trained ``epochs`` epochs
+    on the real training split (seed ``seed``) and its AUC on the run's validation split."""
+    from sklearn.metrics import roc_auc_score
+
+    from automl.data.index import scan
+    from automl.data.pipeline import load_images
+    from automl.data.splits import make_splits
+
+    keras.utils.set_random_seed(seed)
+    splits = make_splits(scan(data), seed=seed)
+    x_train = load_images(splits.train.path, image_size).astype(np.float32) / 255.0
+    x_val = load_images(splits.val.path, image_size).astype(np.float32) / 255.0
+    y_train = (splits.train.label == "PNEUMONIA").to_numpy(np.float32)
+    y_val = (splits.val.label == "PNEUMONIA").to_numpy(np.int64)
+    model, _ = default_model(family, image_size)
+    if jit_compile != "auto":
+        model.jit_compile = jit_compile
+    started = time.perf_counter()
+    model.fit(x_train, y_train, batch_size=batch_size, epochs=epochs, verbose=0, shuffle=True)
+    seconds = time.perf_counter() - started
+    auc = roc_auc_score(y_val, model.predict(x_val, verbose=0).reshape(-1))
+    return {"accuracy_epochs": epochs, "val_auc": float(auc), "fit_seconds": seconds,
+            "fit_compute_dtype": model.get_layer("stem").compute_dtype,
+            "fit_images_per_sec": epochs * len(x_train) / seconds}
+
+
+def one_setting(name: str, *, image_size: int, family: str, steps: int, warmup: int,
+                batch_size: int, data: str | None = None, epochs: int = 3) -> dict:
+    """One row of ``--compare``, in this process: apply setting ``name``, then :func:`measure`
+    (and, given ``data``, :func:`validation_auc`)."""
+    setting = SETTINGS[name]
+    if setting.get("intra_op"):
+        tf.config.threading.set_intra_op_parallelism_threads(setting["intra_op"])
+        tf.config.threading.set_inter_op_parallelism_threads(setting["inter_op"])
+    policy = precision.apply_precision(setting["precision"])
+    row = measure(family, image_size, batch_size=batch_size, warmup=warmup, steps=steps,
+                  jit_compile=precision.jit_compile_value(setting["xla"]))
+    if data:
+        precision.apply_precision(setting["precision"])  # measure() cleared the session, and the policy
+        row.update(validation_auc(data, image_size, family, epochs=epochs, batch_size=batch_size,
+                                  jit_compile=precision.jit_compile_value(setting["xla"])))
+    gpus = tf.config.list_physical_devices("GPU")
+    return dict(row, setting=name, policy=policy, xla=setting["xla"],
+                threads=f"{setting.get('intra_op', 'default')}/{setting.get('inter_op', 'default')}",
+                device="GPU" if gpus else "CPU")
+
+
+def compare(names: list[str], *, image_size: int, family: str, steps: int, warmup: int,
+            batch_size: int, repeats: int, data: str | None = None, epochs: int = 3) -> dict:
+    """Every setting in ``names``, each in a fresh process, interleaved ``repeats`` times (so
+    that a drift of the machine's speed hits all settings alike); the median per setting."""
+    runs: dict[str, list[dict]] = {name: [] for name in names}
+    for repeat in range(repeats):
+        for name in names:
+            command = [sys.executable, __file__, "--one-setting", name, "--sizes", str(image_size),
+                       "--families", family, "--steps", str(steps), "--warmup", str(warmup),
+                       "--batch-size", str(batch_size)]
+            if data and repeat == 0 and name in ACCURACY_SETTINGS:
+                command += ["--data", data, "--epochs", str(epochs)]
+            done = subprocess.run(command, capture_output=True, text=True)
+            lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+            runs[name].append(json.loads(lines[-1]) if lines else
+                              {"setting": name, "error": (done.stderr or "no output").strip()[-500:]})
+    rows = []
+    for tries in runs.values():
+        speeds = [t["train_images_per_sec"] for t in tries if "train_images_per_sec" in t]
+        row = dict(tries[0], repeats=len(tries), images_per_sec_each=speeds)
+        if speeds:
+            row["train_images_per_sec"] = float(np.median(speeds))
+        rows.append(row)
+    return {"image_size": image_size, "family": family, "batch_size": batch_size, "rows": rows,
+            "env": records.environment()}
+
+
 def _csv(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
 
@@ -135,9 +234,48 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--warmup", type=int, default=3, help="untimed steps before them")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--matmul-n", type=int, default=2048)
-    parser.add_argument("--out", default="benchmarks/results/bench_training.json")
+    parser.add_argument("--out", default=None,
+                        help="JSON file (default benchmarks/results/bench_training[_compare].json)")
+    parser.add_argument("--compare", action="store_true",
+                        help="the default backbone at the first size under every precision/XLA/thread "
+                             "setting, old against new, each in its own process")
+    parser.add_argument("--settings", default=",".join(SETTINGS), help="--compare: which settings")
+    parser.add_argument("--repeats", type=int, default=2, help="--compare: runs per setting")
+    parser.add_argument("--data", default=os.environ.get("CXR_DATA_DIR"),
+                        help="--compare: also train old and mixed on this data and compare their "
+                        "validation AUC (default $CXR_DATA_DIR)")
+    parser.add_argument("--epochs", type=int, default=3, help="--compare --data: training epochs")
+    parser.add_argument("--one-setting", choices=list(SETTINGS), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    result = run([int(s) for s in _csv(args.sizes)], _csv(args.families), steps=args.steps,
+    sizes, families = [int(s) for s in _csv(args.sizes)], _csv(args.families)
+    if args.one_setting:
+        print(json.dumps(one_setting(args.one_setting, image_size=sizes[0], family=families[0],
+                                     steps=args.steps, warmup=args.warmup, batch_size=args.batch_size,
+                                     data=args.data, epochs=args.epochs)))
+        return
+    if args.compare:
+        out = Path(args.out or "benchmarks/results/bench_training_compare.json")
+        result = compare(_csv(args.settings), image_size=sizes[0], family=families[0], steps=args.steps,
+                         warmup=args.warmup, batch_size=args.batch_size, repeats=args.repeats,
+                         data=args.data, epochs=args.epochs)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        records.write_json(out, result)
+        old = next((r.get("train_images_per_sec") for r in result["rows"] if r["setting"] == "old"), None)
+        print(f"{family_line(result)}")
+        print(f"{'setting':<13}{'policy':<16}{'xla':<5}{'threads':<16}{'images/s':>9}{'vs old':>8}")
+        for row in result["rows"]:
+            if "train_images_per_sec" not in row:
+                print(f"{row['setting']:<13} error: {row.get('error')}")
+                continue
+            ratio = f"{row['train_images_per_sec'] / old:.2f}x" if old else "-"
+            auc = f"   val AUC {row['val_auc']:.4f} after {row['accuracy_epochs']} epochs" \
+                if "val_auc" in row else ""
+            print(f"{row['setting']:<13}{row['policy']:<16}{row['xla']:<5}{row['threads']:<16}"
+                  f"{row['train_images_per_sec']:>9.1f}{ratio:>8}{auc}")
+        print(f"-> {out}")
+        return
+    args.out = args.out or "benchmarks/results/bench_training.json"
+    result = run(sizes, families, steps=args.steps,
                  warmup=args.warmup, batch_size=args.batch_size, matmul_n=args.matmul_n)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     records.write_json(Path(args.out), result)
@@ -151,6 +289,11 @@ def main(argv: list[str] | None = None) -> None:
         print(f"{row['family']:<10}{row['image_size']:>5}{row['train_images_per_sec']:>10.1f}"
               f"{row['achieved_gflops_per_sec']:>9.1f}{row['fraction_of_peak']:>9.1%}")
     print(f"-> {args.out}")
+
+
+def family_line(result: dict) -> str:
+    return (f"default {result['family']} backbone, {result['image_size']} px, batch {result['batch_size']}, "
+            f"training images/s (median of the repeats), each setting in a fresh process")
 
 
 if __name__ == "__main__":

@@ -9,10 +9,13 @@ from automl import records
 from automl.markdown import DASH, esc, fmt, fmt_count, table
 from automl.runs import Run, ours, ranked
 
-BENCHMARKS = ("bench_data", "bench_training", "bench_memory", "bench_tuners")
+BENCHMARKS = ("bench_data", "bench_training", "bench_memory", "bench_tuners", "bench_training_compare",
+              "time_to_accuracy")
 MAKE = {
     "bench_data": "make bench-data DATA=...",
     "bench_training": "make bench-training",
+    "bench_training_compare": "make bench-training DATA=...",
+    "time_to_accuracy": "python benchmarks/time_to_accuracy.py --run RUN... --label ...",
     "bench_memory": "make bench-memory",
     "bench_tuners": "make bench-tuners DATA=...",
 }
@@ -22,7 +25,10 @@ HEADINGS = {
     "bench_tuners": "(3) Search efficiency",
     "bench_memory": "(4) Memory across consecutive trials",
     "peers": "(5) Peers",
+    "bench_training_compare": "(2b) Precision, XLA and threads: old against new settings",
+    "time_to_accuracy": "(6) Time to accuracy: the default budget",
 }
+TTA_PNG = "time_to_accuracy.png"
 FRACTIONS = ("0.25", "0.5", "0.75", "1.0")
 
 
@@ -202,6 +208,95 @@ def section_peers(peers: list[dict]) -> str:
     return table(rows, "")
 
 
+def section_training_compare(data: dict | None) -> str:
+    if not data:
+        return _missing("bench_training_compare")
+    rows, old = [], next((r.get("train_images_per_sec") for r in data.get("rows", [])
+                          if r.get("setting") == "old"), None)
+    for row in data.get("rows", []):
+        speed = row.get("train_images_per_sec")
+        rows.append({
+            "setting": esc(row.get("setting")), "dtype policy": esc(row.get("policy", DASH)),
+            "XLA": esc(row.get("xla", DASH)), "threads intra/inter": esc(row.get("threads", DASH)),
+            "device": esc(row.get("device", DASH)),
+            "train images/s": _num(speed, ",.1f"),
+            "each run": esc(", ".join(f"{v:.1f}" for v in row.get("images_per_sec_each", []))),
+            "vs old": f"{speed / old:.2f}×" if speed and old else DASH,
+            "val AUC": _num(row.get("val_auc"), ".4f"),
+        })
+    return "\n".join([
+        f"The default {esc(data.get('family'))} backbone at {data.get('image_size')} px, batch "
+        f"{data.get('batch_size')}; each setting in a fresh process, the settings interleaved and "
+        f"repeated, median shown. `old` is how every search trained before `--precision` and `--xla`; "
+        f"`default` is a search's setting now. Val AUC: the same model trained "
+        f"{next((r.get('accuracy_epochs') for r in data.get('rows', []) if r.get('accuracy_epochs')), DASH)} "
+        f"epochs on the real training split, on the validation split (one run each).",
+        "", table(rows, "no rows")])
+
+
+def section_time_to_accuracy(data: dict | None) -> str:
+    if not data:
+        return _missing("time_to_accuracy")
+    rows = []
+    for row in data.get("rows", []):
+        test = row.get("test") or {}
+        rows.append({
+            "search": esc(row.get("label")), "run": f"`{esc(row.get('run_id'))}`",
+            "minutes": (f"{row['cut_minutes']:g}" if row.get("cut_minutes") is not None
+                        else f"end ({_num(row.get('search_minutes'), '.1f')})"),
+            "trials ended": str(row.get("trials_ended", DASH)),
+            "best validation objective": (_num(row.get("best_val_objective"), ".4f")
+                                          + f" ({esc(row.get('objective'))})"),
+            "test accuracy": _num(test.get("accuracy"), ".4f"), "test AUC": _num(test.get("auc"), ".4f"),
+            "test \\|sens − spec\\|": _num(test.get("sens_spec_gap"), ".4f"),
+        })
+    return "\n".join([
+        "What a search would have chosen had it stopped after each number of minutes (the trials "
+        "ended by then, scored exactly as the run scores itself: best by validation, ensemble and "
+        "threshold on the selection set, test read once), and each run's own end. A dash in the "
+        "test columns: the run's checkpoints were not kept, only its records. The test columns "
+        "were never used to choose anything, the default budget included (it is chosen on the "
+        "validation objective's curve and the wall time).",
+        "", f"![time to accuracy]({TTA_PNG})", "", table(rows, "no rows")])
+
+
+def plot_time_to_accuracy(data: dict | None, path: Path) -> None:
+    """Best validation objective and test accuracy/AUC against minutes, one line per search."""
+    if not data:
+        return
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
+    by_label: dict[str, list[dict]] = {}
+    for row in data.get("rows", []):
+        by_label.setdefault(f"{row.get('label')} ({row.get('run_id', '')[-4:]})", []).append(row)
+    for label, rows in sorted(by_label.items()):
+        def minutes(r):
+            return r["cut_minutes"] if r.get("cut_minutes") is not None else r.get("search_minutes")
+
+        points = sorted(((minutes(r), r) for r in rows if minutes(r) is not None), key=lambda p: p[0])
+        for ax, get in zip(axes, (lambda r: r.get("best_val_objective"),
+                                  lambda r: (r.get("test") or {}).get("accuracy"),
+                                  lambda r: (r.get("test") or {}).get("auc"))):
+            xy = [(m, get(r)) for m, r in points if get(r) is not None]
+            if xy:
+                ax.plot(*zip(*xy), marker="o", label=label)
+    for ax, title in zip(axes, ("best validation objective", "test accuracy (chosen model)",
+                                "test AUC (chosen model)")):
+        ax.set_title(title)
+        ax.set_xlabel("search minutes")
+        ax.grid(alpha=0.3)
+    axes[1].axhline(0.92, color="grey", ls=":", lw=1)
+    axes[2].axhline(0.975, color="grey", ls=":", lw=1)
+    axes[0].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def section_environment(results: dict[str, dict | None]) -> str:
     rows = []
     for name in BENCHMARKS:
@@ -230,9 +325,11 @@ def render(results: dict[str, dict | None], peers: list[dict], notes: str | None
     sections = [
         ("bench_data", section_pipeline(results.get("bench_data"))),
         ("bench_training", section_training(results.get("bench_training"))),
+        ("bench_training_compare", section_training_compare(results.get("bench_training_compare"))),
         ("bench_tuners", section_tuners(results.get("bench_tuners"))),
         ("bench_memory", section_memory(results.get("bench_memory"))),
         ("peers", section_peers(peers)),
+        ("time_to_accuracy", section_time_to_accuracy(results.get("time_to_accuracy"))),
     ]
     for key, body in sections:
         parts += ["", f"## {HEADINGS[key]}", "", body]
@@ -257,6 +354,7 @@ def main(argv: list[str] | None = None) -> None:
     records.write_json(results_dir / "perf.json", {**results, "peers": peers})
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(render(results, peers, notes), encoding="utf-8")
+    plot_time_to_accuracy(results.get("time_to_accuracy"), out.parent / TTA_PNG)
     measured = [name for name in BENCHMARKS if results[name]]
     print(f"-> {out} ({len(measured)}/{len(BENCHMARKS)} benchmarks measured, {len(peers)} peer rows), "
           f"{results_dir / 'perf.json'}")

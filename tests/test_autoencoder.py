@@ -94,7 +94,7 @@ def test_each_family_trains_on_normal_images_only(family, monkeypatch):
 @pytest.mark.slow
 def test_objective_is_the_detection_auroc(synthetic_data, tmp_path):
     fixed = {"learning_rate": 3e-3, "loss": "mse", "encoder_depth": 2, "augment": 0.0,
-             "denoise_noise": 0.0, "score": "mean", "batch_size": 16}
+             "denoise_noise": 0.0, "score": "pixel", "batch_size": 16, "family": "autoencoder"}
     run_dir = run_search(SearchConfig(task="autoencoder", data=str(synthetic_data), tuner="random",
                                       max_trials=1, epochs=8, image_size=32, out=str(tmp_path),
                                       fixed=fixed), log=lambda *a: None)

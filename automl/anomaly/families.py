@@ -102,11 +102,13 @@ def build(hp, image_size: int) -> keras.Model:
         x = layers.Conv2DTranspose(max(filters * 2**i // 2, 16), 3, strides=2, padding="same",
                                    activation="leaky_relu", name=f"dec{i}")(x)
     if family == "defect":
-        outputs = layers.Conv2D(1, 3, padding="same", activation="sigmoid", name="defect_map")(x)
+        outputs = layers.Conv2D(1, 3, padding="same", activation="sigmoid", name="defect_map",
+                                dtype="float32")(x)
         model = keras.Model(inputs, outputs, name="defect_detector")
         model.compile(optimizer=keras.optimizers.Adam(lr), loss="binary_crossentropy")
         return model
-    outputs = layers.Conv2D(1, 3, padding="same", activation="sigmoid", name="reconstruction")(x)
+    outputs = layers.Conv2D(1, 3, padding="same", activation="sigmoid", name="reconstruction",
+                            dtype="float32")(x)
     model = keras.Model(inputs, outputs, name=family)
     loss = hp.Choice("loss", list(LOSSES), default="mse")
     model.compile(optimizer=keras.optimizers.Adam(lr), loss=LOSSES[loss])

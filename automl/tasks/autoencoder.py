@@ -78,6 +78,7 @@ class AutoencoderTask(Task):
     def fit(self, hp, model, train, val, space, **fit_kwargs):
         family = hp.get("family")
         score = hp.Choice("score", list(anomaly.SCORES), default="pixel")
+        score = LEGACY_SCORES.get(score, score)
         if family == "defect" and "ssim" in anomaly.parts(score):
             raise ValueError("the ssim score needs a reconstruction; the defect family predicts a map")
         intensity = hp.Choice("intensity", list(INTENSITY), default="stretch")

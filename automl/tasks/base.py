@@ -25,6 +25,10 @@ class SearchSpace:
     fixed: dict = field(default_factory=dict)
     # The run's objective (None: the task's default), for tasks whose training depends on it.
     objective: str | None = None
+    # Keras's jit_compile for every model ("auto": XLA on a GPU, not on a CPU).
+    jit_compile: bool | str = "auto"
+    # The Keras dtype policy models are built under (automl.precision).
+    dtype_policy: str = "float32"
 
 
 @dataclass

@@ -27,7 +27,8 @@ class BinaryTask(SupervisedTask):
         return self.labels(table).astype(np.float32)[:, None]
 
     def output(self, x):
-        return keras.layers.Dense(1, activation="sigmoid", name="prediction")(x)
+        # float32 under a mixed policy: probabilities, loss and metrics stay full precision.
+        return keras.layers.Dense(1, activation="sigmoid", name="prediction", dtype="float32")(x)
 
     def compile(self, model, hp):
         model.compile(

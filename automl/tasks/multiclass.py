@@ -33,7 +33,9 @@ class MulticlassTask(SupervisedTask):
         return keras.utils.to_categorical(self.labels(table), len(self.class_names)).astype(np.float32)
 
     def output(self, x):
-        return keras.layers.Dense(len(self.class_names), activation="softmax", name="prediction")(x)
+        # float32 under a mixed policy: probabilities, loss and metrics stay full precision.
+        return keras.layers.Dense(len(self.class_names), activation="softmax", name="prediction",
+                                  dtype="float32")(x)
 
     def compile(self, model, hp):
         model.compile(

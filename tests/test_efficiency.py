@@ -1,0 +1,173 @@
+"""Pruning (median stopping), multi-fidelity over image size, precision: the efficiency choices."""
+
+from __future__ import annotations
+
+import types
+
+import pytest
+
+from automl import fidelity, precision, pruning, records
+from automl.run_config import SearchConfig
+
+
+def _record(trial_id, curve, *, size=48, status="COMPLETED", initial=0):
+    return {"trial_id": trial_id, "status": status, "image_size": size,
+            "hparams": {"image_size": size, "tuner/initial_epoch": initial},
+            "history": {"val_auc": curve}}
+
+
+def test_the_median_is_taken_at_the_same_epoch_over_finished_trials_of_the_same_size():
+    finished = [_record("0", [0.6, 0.7, 0.8]), _record("1", [0.5, 0.9]), _record("2", [0.55, 0.6, 0.65]),
+                _record("3", [0.99, 0.99, 0.99], size=24),  # another image size: not compared
+                _record("4", [0.9, 0.95], initial=2)]  # continued from epoch 2: starts at epoch 3
+    assert pruning.curve_at(finished[1], "val_auc", 2, "max") == 0.9
+    assert pruning.curve_at(finished[1], "val_auc", 3, "max") is None  # did not train that far
+    assert pruning.curve_at(finished[4], "val_auc", 2, "max") is None
+    assert pruning.curve_at(finished[4], "val_auc", 3, "max") == 0.9
+    assert pruning.median_at(finished[:3], "val_auc", 2, "max") == (0.7, 3)
+    assert pruning.median_at(finished[:3], "val_auc", 1, "min") == (0.55, 3)
+
+
+def _stopper(tmp_path, finished, *, epochs=6, warmup=3):
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    path = tmp_path / "trials.jsonl"
+    for record in finished:
+        records.append_jsonl(path, record)
+    stopper = pruning.MedianStopping(path, "val_auc", image_size=48, warmup_trials=warmup, min_epoch=2)
+    stopper.set_model(types.SimpleNamespace(stop_training=False))
+    stopper.set_params({"epochs": epochs})
+    stopper.on_train_begin()
+    return stopper
+
+
+def test_a_trial_below_the_median_stops_and_says_why(tmp_path):
+    finished = [_record(str(i), [0.6 + i / 100, 0.8 + i / 100, 0.9]) for i in range(3)]
+    finished.append(_record("9", [0.1, 0.1, 0.1], status="PRUNED"))  # pruned trials are no reference
+    stopper = _stopper(tmp_path, finished)
+    stopper.on_epoch_end(0, {"val_auc": 0.5})
+    assert not stopper.model.stop_training  # epoch 1: before min_epoch
+    stopper.on_epoch_end(1, {"val_auc": 0.7})
+    assert stopper.model.stop_training
+    assert stopper.model.pruned == {"epoch": 2, "value": 0.7, "best": 0.7, "median": 0.81,
+                                    "reference_trials": 3}
+
+
+def test_no_pruning_above_the_median_before_the_warmup_or_at_the_last_epoch(tmp_path):
+    finished = [_record(str(i), [0.6, 0.8]) for i in range(3)]
+    above = _stopper(tmp_path / "a", finished)
+    above.on_epoch_end(1, {"val_auc": 0.85})
+    assert not above.model.stop_training
+    few = _stopper(tmp_path / "b", finished[:2])
+    few.on_epoch_end(1, {"val_auc": 0.1})
+    assert not few.model.stop_training  # 2 finished trials < warm-up of 3
+    last = _stopper(tmp_path / "c", finished, epochs=2)
+    last.on_epoch_end(1, {"val_auc": 0.1})
+    assert not last.model.stop_training  # its last epoch: stopping saves nothing
+
+
+class _Trial:
+    def __init__(self, trial_id, values, score, status="COMPLETED"):
+        self.trial_id, self.score, self.status = trial_id, score, status
+        self.hyperparameters = types.SimpleNamespace(values=values)
+
+
+class _Oracle:
+    objective = types.SimpleNamespace(name="val_auc", direction="max")
+
+    def populate_space(self, trial_id):
+        return {"status": "RUNNING", "values": {"image_size": 24, "lr": 0.5}}
+
+
+class _PromotingOracle(fidelity.SizePromotionMixin, _Oracle):
+    pass
+
+
+def _oracle(trials):
+    oracle = _PromotingOracle()
+    oracle.trials = {t.trial_id: t for t in trials}
+    oracle.setup_promotion(screen_size=24, full_size=48, max_epochs=8, hyperband=True)
+    return oracle
+
+
+def _screen(i, score, epochs=8, lr=None):
+    values = {"image_size": 24, "lr": lr if lr is not None else i, "tuner/epochs": epochs,
+              "tuner/initial_epoch": 0, "tuner/trial_id": "x"}
+    return _Trial(str(i), values, score)
+
+
+def test_the_best_screened_configuration_is_retrained_at_full_size_once_screening_had_its_share():
+    # Each 8-epoch screen at half the side costs 2 full-size epochs; a retraining costs 8.
+    # Screening's share (0.4) needs 2/3 of 8 = 5.33 units: three screens are not enough.
+    screened = [_screen(i, score) for i, score in enumerate([0.7, 0.9, 0.6])]
+    assert fidelity.SCREEN_SHARE == 0.4
+    assert _oracle(screened).populate_space("3")["values"]["image_size"] == 24  # fewer than MIN_SCREENED
+    screened.append(_screen(3, 0.8))
+    response = _oracle(screened).populate_space("4")
+    assert response["values"] == {"image_size": 48, "lr": 1, "tuner/epochs": 8, "tuner/initial_epoch": 0,
+                                  "tuner/bracket": 0, "tuner/round": 0}
+    # Once retrained (even while it runs), the next best; a failed or pruned-and-copied one is skipped.
+    retrained = _Trial("4", dict(response["values"]), None, status="RUNNING")
+    more = screened + [retrained, _screen(5, 0.95, lr=1)] + [_screen(i, 0.5) for i in range(6, 12)]
+    assert _oracle(more).next_promotion()["lr"] == 3  # lr=1 (0.95, 0.9) is retrained already
+    assert _oracle(more[:6]).next_promotion() is None  # 10 units < 2/3 of 2 retrainings
+
+
+def test_precision_policies():
+    assert precision.policy_name("float32", gpus=1, bf16=True) == "float32"
+    assert precision.policy_name("mixed", gpus=1, bf16=False) == "mixed_float16"
+    assert precision.policy_name("mixed", gpus=0, bf16=True) == "mixed_bfloat16"
+    assert precision.policy_name("mixed", gpus=0, bf16=False) == "float32"
+    assert precision.jit_compile_value("auto") == "auto" and precision.jit_compile_value("off") is False
+
+
+def test_bf16_is_read_from_the_cpu_flags(tmp_path):
+    info = tmp_path / "cpuinfo"
+    info.write_text("flags\t\t: fpu sse avx512f avx512_bf16 fma\n")
+    assert precision.cpu_has_bf16(info)
+    info.write_text("flags\t\t: fpu sse avx2\n")
+    assert not precision.cpu_has_bf16(info)
+    assert not precision.cpu_has_bf16(tmp_path / "missing")
+
+
+@pytest.mark.parametrize("option, value, message", [
+    ("prune", "mean", "--prune"), ("precision", "half", "--precision"), ("xla", "yes", "--xla"),
+    ("screen_size", 64, "not below --image-size"), ("screen_size", 4, "pixels >= 8")])
+def test_efficiency_options_are_checked(option, value, message):
+    with pytest.raises(ValueError, match=message):
+        SearchConfig(image_size=64, **{option: value}).validate()
+
+
+@pytest.mark.slow
+def test_a_screened_and_pruned_search_records_both_and_chooses_at_full_size(synthetic_data, tmp_path):
+    import tensorflow as tf
+
+    from automl import report_run, runs
+    from automl.search import run_search
+
+    run_dir = run_search(SearchConfig(
+        data=str(synthetic_data), tuner="hyperband", image_size=48, screen_size=24, epochs=6,
+        max_trials=24, time_budget_minutes=0.6, prune="median", out=str(tmp_path)), log=lambda *a: None)
+    trials = records.read_jsonl(run_dir / "trials.jsonl")
+    sizes = {t["image_size"] for t in trials}
+    assert sizes == {24, 48}, sizes
+    pruned = [t for t in trials if t["status"] == "PRUNED"]
+    assert pruned and all(t["pruned"]["epoch"] >= 2 and t["pruned"]["best"] < t["pruned"]["median"]
+                          for t in pruned)
+    summary = records.read_json(run_dir / "summary.json")
+    best = next(t for t in trials if t["trial_id"] == summary["best_trial"])
+    assert best["image_size"] == 48 and best["status"] == "COMPLETED"
+    assert summary["trials_pruned"] == len(pruned) and summary["trials_screened"] >= 1
+    # Each retrained configuration was screened first, with the same architecture.
+    for full in (t for t in trials if t["image_size"] == 48):
+        assert any(fidelity.config_key(s["hparams"]) == fidelity.config_key(full["hparams"])
+                   for s in trials if s["image_size"] == 24)
+    # The report's trial table and TensorBoard show which trials were pruned.
+    table = report_run.render_trials(runs.load_run(run_dir))
+    assert table.count("PRUNED at epoch") == len(pruned)
+    flags = {}
+    for event_file in (run_dir / "tb").rglob("events.out.tfevents.*"):
+        for event in tf.compat.v1.train.summary_iterator(str(event_file)):
+            for value in event.summary.value:
+                if value.tag == "trial_pruned":
+                    flags[event_file.parts[-3]] = float(tf.make_ndarray(value.tensor))
+    assert {k for k, v in flags.items() if v == 1.0} == {t["trial_id"] for t in pruned}
