@@ -41,6 +41,23 @@ DEFAULT_PRUNE = "median"
 PRUNE_WARMUP_TRIALS = 3
 PRUNE_MIN_EPOCH = 2
 
+# --refit: "none", or "cv:K": after the search, the best configurations are retrained on K
+# patient-grouped folds of train + validation, and every decision is made on their
+# out-of-fold scores (automl.refit).
+DEFAULT_REFIT = "none"
+MAX_REFIT_FOLDS = 10
+
+
+def refit_folds(value: str | None) -> int:
+    """``--refit`` as a fold count: ``none`` -> 0, ``cv:K`` -> K (2..MAX_REFIT_FOLDS)."""
+    if value in (None, "", "none"):
+        return 0
+    kind, _, number = str(value).partition(":")
+    if kind == "cv" and number.isdigit() and 2 <= int(number) <= MAX_REFIT_FOLDS:
+        return int(number)
+    raise ValueError(f"--refit: got {value!r}; choose none or cv:K with K from 2 to {MAX_REFIT_FOLDS}")
+
+
 VAL_FRACTION = 0.2  # share of the pooled train+val patients held out for validation
 PATIENCE = 4  # early-stopping patience, epochs
 SEED = 0

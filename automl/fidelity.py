@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
-# Share of the training compute spent screening (the rest retrains the best screened
+from automl import records
+
+# Share of the training time spent screening (the rest retrains the best screened
 # configurations at full size), and how many screened trials come before the first
 # retraining (the first ranking needs a few to be worth anything).
 SCREEN_SHARE = 0.4
-MIN_SCREENED = 4
+MIN_SCREENED = 6
 
 
 def config_key(values: dict) -> str:
@@ -18,27 +21,32 @@ def config_key(values: dict) -> str:
                       sort_keys=True, default=str)
 
 
-def trial_cost(values: dict, full_size: int, max_epochs: int) -> float:
-    """Planned training compute of a trial in full-size epochs (convolutions scale with the
-    pixels): Hyperband's epochs for the trial, else the full epoch budget."""
-    epochs = values.get("tuner/epochs", max_epochs) - values.get("tuner/initial_epoch", 0)
-    return epochs * (values.get("image_size", full_size) / full_size) ** 2
+def stage_seconds(trial_records: list[dict], screen_size: int) -> tuple[float, float, int]:
+    """Wall seconds spent on screened trials and on full-size trials so far (failed and
+    pruned ones included: their time was spent), and how many full-size trials ended."""
+    screen = [r for r in trial_records if (r.get("image_size") or 0) == screen_size]
+    full = [r for r in trial_records if (r.get("image_size") or 0) != screen_size]
+    return (sum(float(r.get("seconds") or 0) for r in screen), sum(float(r.get("seconds") or 0) for r in full),
+            len(full))
 
 
 class SizePromotionMixin:
     """An oracle mixin: between the underlying tuner's trials (screened at ``screen_size``),
     hand out the best screened configuration not yet retrained, at ``full_size`` and for
-    ``max_epochs``, whenever screening has had its share of the compute.
+    ``max_epochs``, whenever screening has had its share of the wall time.
 
-    The decision reads only the oracle's own trials (their scores, values and epochs), so
-    it is the same for one process or a chief with workers, and after a resume. It is
-    anytime: a search stopped at any moment has its best screened configurations retrained.
+    The time each stage took is read from the run's trial records (``records_path``: the
+    chief of a distributed search shares the run folder with its workers); the ranking,
+    from the oracle's own trials. So the decision is the same for one process or a chief
+    with workers, and after a resume. It is anytime: a search stopped at any moment has
+    had its best screened configurations retrained.
     """
 
     def setup_promotion(self, *, screen_size: int, full_size: int, max_epochs: int,
-                        hyperband: bool) -> None:
+                        hyperband: bool, records_path: Path | None = None) -> None:
         self.screen_size, self.full_size = screen_size, full_size
         self.promotion_epochs, self.promotion_hyperband = max_epochs, hyperband
+        self.records_path = records_path
 
     def next_promotion(self) -> dict | None:
         """The values of the next full-size trial, or None (keep screening)."""
@@ -48,10 +56,12 @@ class SizePromotionMixin:
         full = [t for t in trials if t.hyperparameters.values.get("image_size") == self.full_size]
         if len(screened) < MIN_SCREENED:
             return None
-        screen_cost = sum(trial_cost(t.hyperparameters.values, self.full_size, self.promotion_epochs)
-                          for t in screened)
-        full_cost = (len(full) + 1) * self.promotion_epochs  # committed, the next one included
-        if screen_cost < SCREEN_SHARE / (1 - SCREEN_SHARE) * full_cost:
+        trial_records = records.read_jsonl(self.records_path) if self.records_path else []
+        screen_seconds, full_seconds, full_ended = stage_seconds(trial_records, self.screen_size)
+        # A full-size trial still running counts as long as the finished ones took.
+        running = len(full) - full_ended
+        full_seconds += max(running, 0) * (full_seconds / full_ended if full_ended else 0.0)
+        if screen_seconds < SCREEN_SHARE / (1 - SCREEN_SHARE) * full_seconds:
             return None
         retrained = {config_key(t.hyperparameters.values) for t in full}
         ranked = sorted(screened, key=lambda t: t.score, reverse=self.objective.direction == "max")

@@ -72,6 +72,42 @@ def render_trials(run: Run) -> str:
     return table(rows, "_No trial records (trials.jsonl missing)._")
 
 
+def minutes(seconds) -> str:
+    return fmt(number(seconds) / 60, 1) if number(seconds) is not None else DASH
+
+
+def render_refit(s: dict) -> str:
+    """What the refit chose on out-of-fold scores, and the out-of-fold estimate (all a user
+    without a test split would have) beside the test result."""
+    r = s["refit"]
+    folds = [f for f in r.get("fold_records", []) if isinstance(f, dict)]
+    lines = [
+        f"{esc(r.get('folds'))} patient-grouped, subtype-stratified folds of train + validation; "
+        f"configurations refit: {esc(', '.join(map(str, r.get('trials', []))))}; averaged: "
+        f"{esc(', '.join(map(str, r.get('chosen', []))))} (out-of-fold {esc(r.get('quality'))} by number "
+        f"averaged: {esc(', '.join(fmt(q) for q in r.get('oof_quality_by_count', [])))}); test-time "
+        f"augmentation {'used' if r.get('tta') else 'not used'} (out-of-fold {esc(r.get('quality'))} "
+        f"with it {fmt(r.get('oof_quality_tta'))}); {minutes(r.get('seconds'))} refit minutes after "
+        f"{minutes(s.get('search_seconds'))} search minutes.", ""]
+    rows = []
+    for name, key in (("out-of-fold (clean)", "val"), ("out-of-fold + re-acquisitions", "val_shift"),
+                      ("official test", "test")):
+        m = s.get(key)
+        if isinstance(m, dict):
+            rows.append({"estimate": name, "accuracy": fmt(m.get("accuracy")), "AUC": fmt(m.get("auc")),
+                         "macro-F1": fmt(m.get("f1_macro")), "sensitivity": fmt(m.get("sensitivity")),
+                         "specificity": fmt(m.get("specificity")), "|sens − spec|": gap(m)})
+    lines.append(table(rows, ""))
+    if folds:
+        lines += ["", table([{"trial": esc(f.get("trial_id")), "fold": esc(f.get("fold")),
+                              "epochs": esc(f.get("epochs")), "train images": esc(f.get("train_images")),
+                              "held-out images": esc(f.get("held_out_images")),
+                              "held-out patients": esc(f.get("held_out_patients")),
+                              f"held-out {esc(r.get('quality'))}": fmt(f.get("quality"))}
+                             for f in folds], "")]
+    return "\n".join(lines)
+
+
 def render_by_family(run: Run) -> str:
     """The best validation objective each (family, score) pair reached, and how many trials
     tried it: what the tuner's choice was made from."""
@@ -199,6 +235,8 @@ def render_run(run: Run, out: Path) -> str:
             {"subtype": esc(names.get(k, k)), "rate": fmt(v)} for k, v in detection.items()], "")]
     if any(isinstance(t.get("hparams"), dict) and "score" in t["hparams"] for t in run.trials):
         parts += ["#### By family and score (validation)", render_by_family(run)]
+    if isinstance(s.get("refit"), dict):
+        parts += ["#### Cross-validated refit: out-of-fold estimate beside test", render_refit(s)]
     parts += ["#### Trials", render_trials(run)]
     if run.knn:
         parts += ["#### KNN on features (setting chosen on validation)", render_knn(run.knn)]

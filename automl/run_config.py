@@ -43,6 +43,7 @@ class SearchConfig:
     screen_size: int | None = None
     prune: str = choices.DEFAULT_PRUNE
     precision: str = choices.DEFAULT_PRECISION
+    refit: str = choices.DEFAULT_REFIT
     xla: str = choices.DEFAULT_XLA
     smoke: bool = False
     fixed: dict = field(default_factory=dict)
@@ -58,6 +59,7 @@ class SearchConfig:
         # Runs made before pruning, screening and --precision existed trained without them.
         saved.setdefault("prune", "none")
         saved.setdefault("screen_size", 0)
+        saved.setdefault("refit", "none")
         return cls(**saved)
 
     def with_defaults(self, synthetic: bool) -> "SearchConfig":
@@ -83,6 +85,7 @@ class SearchConfig:
         _one_of("--prune", self.prune, choices.PRUNERS)
         _one_of("--precision", self.precision, choices.PRECISIONS)
         _one_of("--xla", self.xla, choices.XLA_MODES)
+        choices.refit_folds(self.refit)
         if not choices.is_threshold_rule(self.threshold):
             raise ValueError(f"--threshold: got {self.threshold!r}; choose "
                              f"{allowed([*choices.THRESHOLD_RULES, 'a number'])}")

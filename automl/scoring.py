@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -43,6 +44,9 @@ class RunContext:
     # (none: no model to score). None: every recorded trial.
     trial_ids: tuple[str, ...] | None = None
     log: Callable = print
+    # The cross-validated refit (automl.refit.RefitResult): when given, every choice is made
+    # on its out-of-fold scores and the scored model averages its fold models.
+    refit: object | None = None
 
     @property
     def direction(self) -> str:
@@ -153,14 +157,22 @@ def scored_model(models: list[keras.Model]) -> keras.Model:
 
 
 def embedding_model(model: keras.Model) -> keras.Model:
-    """Images -> the ``embedding`` layer of ``model``, or of its best member (``member_0``)
-    when ``model`` is an ensemble from :func:`scored_model`."""
-    try:
-        layer = model.get_layer("embedding")
-    except ValueError:
-        model = model.get_layer("member_0").layers[0]
-        layer = model.get_layer("embedding")
-    return keras.Model(model.inputs, layer.output)
+    """Images -> the ``embedding`` layer of ``model``, or of its first nested model that has
+    one: the best member (``member_0``) of an ensemble from :func:`scored_model`, inside its
+    test-time augmentation wrapper if any."""
+    found = _with_embedding(model)
+    if found is None:
+        raise ValueError(f"{model.name}: no layer named 'embedding' in the model or its members")
+    return keras.Model(found.inputs, found.get_layer("embedding").output)
+
+
+def _with_embedding(model: keras.Model) -> keras.Model | None:
+    if any(layer.name == "embedding" for layer in model.layers):
+        return model
+    for layer in model.layers:
+        if isinstance(layer, keras.Model) and (found := _with_embedding(layer)) is not None:
+            return found
+    return None
 
 
 def explain(ctx: RunContext, model: keras.Model, rule: dict, test: tuple | None, summary: dict) -> dict:
@@ -220,12 +232,22 @@ def score_run(ctx: RunContext) -> dict:
     summary["objective"]["value"] = best["metrics"][ctx.objective]
     model = ctx.load_model(best)
 
-    # Every choice below (ensemble, threshold, class weights) is made on the selection set.
+    # Every choice below (ensemble, threshold, class weights) is made on the selection set:
+    # validation (and its re-acquisitions), or after a refit the out-of-fold scores of the
+    # whole train + validation pool.
+    if ctx.refit is not None:
+        from automl import refit
+
+        ctx = dataclasses.replace(ctx, selection=ctx.refit.selection,
+                                  parts={**ctx.parts, "val": ctx.refit.pool})
+        members, scores, summary["refit"] = refit.choose(task, ctx.refit, log=ctx.log)
+        summary["val_source"] = "out-of-fold"
+    else:
+        scores = task.scores(model, ctx.selection.images, hparams=best["hparams"])
+        members = [(best, model)]
+        if config.get("ensemble", 1) > 1 and task.evaluation != "anomaly":
+            members, scores, summary["ensemble"] = choose_ensemble(ctx, ranked, model, scores)
     selection = ctx.selection
-    scores = task.scores(model, selection.images, hparams=best["hparams"])
-    members = [(best, model)]
-    if config.get("ensemble", 1) > 1 and task.evaluation != "anomaly":
-        members, scores, summary["ensemble"] = choose_ensemble(ctx, ranked, model, scores)
     # The file a user takes away is the model the test numbers describe (for the anomaly
     # task: the trained model; its score also needs the run's score choice and references).
     scored = scored_model([m for _, m in members])

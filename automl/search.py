@@ -10,8 +10,10 @@ import time
 from pathlib import Path
 
 import keras
+import numpy as np
+import pandas as pd
 
-from automl import backbones, precision, records, scoring, tuning
+from automl import backbones, choices, precision, records, refit, scoring, tuning
 from automl.data import index as data_index
 from automl.data import source
 from automl.data.pipeline import load_images
@@ -133,6 +135,12 @@ def run_search(config: SearchConfig, *, resume: str | Path | None = None, role: 
     hypermodel = tuning.TaskHyperModel(task, space, data, screen_size=config.screen_size or None,
                                        prune=config.prune, records_path=run_dir / "trials.jsonl")
     tuner = tuning.build_tuner(budget, hypermodel, run_dir, objective=objective, overwrite=not resume)
+    folds = choices.refit_folds(config.refit) if task.evaluation != "anomaly" else 0
+    pool_size = len(parts["train"]) + len(parts["val"])
+    if folds and budget.time_budget_minutes:
+        # The search leaves the refit its time: estimated from the trials so far.
+        tuner.reserve_seconds = lambda: refit_estimate(config, run_dir, objective, folds, pool_size,
+                                                       len(parts["train"]))
     if role == "chief":
         tuning.make_chief(tuner.oracle, budget.time_budget_minutes)
 
@@ -151,7 +159,13 @@ def run_search(config: SearchConfig, *, resume: str | Path | None = None, role: 
             signal.signal(sig, handler)
     if role == "worker":
         return run_dir  # the chief scores the best model once every worker is done
+    searched = time.time() - started + spent
 
+    refit_result = None
+    if folds:
+        refit_result = run_refit(config, run_dir, task, space, data[config.image_size], objective, folds,
+                                 seconds_left=(60 * budget.time_budget_minutes - (time.time() - started)
+                                               if budget.time_budget_minutes else None), log=log)
     # Scoring builds every model in float32: mixed precision pays off in training, while
     # the weights are float32 variables either way, and a float32 model gives the scores,
     # saliency gradients and exports their full precision.
@@ -161,8 +175,8 @@ def run_search(config: SearchConfig, *, resume: str | Path | None = None, role: 
         run_dir=run_dir, task=task, config=dataclasses.asdict(config), data_root=index.root,
         data_problems=index.problems, parts=parts, selection=val.selection, objective=objective,
         load_model=lambda trial: tuner.load_model(tuner.oracle.get_trial(trial["trial_id"])),
-        search_seconds=time.time() - started + spent, log=log,
-        summary_extra={"precision_policy": policy, "xla": config.xla})
+        search_seconds=searched, log=log,
+        summary_extra={"precision_policy": policy, "xla": config.xla}, refit=refit_result)
     summary = scoring.score_run(context)
     if summary["best_trial"] is None:
         log(f"every trial failed ({summary['trials_failed']}); see {run_dir / 'trials.jsonl'}")
@@ -170,6 +184,49 @@ def run_search(config: SearchConfig, *, resume: str | Path | None = None, role: 
     log(f"\nnext: make report OUT={config.out}   |   make tensorboard RUN={run_dir}   |   "
         f"automl predict --run {run_dir} IMAGE_OR_FOLDER   (model card: {run_dir / 'MODEL_CARD.md'})")
     return run_dir
+
+
+def refit_candidates(config: SearchConfig, run_dir: Path, objective: str) -> list[dict]:
+    """The configurations a refit retrains: the best distinct full-size trials, as many as
+    the ensemble would take (within the latency cap, if any)."""
+    ranked = scoring.ranked_trials(records.read_jsonl(run_dir / "trials.jsonl"), objective,
+                                   image_size=config.image_size)
+    if config.max_latency_ms is not None:
+        ranked = scoring.within_latency(ranked, config.max_latency_ms)
+    return scoring.distinct_top(ranked, config.ensemble or 1)
+
+
+def refit_estimate(config: SearchConfig, run_dir: Path, objective: str, folds: int, pool_size: int,
+                   train_size: int) -> float:
+    """Seconds the refit of today's best configurations would take (automl.refit)."""
+    return refit.estimate_seconds(refit_candidates(config, run_dir, objective), folds, objective=objective,
+                                  direction=choices.objective_direction(objective), pool_size=pool_size,
+                                  train_size=train_size)
+
+
+def run_refit(config: SearchConfig, run_dir: Path, task: Task, space: SearchSpace, data, objective: str,
+              folds: int, *, seconds_left: float | None, log=print):
+    """Retrain the best configurations on ``folds`` folds of train + validation, as many of
+    them as the time left allows (at least the best one)."""
+    train, val = data
+    trials = refit_candidates(config, run_dir, objective)
+    if not trials:
+        return None
+    pool = pd.concat([train.table, val.table], ignore_index=True)
+    direction = choices.objective_direction(objective)
+
+    def cost(chosen):
+        return refit.estimate_seconds(chosen, folds, objective=objective, direction=direction,
+                                      pool_size=len(pool), train_size=len(train.table))
+
+    while seconds_left is not None and len(trials) > 1 and cost(trials) > seconds_left:
+        trials = trials[:-1]
+    log(f"refit: {len(trials)} configuration(s) x {folds} folds of {len(pool)} train + validation images, "
+        f"about {cost(trials) / 60:.1f} minutes"
+        + (f" ({max(seconds_left, 0) / 60:.1f} left in the budget)" if seconds_left is not None else ""))
+    return refit.cross_fit(task, space, pool, np.concatenate([train.images, val.images]), trials, folds,
+                           objective=objective, direction=direction, shifted=config.validation == "shift",
+                           seed=config.seed, log=log)
 
 
 def split_data(config: SearchConfig, task: Task, parts: dict, image_size: int) -> tuple[SplitData, SplitData]:

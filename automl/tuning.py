@@ -72,6 +72,8 @@ class RecordingMixin:
         self._params: dict[str, int] = {}
         self._models: dict[str, keras.Model] = {}
         self._deadline = time.time() + 60 * time_budget_minutes if time_budget_minutes else None
+        # Seconds to keep free at the end of the budget (the cross-validated refit's estimate).
+        self.reserve_seconds = lambda: 0.0
 
     def on_trial_begin(self, trial):
         self._started[trial.trial_id] = (time.time(), time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
@@ -99,7 +101,7 @@ class RecordingMixin:
         # it every trial's train step stayed in memory for the rest of the search.
         _forget_custom_gradients(getattr(self, "_gradients_before", None))
         gc.collect()
-        if self._deadline and time.time() > self._deadline:
+        if self._deadline and time.time() > self._deadline - self.reserve_seconds():
             # Out of wall-clock budget: let the oracle report STOPPED on the next request.
             self.oracle.max_trials = len(self.oracle.trials)
         recorded = {r["trial_id"] for r in records.read_jsonl(self._records_path)}
@@ -119,7 +121,8 @@ class RecordingMixin:
             objective=self._objective, direction=self._direction,
             params=self._params.pop(trial.trial_id, None), latency_ms=latency,
             seconds=time.time() - started, started_at=started_at,
-            image_size=hparams.get("image_size"), pruned=pruned)
+            image_size=hparams.get("image_size"), pruned=pruned,
+            stage=stage_of(hparams.get("image_size"), self.hypermodel.space.image_size))
         records.append_jsonl(self._records_path, record)
         write_trial_status(self._run_dir / "tb", trial.trial_id, record)
         value = record["metrics"].get(self._objective)
@@ -128,6 +131,11 @@ class RecordingMixin:
         size = f", {record['image_size']} px" if record.get("image_size") else ""
         print(f"trial {trial.trial_id} {record['status'].lower()}: {outcome} "
               f"({record['seconds']:.0f} s{size})", flush=True)
+
+
+def stage_of(image_size: int | None, full_size: int) -> str:
+    """``screen`` for a trial below the run's image size (multi-fidelity), else ``full``."""
+    return "screen" if image_size and image_size < full_size else "full"
 
 
 def write_trial_status(tb_dir: Path, trial_id: str, record: dict) -> None:
@@ -297,7 +305,8 @@ def build_tuner(config: SearchConfig, hypermodel: TaskHyperModel, run_dir: Path,
         oracle.__class__ = type(f"SizePromoting{type(oracle).__name__}",
                                 (fidelity.SizePromotionMixin, type(oracle)), {})
         oracle.setup_promotion(screen_size=config.screen_size, full_size=config.image_size,
-                               max_epochs=max(config.epochs, 1), hyperband=config.tuner == "hyperband")
+                               max_epochs=max(config.epochs, 1), hyperband=config.tuner == "hyperband",
+                               records_path=run_dir / "trials.jsonl")
     hypermodel.discovering = False
     tuner.setup_recording(run_dir, run_dir.name, hypermodel.task, objective=objective,
                           time_budget_minutes=config.time_budget_minutes)

@@ -82,34 +82,44 @@ class _PromotingOracle(fidelity.SizePromotionMixin, _Oracle):
     pass
 
 
-def _oracle(trials):
+def _oracle(trials, tmp_path, seconds=()):
+    """A promoting oracle over ``trials``; ``seconds``: (image size, seconds) trial records."""
+    path = tmp_path / "trials.jsonl"
+    path.unlink(missing_ok=True)
+    for size, spent in seconds:
+        records.append_jsonl(path, {"image_size": size, "seconds": spent, "status": "COMPLETED"})
     oracle = _PromotingOracle()
     oracle.trials = {t.trial_id: t for t in trials}
-    oracle.setup_promotion(screen_size=24, full_size=48, max_epochs=8, hyperband=True)
+    oracle.setup_promotion(screen_size=24, full_size=48, max_epochs=8, hyperband=True, records_path=path)
     return oracle
 
 
-def _screen(i, score, epochs=8, lr=None):
-    values = {"image_size": 24, "lr": lr if lr is not None else i, "tuner/epochs": epochs,
+def _screen(i, score, lr=None):
+    values = {"image_size": 24, "lr": lr if lr is not None else i, "tuner/epochs": 2,
               "tuner/initial_epoch": 0, "tuner/trial_id": "x"}
     return _Trial(str(i), values, score)
 
 
-def test_the_best_screened_configuration_is_retrained_at_full_size_once_screening_had_its_share():
-    # Each 8-epoch screen at half the side costs 2 full-size epochs; a retraining costs 8.
-    # Screening's share (0.4) needs 2/3 of 8 = 5.33 units: three screens are not enough.
-    screened = [_screen(i, score) for i, score in enumerate([0.7, 0.9, 0.6])]
-    assert fidelity.SCREEN_SHARE == 0.4
-    assert _oracle(screened).populate_space("3")["values"]["image_size"] == 24  # fewer than MIN_SCREENED
-    screened.append(_screen(3, 0.8))
-    response = _oracle(screened).populate_space("4")
+def test_the_best_screened_configuration_is_retrained_at_full_size_when_screening_had_its_time(tmp_path):
+    assert (fidelity.SCREEN_SHARE, fidelity.MIN_SCREENED) == (0.4, 6)
+    scores = [0.7, 0.9, 0.6, 0.8, 0.5, 0.55]
+    screened = [_screen(i, score) for i, score in enumerate(scores)]
+    ten_each = [(24, 10.0)] * 6
+    # Five screened trials are too few to rank; the sixth allows the first retraining.
+    assert _oracle(screened[:5], tmp_path, ten_each[:5]).populate_space("5")["values"]["image_size"] == 24
+    response = _oracle(screened, tmp_path, ten_each).populate_space("6")
     assert response["values"] == {"image_size": 48, "lr": 1, "tuner/epochs": 8, "tuner/initial_epoch": 0,
                                   "tuner/bracket": 0, "tuner/round": 0}
-    # Once retrained (even while it runs), the next best; a failed or pruned-and-copied one is skipped.
-    retrained = _Trial("4", dict(response["values"]), None, status="RUNNING")
-    more = screened + [retrained, _screen(5, 0.95, lr=1)] + [_screen(i, 0.5) for i in range(6, 12)]
-    assert _oracle(more).next_promotion()["lr"] == 3  # lr=1 (0.95, 0.9) is retrained already
-    assert _oracle(more[:6]).next_promotion() is None  # 10 units < 2/3 of 2 retrainings
+    # The retraining took 120 s: screening needs 0.4 / 0.6 of it (80 s) before the next
+    # one; it has 70 s, then 90 s. The next is the best configuration not yet retrained.
+    retrained = _Trial("6", dict(response["values"]), 0.95)
+    more = [*screened, retrained, _screen(7, 0.99, lr=1)]  # lr=1 again: retrained already
+    spent = [*ten_each, (48, 120.0), (24, 10.0)]
+    assert _oracle(more, tmp_path, spent).next_promotion() is None
+    assert _oracle(more, tmp_path, spent + [(24, 10.0)] * 2).next_promotion()["lr"] == 3
+    # A retraining still running counts as long as the finished ones took.
+    running = _Trial("8", {"image_size": 48, "lr": 3}, None, status="RUNNING")
+    assert _oracle([*more, running], tmp_path, spent + [(24, 10.0)] * 2).next_promotion() is None
 
 
 def test_precision_policies():
@@ -146,10 +156,11 @@ def test_a_screened_and_pruned_search_records_both_and_chooses_at_full_size(synt
 
     run_dir = run_search(SearchConfig(
         data=str(synthetic_data), tuner="hyperband", image_size=48, screen_size=24, epochs=6,
-        max_trials=24, time_budget_minutes=0.6, prune="median", out=str(tmp_path)), log=lambda *a: None)
+        max_trials=30, time_budget_minutes=0.8, prune="median", out=str(tmp_path)), log=lambda *a: None)
     trials = records.read_jsonl(run_dir / "trials.jsonl")
     sizes = {t["image_size"] for t in trials}
     assert sizes == {24, 48}, sizes
+    assert all(t["stage"] == ("screen" if t["image_size"] == 24 else "full") for t in trials)
     pruned = [t for t in trials if t["status"] == "PRUNED"]
     assert pruned and all(t["pruned"]["epoch"] >= 2 and t["pruned"]["best"] < t["pruned"]["median"]
                           for t in pruned)

@@ -1,0 +1,163 @@
+"""Cross-validated refit: the best configurations retrained on patient-grouped folds of train + validation."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import keras
+import keras_tuner as kt
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import StratifiedGroupKFold
+
+from automl import tta
+from automl.shift import SelectionSet
+from automl.tasks.base import SearchSpace, SplitData, Task
+
+
+def pool_folds(pool: pd.DataFrame, k: int, seed: int) -> np.ndarray:
+    """The fold (0..k-1) of every image of the training pool: grouped by patient (a patient's
+    images are all in one fold), stratified by subtype (normal, bacterial, viral)."""
+    k = min(k, pool.patient.nunique())
+    folds = np.full(len(pool), -1, dtype=np.int64)
+    splitter = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
+    for fold, (_, held) in enumerate(splitter.split(pool, pool.subtype, groups=pool.patient)):
+        folds[held] = fold
+    return folds
+
+
+def refit_epochs(trial: dict, objective: str, direction: str) -> int:
+    """Epochs from scratch to the trial's best epoch (Hyperband continues trials from an
+    earlier one's checkpoint: its epochs before ``tuner/initial_epoch`` count too)."""
+    values = trial.get("history", {}).get(objective) or []
+    finite = [(v, i) for i, v in enumerate(values) if v == v]
+    best = (max(finite, key=lambda p: (p[0], -p[1])) if direction == "max"
+            else min(finite, key=lambda p: (p[0], p[1])))[1] if finite else len(values) - 1
+    return int(trial.get("hparams", {}).get("tuner/initial_epoch", 0) or 0) + max(best, 0) + 1
+
+
+def estimate_seconds(trials: list[dict], k: int, *, objective: str, direction: str,
+                     pool_size: int, train_size: int) -> float:
+    """What refitting ``trials`` on ``k`` folds costs, from the trials' own seconds per epoch
+    (a fold trains on (k-1)/k of the pool, the search trained on ``train_size`` images)."""
+    total = 0.0
+    for trial in trials:
+        epochs_run = max(len(trial.get("history", {}).get(objective) or []), 1)
+        per_epoch = float(trial.get("seconds") or 0.0) / epochs_run
+        scale = (k - 1) / k * pool_size / max(train_size, 1)
+        total += k * refit_epochs(trial, objective, direction) * per_epoch * scale
+    return total
+
+
+@dataclass
+class RefitResult:
+    """Every fold model of the refit configurations and their out-of-fold scores.
+
+    ``selection`` is the pool (train + validation) with, under shift validation, its
+    simulated re-acquisitions; ``oof[trial_id]`` holds, for each of its images, the score
+    of the one fold model that did not train on it.
+    """
+
+    trials: list[dict]
+    pool: pd.DataFrame
+    folds: np.ndarray
+    selection: SelectionSet
+    models: dict[str, list[keras.Model]] = field(default_factory=dict)
+    oof: dict[str, np.ndarray] = field(default_factory=dict)
+    fold_records: list[dict] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def cross_fit(task: Task, space: SearchSpace, pool: pd.DataFrame, images: np.ndarray, trials: list[dict],
+              k: int, *, objective: str, direction: str, shifted: bool, seed: int, log=print) -> RefitResult:
+    """Retrain each of ``trials``' configurations on ``k`` folds of the pool; score each
+    fold's held-out images (and their re-acquisitions) with the model that did not see them."""
+    started = time.time()
+    pool = pool.reset_index(drop=True)
+    folds = pool_folds(pool, k, seed)
+    k = int(folds.max()) + 1
+    labels = task.labels(pool)
+    selection = SelectionSet.build(images, labels, shifted=shifted, seed=seed)
+    copies = len(selection.images) // max(len(images), 1)
+    result = RefitResult(trials=trials, pool=pool, folds=folds, selection=selection)
+    for trial in trials:
+        hp = kt.HyperParameters()
+        hp.values = {n: v for n, v in trial["hparams"].items() if not n.startswith("tuner/")}
+        epochs = refit_epochs(trial, objective, direction)
+        oof, models = None, []
+        for fold in range(k):
+            held = folds == fold
+            keras.utils.set_random_seed(seed + fold)
+            keras.mixed_precision.set_global_policy(space.dtype_policy)
+            trained = task.build(hp, space)
+            log(f"refit: trial {trial['trial_id']}, fold {fold + 1}/{k}: {int((~held).sum())} images, "
+                f"{epochs} epochs")
+            history = task.fit(hp, trained, SplitData(pool[~held].reset_index(drop=True), images[~held]),
+                               SplitData(pool[held].reset_index(drop=True), images[held]), space,
+                               epochs=epochs, callbacks=[], verbose=2)
+            # Scored in float32, as the search's models are (automl.search): same weights.
+            keras.mixed_precision.set_global_policy("float32")
+            model = task.build(hp, space)
+            model.set_weights(trained.get_weights())
+            rows = np.flatnonzero(np.tile(held, copies))
+            scores = task.scores(model, selection.images[rows], hparams=trial["hparams"])
+            if oof is None:
+                oof = np.zeros((len(selection.images), *scores.shape[1:]), np.float32)
+            oof[rows] = scores
+            held_clean = rows[:int(held.sum())]
+            result.fold_records.append({
+                "trial_id": trial["trial_id"], "fold": fold, "epochs": epochs,
+                "train_images": int((~held).sum()), "held_out_images": int(held.sum()),
+                "held_out_patients": int(pool[held].patient.nunique()),
+                "quality": float(task.validation_quality(labels[held], oof[held_clean])),
+                "history": {n: [float(v) for v in vals] for n, vals in history.history.items()}})
+            models.append(model)
+        result.models[trial["trial_id"]], result.oof[trial["trial_id"]] = models, oof
+    keras.mixed_precision.set_global_policy("float32")
+    result.seconds = time.time() - started
+    return result
+
+
+def tta_oof(task: Task, result: RefitResult, trial_id: str) -> np.ndarray:
+    """Out-of-fold scores of one configuration with test-time augmentation: each fold's
+    held-out images through :func:`automl.tta.with_tta` of that fold's model."""
+    copies = len(result.selection.images) // max(len(result.folds), 1)
+    trial = next(t for t in result.trials if t["trial_id"] == trial_id)
+    out = np.zeros_like(result.oof[trial_id])
+    for fold, model in enumerate(result.models[trial_id]):
+        rows = np.flatnonzero(np.tile(result.folds == fold, copies))
+        out[rows] = task.scores(tta.with_tta(model), result.selection.images[rows], hparams=trial["hparams"])
+    return out
+
+
+def choose(task: Task, result: RefitResult, *, try_tta: bool = True, log=print):
+    """Every decision on the out-of-fold scores (pooled with their re-acquisitions): how
+    many of the refit configurations to average (best by search first; more only if the
+    average is better) and whether test-time augmentation helps. Returns the members
+    ``[(trial, model), ...]`` (every fold model of the chosen configurations, wrapped for
+    TTA if chosen), their pooled out-of-fold scores and the record."""
+    y = result.selection.labels
+    ids = [t["trial_id"] for t in result.trials]
+    quality = [float(task.validation_quality(y, np.mean([result.oof[i] for i in ids[:c]], axis=0)))
+               for c in range(1, len(ids) + 1)]
+    count = 1 + int(np.argmax(quality))  # the first best: fewer models on ties
+    chosen = ids[:count]
+    scores = np.mean([result.oof[i] for i in chosen], axis=0)
+    record = {"folds": int(result.folds.max()) + 1, "trials": ids, "chosen": chosen,
+              "oof_quality_by_count": quality, "quality": task.objective.removeprefix("val_"),
+              "tta": False, "oof_quality_tta": None, "seconds": round(result.seconds, 2),
+              "fold_records": result.fold_records}
+    if try_tta:
+        with_tta = np.mean([tta_oof(task, result, i) for i in chosen], axis=0)
+        record["oof_quality_tta"] = float(task.validation_quality(y, with_tta))
+        record["tta"] = record["oof_quality_tta"] > quality[count - 1]
+        log(f"refit: test-time augmentation {'used' if record['tta'] else 'not used'} "
+            f"(out-of-fold {record['quality']} {record['oof_quality_tta']:.4f} with, "
+            f"{quality[count - 1]:.4f} without)")
+        if record["tta"]:
+            scores = with_tta
+    trials = {t["trial_id"]: t for t in result.trials}
+    members = [(trials[i], tta.with_tta(m, name=f"trial_{i}_fold_{f}_tta") if record["tta"] else m)
+               for i in chosen for f, m in enumerate(result.models[i])]
+    return members, scores, record
