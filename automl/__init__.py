@@ -15,7 +15,7 @@ def load_model(path):
     anomaly score also depends on the run's score choice and the normal training images."""
     import keras
 
-    from automl import backbones  # noqa: F401  (registers the normalisation layers)
+    from automl import backbones, tta  # noqa: F401  (register the normalisation and TTA layers)
     from automl.anomaly import families  # noqa: F401  (registers MemoryUnit and ssim_loss)
 
     return keras.models.load_model(path, compile=False)

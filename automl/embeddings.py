@@ -127,8 +127,7 @@ def tsne_map(x: np.ndarray, *, seed: int = 0) -> tuple[np.ndarray, dict, float]:
 
 def embed_run(run_dir: Path, *, tsne: bool = True, log=print) -> dict:
     """Embeddings (saved in the run folder), ``knn.jsonl`` and ``tsne.json`` with PNGs."""
-    import keras
-
+    import automl
     from automl.data.pipeline import load_images
     from automl.run_config import SearchConfig
     from automl.search import prepare, selection_set
@@ -137,7 +136,7 @@ def embed_run(run_dir: Path, *, tsne: bool = True, log=print) -> dict:
     run_dir = Path(run_dir)
     summary = records.read_json(run_dir / "summary.json")
     config, _, task, parts = prepare(SearchConfig.load(run_dir), log=log)
-    model = keras.models.load_model(run_dir / "best_model.keras", compile=False, safe_mode=True)
+    model = automl.load_model(run_dir / "best_model.keras")
     encoder = scoring.embedding_model(model)  # an ensemble's best member
     task.attach_training(SplitData(parts["train"], load_images(parts["train"].path, config.image_size)))
     # KNN choices are made on the run's own selection set (pooled under shift validation).

@@ -26,8 +26,10 @@ def stage_seconds(trial_records: list[dict], screen_size: int) -> tuple[float, f
     pruned ones included: their time was spent), and how many full-size trials ended."""
     screen = [r for r in trial_records if (r.get("image_size") or 0) == screen_size]
     full = [r for r in trial_records if (r.get("image_size") or 0) != screen_size]
-    return (sum(float(r.get("seconds") or 0) for r in screen), sum(float(r.get("seconds") or 0) for r in full),
-            len(full))
+    def seconds(part):
+        return sum(float(r.get("seconds") or 0) for r in part)
+
+    return seconds(screen), seconds(full), len(full)
 
 
 class SizePromotionMixin:

@@ -96,6 +96,10 @@ class RecordingMixin:
         return results
 
     def on_trial_end(self, trial):
+        # The record first, then the oracle: a worker killed in between leaves a trial that
+        # the chief hands out again (its rerun finds the record and keeps it), never a
+        # finished trial without a record.
+        self._record(trial)
         super().on_trial_end(trial)
         # Free this trial's traced graphs now (see _forget_custom_gradients): without
         # it every trial's train step stayed in memory for the rest of the search.
@@ -104,6 +108,9 @@ class RecordingMixin:
         if self._deadline and time.time() > self._deadline - self.reserve_seconds():
             # Out of wall-clock budget: let the oracle report STOPPED on the next request.
             self.oracle.max_trials = len(self.oracle.trials)
+
+    def _record(self, trial) -> None:
+        """Append the trial's line to ``trials.jsonl`` (once) and print its one-line result."""
         recorded = {r["trial_id"] for r in records.read_jsonl(self._records_path)}
         if trial.trial_id in recorded:
             return

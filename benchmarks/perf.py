@@ -253,7 +253,8 @@ def section_time_to_accuracy(data: dict | None) -> str:
     return "\n".join([
         "What a search would have chosen had it stopped after each number of minutes (the trials "
         "ended by then, scored exactly as the run scores itself: best by validation, ensemble and "
-        "threshold on the selection set, test read once), and each run's own end. A dash in the "
+        "threshold on the selection set, test read once), and each run's own end (its last "
+        "trial's end; minutes count from the run folder's creation, data loading included). A dash in the "
         "test columns: the run's checkpoints were not kept, only its records. The test columns "
         "were never used to choose anything, the default budget included (it is chosen on the "
         "validation objective's curve and the wall time).",
@@ -287,7 +288,7 @@ def plot_time_to_accuracy(data: dict | None, path: Path) -> None:
     for ax, title in zip(axes, ("best validation objective", "test accuracy (chosen model)",
                                 "test AUC (chosen model)")):
         ax.set_title(title)
-        ax.set_xlabel("search minutes")
+        ax.set_xlabel("minutes since the run started")
         ax.grid(alpha=0.3)
     axes[1].axhline(0.92, color="grey", ls=":", lw=1)
     axes[2].axhline(0.975, color="grey", ls=":", lw=1)

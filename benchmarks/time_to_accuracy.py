@@ -1,9 +1,10 @@
 """Time to accuracy: what a finished search would have chosen, and scored on test, had it
 stopped after 10, 20, 40 or 60 minutes.
 
-For each cut, the trials that had ended by then (run start = the run id's UTC time, so
-data loading counts) go through the same scoring as the run itself (best by validation,
-ensemble and threshold on the selection set, test once), in a folder of their own; the
+For each cut before the run's end, the trials that had ended by then (minutes from the
+run id's UTC time, so data loading counts; the run's end is its last trial's end) go
+through the same scoring as the run itself (best by validation, ensemble and
+threshold on the selection set, test once), in a folder of their own; the
 run's trial checkpoints (``RUN/tuner``) must still be on disk. A run without them (a
 committed record only) gives the validation side of the curve and its own final test.
 """
@@ -63,7 +64,11 @@ def cut_rows(run_dir: Path, cuts, out: Path) -> list[dict]:
     has_checkpoints = (run_dir / "tuner").is_dir()
     context_parts = None
     rows = []
+    ends = [end - start for t in trials if (end := trial_end(t)) is not None]
+    wall = max(ends, default=0.0)  # seconds from the run folder's creation to its last trial's end
     for cut in cuts:
+        if 60 * cut >= wall:
+            break  # the run had ended by then: its own end (the last row) is that point
         done = [t for t in trials if (end := trial_end(t)) is not None and end - start <= 60 * cut]
         ranked = scoring.ranked_trials(done, objective, image_size=config.image_size)
         row = {"run_id": run_dir.name, "cut_minutes": cut, "trials_ended": len(done),
@@ -103,7 +108,7 @@ def cut_rows(run_dir: Path, cuts, out: Path) -> list[dict]:
               f"{row['best_val_objective']}, test {row['test']}", flush=True)
     final = summary.get("test") or {}
     rows.append({"run_id": run_dir.name, "cut_minutes": None, "final": True,
-                 "search_minutes": summary.get("search_seconds", 0) / 60, "trials_ended": len(trials),
+                 "search_minutes": wall / 60, "trials_ended": len(trials),
                  "best_val_objective": summary["objective"]["value"], "objective": objective,
                  "test": {k: final.get(k) for k in ("accuracy", "auc", "f1_macro")}
                  | {"sens_spec_gap": (final.get("bias") or {}).get("sens_spec_gap")}})

@@ -55,7 +55,7 @@ def test_a_refit_search_scores_every_pool_image_once_and_saves_the_fold_average(
     from automl.search import run_search
     from automl.tasks.binary import BinaryTask
 
-    run_dir = run_search(SearchConfig(data=str(synthetic_data), tuner="random", max_trials=3, epochs=2,
+    run_dir = run_search(SearchConfig(data=str(synthetic_data), tuner="random", max_trials=2, epochs=1,
                                       image_size=32, ensemble=2, fixed={"blocks": 2}, refit="cv:3",
                                       out=str(tmp_path)), log=lambda *a: None)
     summary = records.read_json(run_dir / "summary.json")
