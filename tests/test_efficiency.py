@@ -156,7 +156,7 @@ def test_a_screened_and_pruned_search_records_both_and_chooses_at_full_size(synt
 
     run_dir = run_search(SearchConfig(
         data=str(synthetic_data), tuner="hyperband", image_size=48, screen_size=24, epochs=6,
-        max_trials=30, time_budget_minutes=0.55, prune="median", out=str(tmp_path)), log=lambda *a: None)
+        max_trials=30, time_budget_minutes=0.5, prune="median", out=str(tmp_path)), log=lambda *a: None)
     trials = records.read_jsonl(run_dir / "trials.jsonl")
     sizes = {t["image_size"] for t in trials}
     assert sizes == {24, 48}, sizes

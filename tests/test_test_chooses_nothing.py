@@ -73,8 +73,11 @@ def datasets(synthetic_data, tmp_path_factory):
 
 @pytest.mark.parametrize("task", ["binary", "multiclass"])
 def test_no_choice_reads_the_test_split(task, datasets, tmp_path):
-    made = {}
-    for name, data in datasets.items():
+    made, runs = {}, {}
+    # Noise instead of test images is checked on the binary task; the multiclass task,
+    # whose choices take the same path, is checked with permuted labels only (test time).
+    variants = datasets if task == "binary" else {k: v for k, v in datasets.items() if "noise" not in k}
+    for name, data in variants.items():
         # The binary search refits on folds: its choices are made on out-of-fold scores.
         config = SearchConfig(task=task, data=str(data), tuner="random", max_trials=2, epochs=1,
                               image_size=32, ensemble=2, fixed={"blocks": 2}, seed=3,
@@ -82,16 +85,48 @@ def test_no_choice_reads_the_test_split(task, datasets, tmp_path):
                               out=str(tmp_path / name.replace(" ", "-")))
         run_dir = run_search(config, log=lambda *a: None)
         embed_run(run_dir, tsne=False, log=lambda *a: None)
-        made[name] = _choices(run_dir)
+        made[name], runs[name] = _choices(run_dir), run_dir
     chosen, test = made["as is"]
     assert chosen["knn"] and len(chosen["trials"]) == 2
     # The binary run decides on its refit's out-of-fold scores, the multiclass run on validation.
     assert chosen["refit" if task == "binary" else "ensemble"] is not None
     assert (task == "binary") == (chosen["threshold"] is not None)
-    for name in ("test labels permuted", "test images noise"):
+    for name in (k for k in made if k != "as is"):
         other_chosen, other_test = made[name]
         for key in chosen:
             assert other_chosen[key] == chosen[key], f"{name}: {key} changed"
         # Not vacuous: the test scores did change.
         assert other_test["confusion_matrix"] != test["confusion_matrix"] or \
             other_test["auc"] != test["auc"], name
+    if task == "binary":
+        refit_run_is_whole(runs["as is"], datasets["as is"])
+
+
+def refit_run_is_whole(run_dir, data):
+    """The refit run (``--refit cv:2``): every train + validation image has exactly one
+    out-of-fold score, and the saved model is the average of the fold models and gives
+    the recorded test scores."""
+    import pandas as pd
+
+    import automl
+    from automl.data.pipeline import load_images
+    from automl.tasks.binary import BinaryTask
+
+    summary = records.read_json(run_dir / "summary.json")
+    r = summary["refit"]
+    assert r["folds"] == 2 and summary["val_source"] == "out-of-fold"
+    scores = pd.read_csv(run_dir / "scores.csv")
+    oof = scores[scores.split == "val"]
+    counts = summary["data"]["counts"]
+    assert len(oof) == oof.path.nunique() == counts["train"] + counts["val"]
+    folds = [f for f in r["fold_records"] if f["trial_id"] == r["trials"][0]]
+    assert sum(f["held_out_images"] for f in folds) == len(oof)
+    model = automl.load_model(run_dir / "best_model.keras")
+    members = [layer for layer in model.layers if layer.name.startswith("member_")]
+    assert len(members) == 2 * len(r["chosen"])
+    test = scores[scores.split == "test"]
+    x = BinaryTask().model_inputs(load_images([data / p for p in test.path], 32))
+    saved = model.predict(x, verbose=0).reshape(-1)
+    averaged = np.mean([m.predict(x, verbose=0).reshape(-1) for m in members], axis=0)
+    assert np.allclose(saved, averaged, atol=1e-6)
+    assert np.allclose(saved, test.score.to_numpy(), atol=1e-5)
