@@ -90,16 +90,20 @@ def best_epoch_metrics(history: dict[str, list[float]], objective: str, directio
     """Every metric at the one epoch that is best by ``objective`` (``direction`` max or
     min; the first such epoch on ties): the epoch early stopping restores. Without the
     objective in ``history`` (a failed or foreign trial), the last epoch's values."""
-    values = history.get(objective) or []
-    finite = [(v, i) for i, v in enumerate(values) if v == v]
-    if finite:
-        if direction == "max":
-            epoch = max(finite, key=lambda p: (p[0], -p[1]))[1]
-        else:
-            epoch = min(finite, key=lambda p: (p[0], p[1]))[1]
-    else:
+    epoch = best_epoch(history.get(objective) or [], direction)
+    if epoch is None:
         epoch = max((len(v) for v in history.values()), default=0) - 1
     return {name: float(vals[epoch]) for name, vals in history.items() if 0 <= epoch < len(vals)}
+
+
+def best_epoch(values: list[float], direction: str) -> int | None:
+    """Index of the first best finite value (``direction`` max or min); None if none is finite."""
+    finite = [(v, i) for i, v in enumerate(values) if v == v]
+    if not finite:
+        return None
+    if direction == "max":
+        return max(finite, key=lambda p: (p[0], -p[1]))[1]
+    return min(finite, key=lambda p: (p[0], p[1]))[1]
 
 
 def short_error(message: str | None) -> str | None:

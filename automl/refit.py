@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedGroupKFold
 
-from automl import tta
+from automl import records, tta
 from automl.shift import SelectionSet
 from automl.tasks.base import SearchSpace, SplitData, Task
 
@@ -31,9 +31,8 @@ def refit_epochs(trial: dict, objective: str, direction: str) -> int:
     """Epochs from scratch to the trial's best epoch (Hyperband continues trials from an
     earlier one's checkpoint: its epochs before ``tuner/initial_epoch`` count too)."""
     values = trial.get("history", {}).get(objective) or []
-    finite = [(v, i) for i, v in enumerate(values) if v == v]
-    best = (max(finite, key=lambda p: (p[0], -p[1])) if direction == "max"
-            else min(finite, key=lambda p: (p[0], p[1])))[1] if finite else len(values) - 1
+    best = records.best_epoch(values, direction)
+    best = len(values) - 1 if best is None else best
     return int(trial.get("hparams", {}).get("tuner/initial_epoch", 0) or 0) + max(best, 0) + 1
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,7 +11,7 @@ import keras
 import numpy as np
 import pandas as pd
 
-from automl import choices, decisions, metrics, plots, pruning, records, saliency
+from automl import choices, decisions, fidelity, metrics, plots, pruning, records, saliency
 from automl.data.pipeline import load_images
 from automl.model_card import write_model_card
 from automl.shift import SelectionSet
@@ -87,8 +86,7 @@ def distinct_top(ranked: list[dict], k: int) -> list[dict]:
     a trial under a new id; the copy would add nothing to an ensemble)."""
     chosen, seen = [], set()
     for trial in ranked:
-        key = json.dumps({n: v for n, v in trial["hparams"].items() if not n.startswith("tuner/")},
-                         sort_keys=True)
+        key = fidelity.config_key(trial["hparams"])
         if key not in seen:
             seen.add(key)
             chosen.append(trial)
