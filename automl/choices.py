@@ -46,6 +46,13 @@ PRUNE_MIN_EPOCH = 2
 # out-of-fold scores (automl.refit).
 DEFAULT_REFIT = "none"
 MAX_REFIT_FOLDS = 10
+# K is the most folds: with a time budget the refit takes as many folds (then as many
+# configurations) as fit the time left, at least 2 folds of the best one. While searching,
+# the tuner keeps free the estimated refit of the best configurations on K folds, but never
+# more than this share of the budget: on 2 CPU cores five folds of one 128 px configuration
+# cost about as much as the whole 18-minute default, and a search cut to nothing has
+# nothing worth refitting.
+REFIT_MAX_SHARE = 0.5
 
 
 def refit_folds(value: str | None) -> int:

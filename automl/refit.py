@@ -49,6 +49,20 @@ def estimate_seconds(trials: list[dict], k: int, *, objective: str, direction: s
     return total
 
 
+def plan(trials: list[dict], max_folds: int, cost, seconds_left: float | None) -> tuple[list[dict], int]:
+    """How many folds and configurations to refit: the most folds (up to ``max_folds``), then
+    the most of ``trials`` (best first), whose ``cost(trials, k)`` fits ``seconds_left``;
+    at least 2 folds of the best configuration, even over the budget (out-of-fold scores
+    need two folds)."""
+    if seconds_left is None:
+        return trials, max_folds
+    for k in range(max_folds, 1, -1):
+        for n in range(len(trials), 0, -1):
+            if cost(trials[:n], k) <= seconds_left:
+                return trials[:n], k
+    return trials[:1], 2
+
+
 @dataclass
 class RefitResult:
     """Every fold model of the refit configurations and their out-of-fold scores.
@@ -66,6 +80,7 @@ class RefitResult:
     oof: dict[str, np.ndarray] = field(default_factory=dict)
     fold_records: list[dict] = field(default_factory=list)
     seconds: float = 0.0
+    plan: dict = field(default_factory=dict)  # folds asked for, seconds left and estimated
 
 
 def cross_fit(task: Task, space: SearchSpace, pool: pd.DataFrame, images: np.ndarray, trials: list[dict],
@@ -146,7 +161,7 @@ def choose(task: Task, result: RefitResult, *, try_tta: bool = True, log=print):
     record = {"folds": int(result.folds.max()) + 1, "trials": ids, "chosen": chosen,
               "oof_quality_by_count": quality, "quality": task.objective.removeprefix("val_"),
               "tta": False, "oof_quality_tta": None, "seconds": round(result.seconds, 2),
-              "fold_records": result.fold_records}
+              **result.plan, "fold_records": result.fold_records}
     if try_tta:
         with_tta = np.mean([tta_oof(task, result, i) for i in chosen], axis=0)
         record["oof_quality_tta"] = float(task.validation_quality(y, with_tta))

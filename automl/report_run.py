@@ -82,7 +82,9 @@ def render_refit(s: dict) -> str:
     r = s["refit"]
     folds = [f for f in r.get("fold_records", []) if isinstance(f, dict)]
     lines = [
-        f"{esc(r.get('folds'))} patient-grouped, subtype-stratified folds of train + validation; "
+        f"{esc(r.get('folds'))} patient-grouped, subtype-stratified folds of train + validation"
+        + (f" (asked for {esc(r['folds_requested'])}; more did not fit the time left)"
+           if r.get("folds_requested") not in (None, r.get("folds")) else "") + "; "
         f"configurations refit: {esc(', '.join(map(str, r.get('trials', []))))}; averaged: "
         f"{esc(', '.join(map(str, r.get('chosen', []))))} (out-of-fold {esc(r.get('quality'))} by number "
         f"averaged: {esc(', '.join(fmt(q) for q in r.get('oof_quality_by_count', [])))}); test-time "

@@ -139,8 +139,9 @@ def run_search(config: SearchConfig, *, resume: str | Path | None = None, role: 
     pool_size = len(parts["train"]) + len(parts["val"])
     if folds and budget.time_budget_minutes:
         # The search leaves the refit its time: estimated from the trials so far.
-        tuner.reserve_seconds = lambda: refit_estimate(config, run_dir, objective, folds, pool_size,
-                                                       len(parts["train"]))
+        tuner.reserve_seconds = lambda: min(
+            refit_estimate(config, run_dir, objective, folds, pool_size, len(parts["train"])),
+            choices.REFIT_MAX_SHARE * 60 * budget.time_budget_minutes)
     if role == "chief":
         tuning.make_chief(tuner.oracle, budget.time_budget_minutes)
 
@@ -206,8 +207,8 @@ def refit_estimate(config: SearchConfig, run_dir: Path, objective: str, folds: i
 
 def run_refit(config: SearchConfig, run_dir: Path, task: Task, space: SearchSpace, data, objective: str,
               folds: int, *, seconds_left: float | None, log=print):
-    """Retrain the best configurations on ``folds`` folds of train + validation, as many of
-    them as the time left allows (at least the best one)."""
+    """Retrain the best configurations on up to ``folds`` folds of train + validation, as
+    many folds, then configurations, as the time left allows (at least 2 folds of the best)."""
     train, val = data
     trials = refit_candidates(config, run_dir, objective)
     if not trials:
@@ -215,18 +216,20 @@ def run_refit(config: SearchConfig, run_dir: Path, task: Task, space: SearchSpac
     pool = pd.concat([train.table, val.table], ignore_index=True)
     direction = choices.objective_direction(objective)
 
-    def cost(chosen):
-        return refit.estimate_seconds(chosen, folds, objective=objective, direction=direction,
+    def cost(chosen, k):
+        return refit.estimate_seconds(chosen, k, objective=objective, direction=direction,
                                       pool_size=len(pool), train_size=len(train.table))
 
-    while seconds_left is not None and len(trials) > 1 and cost(trials) > seconds_left:
-        trials = trials[:-1]
-    log(f"refit: {len(trials)} configuration(s) x {folds} folds of {len(pool)} train + validation images, "
-        f"about {cost(trials) / 60:.1f} minutes"
+    trials, k = refit.plan(trials, folds, cost, seconds_left)
+    log(f"refit: {len(trials)} configuration(s) x {k} folds of {len(pool)} train + validation images, "
+        f"about {cost(trials, k) / 60:.1f} minutes"
         + (f" ({max(seconds_left, 0) / 60:.1f} left in the budget)" if seconds_left is not None else ""))
-    return refit.cross_fit(task, space, pool, np.concatenate([train.images, val.images]), trials, folds,
-                           objective=objective, direction=direction, shifted=config.validation == "shift",
-                           seed=config.seed, log=log)
+    result = refit.cross_fit(task, space, pool, np.concatenate([train.images, val.images]), trials, k,
+                             objective=objective, direction=direction, shifted=config.validation == "shift",
+                             seed=config.seed, log=log)
+    result.plan = {"folds_requested": folds, "seconds_left": seconds_left,
+                   "seconds_estimated": round(cost(trials, k), 2)}
+    return result
 
 
 def split_data(config: SearchConfig, task: Task, parts: dict, image_size: int) -> tuple[SplitData, SplitData]:

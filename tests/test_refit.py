@@ -49,3 +49,19 @@ def test_refit_epochs_count_from_scratch_to_the_best_epoch():
 
 # The end-to-end refit checks (one out-of-fold score per image, the saved model is the fold
 # average) run on the refit search of tests/test_test_chooses_nothing.py.
+
+
+def test_plan_takes_folds_first_then_configurations_within_the_time_left():
+    trials = [{"trial_id": "a"}, {"trial_id": "b"}, {"trial_id": "c"}]
+
+    def cost(chosen, k):
+        return 100.0 * len(chosen) * (k - 1)
+
+    assert refit.plan(trials, 5, cost, None) == (trials, 5)
+    assert refit.plan(trials, 5, cost, 1200) == (trials, 5)
+    assert refit.plan(trials, 5, cost, 400) == (trials[:1], 5)
+    assert refit.plan(trials, 5, cost, 350) == (trials[:1], 4)
+    assert refit.plan(trials, 5, cost, 250) == (trials[:1], 3)
+    assert refit.plan(trials, 2, cost, 250) == (trials[:2], 2)
+    # Nothing fits: still two folds of the best configuration (out-of-fold scores need two).
+    assert refit.plan(trials, 5, cost, 10) == (trials[:1], 2)
