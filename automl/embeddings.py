@@ -13,7 +13,7 @@ from sklearn.manifold import TSNE, trustworthiness
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.preprocessing import normalize
 
-from automl import metrics, plots, records, scoring
+from automl import metrics, plots, records, refit, scoring
 
 try:
     from openTSNE import TSNE as OpenTSNE
@@ -140,8 +140,15 @@ def embed_run(run_dir: Path, *, tsne: bool = True, log=print) -> dict:
     encoder = scoring.embedding_model(model)  # an ensemble's best member
     task.attach_training(SplitData(parts["train"], load_images(parts["train"].path, config.image_size)))
     # KNN choices are made on the run's own selection set (pooled under shift validation).
-    selection = selection_set(config, task, load_images(parts["val"].path, config.image_size),
-                              parts["val"])
+    val_table, val_images = parts["val"], load_images(parts["val"].path, config.image_size)
+    if isinstance(summary.get("refit"), dict):
+        # After a refit the encoder (member_0: fold 0 of the best configuration) trained on
+        # the validation images of the other folds: the KNN chooses on those it never saw.
+        unseen = refit.unseen_validation(parts, summary["refit"]["folds"], config.seed)
+        val_table, val_images = val_table[unseen].reset_index(drop=True), val_images[unseen]
+        log(f"KNN: choices on the {int(unseen.sum())} validation images that the refit's fold-0 "
+            f"encoder did not train on")
+    selection = selection_set(config, task, val_images, val_table)
     images = {"train": load_images(parts["train"].path, config.image_size),
               "selection": selection.images}
     labels = {"train": task.labels(parts["train"]), "selection": selection.labels}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import keras
 import keras_tuner as kt
@@ -14,6 +15,9 @@ from sklearn.model_selection import StratifiedGroupKFold
 from automl import records, tta
 from automl.shift import SelectionSet
 from automl.tasks.base import SearchSpace, SplitData, Task
+
+FOLDS_FILE = "folds.jsonl"  # in the run's refit/ folder: one line per finished fold model
+PLAN_FILE = "plan.json"  # the refit's configurations and folds, kept for a resumed run
 
 
 def pool_folds(pool: pd.DataFrame, k: int, seed: int) -> np.ndarray:
@@ -27,6 +31,14 @@ def pool_folds(pool: pd.DataFrame, k: int, seed: int) -> np.ndarray:
     return folds
 
 
+def unseen_validation(parts: dict, k: int, seed: int) -> np.ndarray:
+    """Which of ``parts["val"]``'s images are in fold 0 of the run's refit pool (train then
+    validation, as :func:`automl.search.run_refit` pools them): the ones fold 0's model,
+    the encoder of the refit run's embeddings, never trained on."""
+    pool = pd.concat([parts["train"], parts["val"]], ignore_index=True)
+    return pool_folds(pool, k, seed)[len(parts["train"]):] == 0
+
+
 def refit_epochs(trial: dict, objective: str, direction: str) -> int:
     """Epochs from scratch to the trial's best epoch (Hyperband continues trials from an
     earlier one's checkpoint: its epochs before ``tuner/initial_epoch`` count too)."""
@@ -37,30 +49,34 @@ def refit_epochs(trial: dict, objective: str, direction: str) -> int:
 
 
 def estimate_seconds(trials: list[dict], k: int, *, objective: str, direction: str,
-                     pool_size: int, train_size: int) -> float:
-    """What refitting ``trials`` on ``k`` folds costs, from the trials' own seconds per epoch
-    (a fold trains on (k-1)/k of the pool, the search trained on ``train_size`` images)."""
+                     pool_size: int, train_size: int, scored_copies: int = 1) -> float:
+    """What refitting ``trials`` on ``k`` folds costs, from the trials' own seconds per epoch:
+    training (a fold trains on (k-1)/k of the pool, the search trained on ``train_size``
+    images) and scoring (every pool image in ``scored_copies`` versions, once plain and once
+    through test-time augmentation; a forward pass taken as a third of a training step)."""
     total = 0.0
     for trial in trials:
         epochs_run = max(len(trial.get("history", {}).get(objective) or []), 1)
         per_epoch = float(trial.get("seconds") or 0.0) / epochs_run
         scale = (k - 1) / k * pool_size / max(train_size, 1)
         total += k * refit_epochs(trial, objective, direction) * per_epoch * scale
+        forward = per_epoch / max(3 * train_size, 1)
+        total += forward * pool_size * scored_copies * (1 + tta.VARIANTS)
     return total
 
 
 def plan(trials: list[dict], max_folds: int, cost, seconds_left: float | None) -> tuple[list[dict], int]:
     """How many folds and configurations to refit: the most folds (up to ``max_folds``), then
-    the most of ``trials`` (best first), whose ``cost(trials, k)`` fits ``seconds_left``;
-    at least 2 folds of the best configuration, even over the budget (out-of-fold scores
-    need two folds)."""
+    the most of ``trials`` (best first), whose ``cost(trials, k)`` fits ``seconds_left``
+    (no limit when None). Nothing (``[], 0``) when not even 2 folds of the best fit:
+    out-of-fold scores need two folds, and the time budget is the user's limit."""
     if seconds_left is None:
         return trials, max_folds
     for k in range(max_folds, 1, -1):
         for n in range(len(trials), 0, -1):
             if cost(trials[:n], k) <= seconds_left:
                 return trials[:n], k
-    return trials[:1], 2
+    return [], 0
 
 
 @dataclass
@@ -84,9 +100,14 @@ class RefitResult:
 
 
 def cross_fit(task: Task, space: SearchSpace, pool: pd.DataFrame, images: np.ndarray, trials: list[dict],
-              k: int, *, objective: str, direction: str, shifted: bool, seed: int, log=print) -> RefitResult:
+              k: int, *, objective: str, direction: str, shifted: bool, seed: int, store: Path | None = None,
+              log=print) -> RefitResult:
     """Retrain each of ``trials``' configurations on ``k`` folds of the pool; score each
-    fold's held-out images (and their re-acquisitions) with the model that did not see them."""
+    fold's held-out images (and their re-acquisitions) with the model that did not see them.
+
+    With ``store`` (the run's ``refit/`` folder) every finished fold model is kept there with
+    its record and out-of-fold scores, and a rerun (``--resume`` after a kill) loads it
+    instead of training it again."""
     started = time.time()
     pool = pool.reset_index(drop=True)
     folds = pool_folds(pool, k, seed)
@@ -95,6 +116,7 @@ def cross_fit(task: Task, space: SearchSpace, pool: pd.DataFrame, images: np.nda
     selection = SelectionSet.build(images, labels, shifted=shifted, seed=seed)
     copies = len(selection.images) // max(len(images), 1)
     result = RefitResult(trials=trials, pool=pool, folds=folds, selection=selection)
+    done = {(r["trial_id"], r["fold"]): r for r in records.read_jsonl(store / FOLDS_FILE)} if store else {}
     for trial in trials:
         hp = kt.HyperParameters()
         hp.values = {n: v for n, v in trial["hparams"].items() if not n.startswith("tuner/")}
@@ -102,30 +124,44 @@ def cross_fit(task: Task, space: SearchSpace, pool: pd.DataFrame, images: np.nda
         oof, models = None, []
         for fold in range(k):
             held = folds == fold
-            keras.utils.set_random_seed(seed + fold)
-            keras.mixed_precision.set_global_policy(space.dtype_policy)
-            trained = task.build(hp, space)
-            log(f"refit: trial {trial['trial_id']}, fold {fold + 1}/{k}: {int((~held).sum())} images, "
-                f"{epochs} epochs")
-            history = task.fit(hp, trained, SplitData(pool[~held].reset_index(drop=True), images[~held]),
-                               SplitData(pool[held].reset_index(drop=True), images[held]), space,
-                               epochs=epochs, callbacks=[], verbose=2)
+            rows = np.flatnonzero(np.tile(held, copies))
+            name = f"trial_{trial['trial_id']}_fold_{fold}"
+            record = done.get((trial["trial_id"], fold))
             # Scored in float32, as the search's models are (automl.search): same weights.
             keras.mixed_precision.set_global_policy("float32")
             model = task.build(hp, space)
-            model.set_weights(trained.get_weights())
-            rows = np.flatnonzero(np.tile(held, copies))
-            scores = task.scores(model, selection.images[rows], hparams=trial["hparams"])
+            if record and record["epochs"] == epochs and record["held_out_images"] == int(held.sum()):
+                log(f"refit: trial {trial['trial_id']}, fold {fold + 1}/{k}: kept from the interrupted run")
+                model.load_weights(store / f"{name}.weights.h5")
+                scores = np.load(store / f"{name}.npz")["scores"]
+            else:
+                keras.utils.set_random_seed(seed + fold)
+                keras.mixed_precision.set_global_policy(space.dtype_policy)
+                trained = task.build(hp, space)
+                log(f"refit: trial {trial['trial_id']}, fold {fold + 1}/{k}: {int((~held).sum())} images, "
+                    f"{epochs} epochs")
+                history = task.fit(hp, trained, SplitData(pool[~held].reset_index(drop=True), images[~held]),
+                                   SplitData(pool[held].reset_index(drop=True), images[held]), space,
+                                   epochs=epochs, callbacks=[], verbose=2)
+                model.set_weights(trained.get_weights())
+                scores = task.scores(model, selection.images[rows], hparams=trial["hparams"])
+                held_clean = scores[:int(held.sum())]
+                record = {
+                    "trial_id": trial["trial_id"], "fold": fold, "epochs": epochs,
+                    "train_images": int((~held).sum()), "held_out_images": int(held.sum()),
+                    "held_out_patients": int(pool[held].patient.nunique()),
+                    "quality": float(task.validation_quality(labels[held], held_clean)),
+                    "history": {n: [float(v) for v in vals] for n, vals in history.history.items()}}
+                if store:
+                    # Weights and scores first, the record last: a record names a whole fold.
+                    store.mkdir(parents=True, exist_ok=True)
+                    model.save_weights(store / f"{name}.weights.h5")
+                    np.savez(store / f"{name}.npz", scores=scores)
+                    records.append_jsonl(store / FOLDS_FILE, record)
             if oof is None:
                 oof = np.zeros((len(selection.images), *scores.shape[1:]), np.float32)
             oof[rows] = scores
-            held_clean = rows[:int(held.sum())]
-            result.fold_records.append({
-                "trial_id": trial["trial_id"], "fold": fold, "epochs": epochs,
-                "train_images": int((~held).sum()), "held_out_images": int(held.sum()),
-                "held_out_patients": int(pool[held].patient.nunique()),
-                "quality": float(task.validation_quality(labels[held], oof[held_clean])),
-                "history": {n: [float(v) for v in vals] for n, vals in history.history.items()}})
+            result.fold_records.append(record)
             models.append(model)
         result.models[trial["trial_id"]], result.oof[trial["trial_id"]] = models, oof
     keras.mixed_precision.set_global_policy("float32")

@@ -239,6 +239,13 @@ def render_run(run: Run, out: Path) -> str:
         parts += ["#### By family and score (validation)", render_by_family(run)]
     if isinstance(s.get("refit"), dict):
         parts += ["#### Cross-validated refit: out-of-fold estimate beside test", render_refit(s)]
+    elif isinstance(s.get("refit_skipped"), dict):
+        skipped = s["refit_skipped"]
+        parts += ["#### Cross-validated refit: skipped", (
+            f"`--refit cv:{esc(skipped.get('folds_requested'))}` asked for; two folds of the best "
+            f"configuration needed about {minutes(skipped.get('seconds_needed'))} minutes and "
+            f"{minutes(skipped.get('seconds_left'))} were left in the time budget, so every choice was "
+            f"made on validation."), ""]
     parts += ["#### Trials", render_trials(run)]
     if run.knn:
         parts += ["#### KNN on features (setting chosen on validation)", render_knn(run.knn)]

@@ -13,7 +13,7 @@ import keras
 import numpy as np
 import pandas as pd
 
-from automl import backbones, choices, precision, records, refit, scoring, tuning
+from automl import backbones, choices, precision, records, refit, scoring, shift, tuning
 from automl.data import index as data_index
 from automl.data import source
 from automl.data.pipeline import load_images
@@ -139,9 +139,9 @@ def run_search(config: SearchConfig, *, resume: str | Path | None = None, role: 
     pool_size = len(parts["train"]) + len(parts["val"])
     if folds and budget.time_budget_minutes:
         # The search leaves the refit its time: estimated from the trials so far.
-        tuner.reserve_seconds = lambda: min(
-            refit_estimate(config, run_dir, objective, folds, pool_size, len(parts["train"])),
-            choices.REFIT_MAX_SHARE * 60 * budget.time_budget_minutes)
+        tuner.reserve_seconds = lambda: refit_estimate(
+            config, run_dir, objective, folds, pool_size, len(parts["train"]),
+            seconds=choices.REFIT_MAX_SHARE * 60 * budget.time_budget_minutes)
     if role == "chief":
         tuning.make_chief(tuner.oracle, budget.time_budget_minutes)
 
@@ -162,11 +162,13 @@ def run_search(config: SearchConfig, *, resume: str | Path | None = None, role: 
         return run_dir  # the chief scores the best model once every worker is done
     searched = time.time() - started + spent
 
-    refit_result = None
+    refit_result, refit_skipped = None, None
     if folds:
         refit_result = run_refit(config, run_dir, task, space, data[config.image_size], objective, folds,
                                  seconds_left=(60 * budget.time_budget_minutes - (time.time() - started)
                                                if budget.time_budget_minutes else None), log=log)
+        if isinstance(refit_result, dict):
+            refit_result, refit_skipped = None, refit_result
     # Scoring builds every model in float32: mixed precision pays off in training, while
     # the weights are float32 variables either way, and a float32 model gives the scores,
     # saliency gradients and exports their full precision.
@@ -177,7 +179,8 @@ def run_search(config: SearchConfig, *, resume: str | Path | None = None, role: 
         data_problems=index.problems, parts=parts, selection=val.selection, objective=objective,
         load_model=lambda trial: tuner.load_model(tuner.oracle.get_trial(trial["trial_id"])),
         search_seconds=searched, log=log,
-        summary_extra={"precision_policy": policy, "xla": config.xla}, refit=refit_result)
+        summary_extra={"precision_policy": policy, "xla": config.xla,
+                       **({"refit_skipped": refit_skipped} if refit_skipped else {})}, refit=refit_result)
     summary = scoring.score_run(context)
     if summary["best_trial"] is None:
         log(f"every trial failed ({summary['trials_failed']}); see {run_dir / 'trials.jsonl'}")
@@ -197,36 +200,59 @@ def refit_candidates(config: SearchConfig, run_dir: Path, objective: str) -> lis
     return scoring.distinct_top(ranked, config.ensemble or 1)
 
 
+def refit_cost(config: SearchConfig, objective: str, pool_size: int, train_size: int):
+    """``cost(trials, k)``: the estimated seconds of refitting ``trials`` on ``k`` folds."""
+    copies = 1 + shift.COPIES if config.validation == "shift" else 1
+    return lambda trials, k: refit.estimate_seconds(
+        trials, k, objective=objective, direction=choices.objective_direction(objective), pool_size=pool_size,
+        train_size=train_size, scored_copies=copies)
+
+
 def refit_estimate(config: SearchConfig, run_dir: Path, objective: str, folds: int, pool_size: int,
-                   train_size: int) -> float:
-    """Seconds the refit of today's best configurations would take (automl.refit)."""
-    return refit.estimate_seconds(refit_candidates(config, run_dir, objective), folds, objective=objective,
-                                  direction=choices.objective_direction(objective), pool_size=pool_size,
-                                  train_size=train_size)
+                   train_size: int, *, seconds: float) -> float:
+    """Seconds to keep free for the refit of today's best configurations: what the largest
+    plan that fits in ``seconds`` costs (0 when none fits: the refit will be skipped)."""
+    cost = refit_cost(config, objective, pool_size, train_size)
+    trials, k = refit.plan(refit_candidates(config, run_dir, objective), folds, cost, seconds)
+    return cost(trials, k) if trials else 0.0
 
 
 def run_refit(config: SearchConfig, run_dir: Path, task: Task, space: SearchSpace, data, objective: str,
               folds: int, *, seconds_left: float | None, log=print):
     """Retrain the best configurations on up to ``folds`` folds of train + validation, as
-    many folds, then configurations, as the time left allows (at least 2 folds of the best)."""
+    many folds, then configurations, as the time left allows. Returns the refit
+    (:class:`automl.refit.RefitResult`), or why it was skipped (a dict) when not even two
+    folds of the best configuration fit the time left, or None without candidates."""
     train, val = data
     trials = refit_candidates(config, run_dir, objective)
     if not trials:
         return None
     pool = pd.concat([train.table, val.table], ignore_index=True)
-    direction = choices.objective_direction(objective)
-
-    def cost(chosen, k):
-        return refit.estimate_seconds(chosen, k, objective=objective, direction=direction,
-                                      pool_size=len(pool), train_size=len(train.table))
-
-    trials, k = refit.plan(trials, folds, cost, seconds_left)
+    cost = refit_cost(config, objective, len(pool), len(train.table))
+    store = run_dir / "refit"
+    planned = records.read_json(store / refit.PLAN_FILE) if (store / refit.PLAN_FILE).exists() else None
+    if planned:
+        # A resumed run refits what it had planned, keeping the fold models it finished.
+        by_id = {t["trial_id"]: t for t in records.read_jsonl(run_dir / "trials.jsonl")}
+        trials, k = [by_id[i] for i in planned["trials"]], planned["folds"]
+    else:
+        best = trials[:1]
+        trials, k = refit.plan(trials, folds, cost, seconds_left)
+        if not trials:
+            needed = cost(best, 2)
+            log(f"refit skipped: two folds of trial {best[0]['trial_id']} need about {needed / 60:.1f} "
+                f"minutes, {max(seconds_left, 0) / 60:.1f} are left in the budget; choices made on "
+                f"validation")
+            return {"folds_requested": folds, "seconds_left": seconds_left,
+                    "seconds_needed": round(needed, 2)}
+        store.mkdir(parents=True, exist_ok=True)
+        records.write_json(store / refit.PLAN_FILE, {"trials": [t["trial_id"] for t in trials], "folds": k})
     log(f"refit: {len(trials)} configuration(s) x {k} folds of {len(pool)} train + validation images, "
         f"about {cost(trials, k) / 60:.1f} minutes"
         + (f" ({max(seconds_left, 0) / 60:.1f} left in the budget)" if seconds_left is not None else ""))
     result = refit.cross_fit(task, space, pool, np.concatenate([train.images, val.images]), trials, k,
-                             objective=objective, direction=direction, shifted=config.validation == "shift",
-                             seed=config.seed, log=log)
+                             objective=objective, direction=choices.objective_direction(objective),
+                             shifted=config.validation == "shift", seed=config.seed, store=store, log=log)
     result.plan = {"folds_requested": folds, "seconds_left": seconds_left,
                    "seconds_estimated": round(cost(trials, k), 2)}
     return result

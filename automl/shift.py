@@ -17,7 +17,10 @@ BLUR_SCALE = (0.5, 0.8)  # down-sample to this fraction and back up: a lower-res
 FRAME_SCALE = (0.8, 1.05)  # height and width scaled independently: another crop and aspect ratio
 
 
-def shifted_copies(images: np.ndarray, *, copies: int = 2, seed: int = 0) -> np.ndarray:
+COPIES = 2  # simulated re-acquisitions of each validation image
+
+
+def shifted_copies(images: np.ndarray, *, copies: int = COPIES, seed: int = 0) -> np.ndarray:
     """``copies`` perturbed versions of ``images`` (uint8, N×S×S×1), stacked copy after copy.
 
     Each image gets its own random exposure (gamma), contrast, optional blur and

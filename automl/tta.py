@@ -10,6 +10,7 @@ from keras import layers
 # on the left).
 EXPOSURES = (0.8, 1.25)
 ZOOM = 0.9
+VARIANTS = 1 + len(EXPOSURES) + 1  # the image, its exposures, its tighter framing
 
 
 @keras.saving.register_keras_serializable(package="automl")

@@ -42,9 +42,13 @@ def test_refit_epochs_count_from_scratch_to_the_best_epoch():
     assert refit.refit_epochs(trial, "val_auc", "max") == 6  # 4 inherited + 2
     loss = {"history": {"val_loss": [0.5, 0.3, 0.4]}, "hparams": {}}
     assert refit.refit_epochs(loss, "val_loss", "min") == 2
-    # 10 s per epoch on 100 images; 3 folds each train 6 epochs on 2/3 of 150 images.
+    # 10 s per epoch on 100 images; 3 folds each train 6 epochs on 2/3 of 150 images; then
+    # 150 images (in 3 versions) are scored plain and through the 4 TTA variants, at a
+    # third of a training step's 0.1 s per image.
+    train = 3 * 6 * 10 * (2 / 3) * 1.5
+    scoring = 0.1 / 3 * 150 * 3 * 5
     assert refit.estimate_seconds([trial], 3, objective="val_auc", direction="max", pool_size=150,
-                                  train_size=100) == pytest.approx(3 * 6 * 10 * (2 / 3) * 1.5)
+                                  train_size=100, scored_copies=3) == pytest.approx(train + scoring)
 
 
 # The end-to-end refit checks (one out-of-fold score per image, the saved model is the fold
@@ -63,5 +67,34 @@ def test_plan_takes_folds_first_then_configurations_within_the_time_left():
     assert refit.plan(trials, 5, cost, 350) == (trials[:1], 4)
     assert refit.plan(trials, 5, cost, 250) == (trials[:1], 3)
     assert refit.plan(trials, 2, cost, 250) == (trials[:2], 2)
-    # Nothing fits: still two folds of the best configuration (out-of-fold scores need two).
-    assert refit.plan(trials, 5, cost, 10) == (trials[:1], 2)
+    # Not even two folds of the best fit: no refit (the budget is the user's limit).
+    assert refit.plan(trials, 5, cost, 10) == ([], 0)
+
+
+def test_the_refit_encoder_never_trained_on_the_validation_images_the_knn_chooses_on():
+    pool = _pool(patients=40)
+    parts = {"train": pool.iloc[:60].reset_index(drop=True), "val": pool.iloc[60:].reset_index(drop=True)}
+    unseen = refit.unseen_validation(parts, 3, seed=5)
+    folds = refit.pool_folds(pd.concat([parts["train"], parts["val"]], ignore_index=True), 3, seed=5)
+    fold0_training = set(pd.concat([parts["train"], parts["val"]], ignore_index=True).path[folds != 0])
+    assert 0 < unseen.sum() < len(unseen)
+    assert not set(parts["val"].path[unseen]) & fold0_training
+    assert set(parts["val"].path[~unseen]) <= fold0_training
+
+
+@pytest.mark.slow
+def test_a_refit_that_cannot_fit_the_time_budget_is_skipped_and_said(synthetic_data, tmp_path, monkeypatch):
+    from automl import records, report_run, runs
+    from automl.run_config import SearchConfig
+    from automl.search import run_search
+
+    monkeypatch.setattr(refit, "estimate_seconds", lambda *args, **kwargs: 1e6)  # never fits
+    said = []
+    run_dir = run_search(SearchConfig(data=str(synthetic_data), tuner="random", max_trials=1, epochs=1,
+                                      image_size=32, fixed={"blocks": 2}, time_budget_minutes=1,
+                                      refit="cv:5", out=str(tmp_path)), log=said.append)
+    summary = records.read_json(run_dir / "summary.json")
+    assert summary.get("refit") is None and summary["refit_skipped"]["folds_requested"] == 5
+    assert summary.get("val_source") != "out-of-fold" and not (run_dir / "refit").exists()
+    assert any(line.startswith("refit skipped: two folds of trial") for line in said)
+    assert "Cross-validated refit: skipped" in report_run.render_run(runs.load_run(run_dir), tmp_path)

@@ -55,7 +55,8 @@ def _choices(run_dir):
            for r in records.read_jsonl(run_dir / "knn.jsonl")]
     chosen = {key: summary.get(key) for key in CHOICES}
     if chosen["refit"]:
-        chosen["refit"] = {k: v for k, v in chosen["refit"].items() if not k.startswith("seconds")}  # timings differ
+        # Timings differ from run to run.
+        chosen["refit"] = {k: v for k, v in chosen["refit"].items() if not k.startswith("seconds")}
     return {"trials": trials, "knn": knn, **chosen}, summary["test"]
 
 
@@ -100,6 +101,7 @@ def test_no_choice_reads_the_test_split(task, datasets, tmp_path):
             other_test["auc"] != test["auc"], name
     if task == "binary":
         refit_run_is_whole(runs["as is"], datasets["as is"])
+        refit_resumes_where_it_stopped(runs["as is"])
 
 
 def refit_run_is_whole(run_dir, data):
@@ -130,3 +132,24 @@ def refit_run_is_whole(run_dir, data):
     averaged = np.mean([m.predict(x, verbose=0).reshape(-1) for m in members], axis=0)
     assert np.allclose(saved, averaged, atol=1e-6)
     assert np.allclose(saved, test.score.to_numpy(), atol=1e-5)
+
+
+def refit_resumes_where_it_stopped(run_dir):
+    """A run killed during its refit, after one fold model of two was kept: the resumed run
+    keeps that fold model, trains the other one again and ends with the same choices and
+    test scores (op determinism is on in this module)."""
+    before = records.read_json(run_dir / "summary.json")
+    lines = (run_dir / "refit" / "folds.jsonl").read_text().splitlines()
+    assert len(lines) == 2 * len(before["refit"]["trials"])
+    (run_dir / "refit" / "folds.jsonl").write_text(lines[0] + "\n")  # killed after the first fold
+    (run_dir / "summary.json").unlink()
+    said = []
+    run_search(SearchConfig.load(run_dir), resume=run_dir, log=said.append)
+    assert sum("kept from the interrupted run" in line for line in said) == 1
+    trained = [line for line in said if line.startswith("refit: trial") and " images, " in line]
+    assert len(trained) == len(lines) - 1
+    after = records.read_json(run_dir / "summary.json")
+    for key in ("best_trial", "threshold", "ensemble"):
+        assert after.get(key) == before.get(key), key
+    assert after["refit"]["chosen"] == before["refit"]["chosen"]
+    assert after["test"]["auc"] == pytest.approx(before["test"]["auc"], abs=1e-6)
