@@ -56,3 +56,10 @@ def with_tta(model: keras.Model, *, name: str | None = None) -> keras.Model:
     outputs = [model(v) for v in variants]
     return keras.Model(inputs, layers.Average(name="tta_average", dtype="float32")(outputs),
                        name=name or f"{model.name}_tta")
+
+
+def unwrapped(model: keras.Model) -> keras.Model:
+    """The model inside a :func:`with_tta` wrapper, or ``model`` itself."""
+    if any(layer.name == "tta_average" for layer in model.layers):
+        return next(layer for layer in model.layers if isinstance(layer, keras.Model))
+    return model

@@ -39,11 +39,18 @@ def test_deletion_test_prefers_the_true_evidence_to_random_and_to_wrong_maps():
 def test_gradcam_averages_an_ensembles_members_and_panel_picks_each_outcome():
     from automl.scoring import scored_model
 
-    model = scored_model([_spot_detector(), _spot_detector()])
-    assert len(saliency.members(model)) == 2
+    from automl.tta import with_tta
+
     x = np.random.default_rng(0).random((3, 16, 16, 1)).astype(np.float32)
-    maps = saliency.gradcam(model, x, evaluation="binary")
-    assert maps.shape == (3, 16, 16) and maps.min() >= 0 and maps.max() <= 1
+    # Plain members, and members wrapped for test-time augmentation as a refit saves them
+    # (its Grad-CAM once failed on the wrapper's re-framed copies).
+    for wrap in (lambda m: m, with_tta):
+        model = scored_model([wrap(_spot_detector()), wrap(_spot_detector())])
+        assert len(saliency.members(model)) == 2
+        assert all(m.get_layer("conv") for m in saliency.members(model))
+        maps = saliency.gradcam(model, x, evaluation="binary")
+        assert maps.shape == (3, 16, 16) and maps.min() >= 0 and maps.max() <= 1
+        assert np.isfinite(saliency.smoothgrad(model, x, evaluation="binary", samples=2)).all()
     picks = saliency.panel_picks(np.array([1, 1, 0, 0, 1]), np.array([1, 0, 1, 0, 1]), per_kind=2)
     assert picks == [("true positive", 0), ("true positive", 4), ("false positive", 2),
                      ("false negative", 1), ("true negative", 3)]
