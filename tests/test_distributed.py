@@ -42,15 +42,9 @@ def _check_run(run_dir: Path, trials: int):
     return lines
 
 
-def test_chief_and_two_workers(synthetic_data, tmp_path):
-    done = subprocess.run(_command(synthetic_data, tmp_path, 6), capture_output=True, text=True,
-                          timeout=400)
-    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
-    lines = _check_run(next(tmp_path.glob("binary-*")), 6)
-    assert {t["worker"] for t in lines} == {"worker0", "worker1"}
-
-
-def test_worker_killed_mid_trial(synthetic_data, tmp_path):
+def test_chief_and_two_workers_one_killed_mid_trial(synthetic_data, tmp_path):
+    """A chief and two workers share the trials; worker0, killed mid-search, is restarted
+    and every trial ends up completed and recorded once."""
     launcher = subprocess.Popen(_command(synthetic_data, tmp_path, 6), stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, text=True)
     deadline = time.time() + 300
@@ -68,7 +62,10 @@ def test_worker_killed_mid_trial(synthetic_data, tmp_path):
     output, _ = launcher.communicate(timeout=400)
     assert launcher.returncode == 0, output[-3000:]
     assert "restarting" in output
-    _check_run(runs[0], 6)
+    lines = _check_run(runs[0], 6)
+    # worker0 was found running a trial when it was killed; worker1 recorded trials too.
+    workers = {t["worker"] for t in lines}
+    assert "worker1" in workers and workers <= {"worker0", "worker1"}
 
 
 def test_workers_are_pinned_to_one_gpu_each(monkeypatch):
