@@ -11,7 +11,7 @@ import pytest
 
 from automl import backbones, records
 from automl.run_config import SearchConfig
-from automl.search import run_search
+from automl.search import new_run_dir, run_search
 
 SUMMARY_KEYS = {"task", "run_id", "config", "env", "objective", "best_trial", "threshold",
                 "trials_completed", "trials_failed", "search_seconds", "val", "test"}
@@ -127,19 +127,24 @@ def test_kill_and_resume(synthetic_data, tmp_path):
     assert all(t["status"] == "COMPLETED" for t in lines)
 
 
-@pytest.mark.slow
-def test_new_run_never_reuses_a_run_folder(synthetic_data, tmp_path):
-    first = _search(synthetic_data, tmp_path, max_trials=1)
-    second = _search(synthetic_data, tmp_path, max_trials=1)
-    assert first != second
-    assert len(records.read_jsonl(second / "trials.jsonl")) == 1
+def test_new_run_never_reuses_a_run_folder(tmp_path, monkeypatch):
+    # A run's tuner state lives in its folder: a fresh folder is a fresh search.
+    config = SearchConfig(out=str(tmp_path))
+    first, second = new_run_dir(config), new_run_dir(config)
+    assert first != second and first.parent == second.parent
+    monkeypatch.setattr(records, "new_run_id", lambda task: first.name)  # the same id again
+    with pytest.raises(FileExistsError):
+        new_run_dir(config)
 
 
 @pytest.mark.slow
 def test_grid_and_bayesian_tuners_run(synthetic_data, tmp_path):
-    for tuner in ("grid", "bayesian"):
-        run_dir = _search(synthetic_data, tmp_path / tuner, tuner=tuner, max_trials=1)
-        assert json.loads((run_dir / "summary.json").read_text())["trials_completed"] == 1
+    # The Bayesian search also checks plain validation: the task's own objective, no pooled set.
+    for tuner, extra in (("grid", {}), ("bayesian", {"task": "multiclass", "validation": "plain"})):
+        run_dir = _search(synthetic_data, tmp_path / tuner, tuner=tuner, max_trials=1, **extra)
+        summary = json.loads((run_dir / "summary.json").read_text())
+        assert summary["trials_completed"] == 1
+    assert summary["objective"]["name"] == "val_f1_macro" and "val_shift" not in summary
 
 
 @pytest.mark.parametrize("family", sorted(backbones.APPLICATIONS))

@@ -98,12 +98,8 @@ def test_search_selects_and_thresholds_on_shifted_validation(synthetic_data, tmp
         assert "val_shift_auc" in trial["history"] and trial["hparams"]["normalize"] == "equalize"
 
 
-@pytest.mark.slow
-def test_plain_validation_keeps_the_task_objective(synthetic_data, tmp_path):
-    config = SearchConfig(task="multiclass", data=str(synthetic_data), max_trials=1, epochs=1,
-                          image_size=32, tuner="random", out=str(tmp_path), validation="plain")
-    summary = json.loads((run_search(config, log=lambda *a: None) / "summary.json").read_text())
-    assert summary["objective"]["name"] == "val_f1_macro" and "val_shift" not in summary
+# Plain validation keeping the task's objective is checked by the Bayesian search of
+# tests/test_search.py::test_grid_and_bayesian_tuners_run.
 
 
 def test_unknown_validation_is_refused(synthetic_data, tmp_path):
