@@ -41,7 +41,7 @@ $(BIN)/automl: pyproject.toml
 	@touch $@
 
 .PHONY: help setup data search study embed predict report tensorboard test test-fast bench bench-data bench-memory \
-	bench-training bench-tuners bench-peers bench-workers perf lint clean
+	bench-training bench-tuners bench-peers bench-workers campaign perf lint clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -113,6 +113,9 @@ bench-peers: $(BIN)/automl ## AutoKeras + the reference recipe on the same split
 
 bench-workers: $(BIN)/automl ## wall time of 8 tiny trials with 1 vs 2 distributed workers
 	$(BIN)/python benchmarks/bench_workers.py
+
+campaign: $(BIN)/automl ## every task's 3-seed study, embeddings, peers at the same budget, reports (~4 h; rerun to continue)
+	DATA=$(DATA) OUT=$(if $(filter runs,$(OUT)),benchmarks/results/runs,$(OUT)) BIN=$(BIN) benchmarks/campaign.sh
 
 perf: $(BIN)/automl ## collect benchmarks/results/*.json into reports/perf.md
 	$(BIN)/python benchmarks/perf.py

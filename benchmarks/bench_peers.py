@@ -134,12 +134,18 @@ def run_autokeras(args, data: Data, run_dir: Path, run_id: str, config: dict) ->
             max_trials=args.max_trials, directory=str(run_dir / "autokeras"), overwrite=True,
             seed=args.seed, tuner=tuner, objective=kt.Objective(OBJECTIVE, "max"),
             metrics=[keras.metrics.AUC(name="auc"), keras.metrics.BinaryAccuracy(name="accuracy")])
-        clf.tuner.setup_recording(run_dir, run_id, TASK, objective=OBJECTIVE)
+        # With --time-budget, AutoKeras searches until the budget is spent (max_trials is
+        # then only a cap), under the same wall-clock rule as ``automl search``.
+        clf.tuner.setup_recording(run_dir, run_id, TASK, objective=OBJECTIVE,
+                                  time_budget_minutes=args.time_budget)
+        stop_at = None
+        if args.time_budget:
+            stop_at = time.time() + 60 * (args.time_budget + choices.overrun_minutes(args.time_budget))
         # Our own EarlyStopping also stops AutoKeras from retraining the winner on train
         # without validation at the end: the epoch, like the trial, is chosen on validation.
         callbacks = [keras.callbacks.EarlyStopping(OBJECTIVE, mode="max", patience=config["patience"],
                                                    restore_best_weights=True),
-                     TrialTimeLimit(args.trial_minutes)]
+                     TrialTimeLimit(args.trial_minutes, stop_at=stop_at)]
         clf.fit(data.train.astype(np.float32) / 255.0, TASK.labels(data.parts["train"]),
                 validation_data=(data.val.astype(np.float32) / 255.0, TASK.labels(data.parts["val"])),
                 epochs=args.epochs, callbacks=callbacks, verbose=2)
@@ -173,7 +179,8 @@ def run_peer(name: str, args, data: Data, command: str) -> dict:
               "val_fraction": choices.VAL_FRACTION, "threshold": choices.DEFAULT_THRESHOLD,
               "batch_size": BATCH_SIZE, "ensemble": 1, "validation": "plain",
               "patience": REFERENCE_PATIENCE if name == "reference" else choices.PATIENCE,
-              "trial_minutes": args.trial_minutes, "out": args.out}
+              "trial_minutes": args.trial_minutes, "out": args.out,
+              "time_budget_minutes": None if name == "reference" else args.time_budget}
     records.write_json(run_dir / "config.json", config)
     records.write_environment(run_dir)
     print(f"{peer}: run folder {run_dir}")
@@ -219,6 +226,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--trial-minutes", type=float, default=choices.BUDGETS["real"]["trial_minutes"],
                         help="stop a trial's training after this many minutes (checked per epoch; 0: none)")
+    parser.add_argument("--time-budget", type=float, metavar="MINUTES",
+                        help="AutoKeras searches for this many wall minutes (as `automl search "
+                             "--time-budget`), with --max-trials only as a cap; the campaign gives it "
+                             "the default search's budget")
     parser.add_argument("--out", default="benchmarks/results/runs")
     parser.add_argument("--which", default="autokeras,reference", help="comma-separated: autokeras,reference")
     parser.add_argument("--smoke", action="store_true", help="synthetic data, 1 trial, 1 epoch, 32 px")

@@ -30,9 +30,9 @@ def _bench():
     return sys.modules["bench_peers"]
 
 
-def _run(which: str, data: Path, out: Path) -> tuple[int, Path, dict, list[dict]]:
+def _run(which: str, data: Path, out: Path, *extra: str) -> tuple[int, Path, dict, list[dict]]:
     code = _bench().main(["--data", str(data), "--which", which, "--image-size", "32",
-                          "--max-trials", "1", "--epochs", "1", "--out", str(out)])
+                          "--max-trials", "1", "--epochs", "1", "--out", str(out), *extra])
     (run_dir,) = out.iterdir()
     return code, run_dir, records.read_json(run_dir / "summary.json"), records.read_jsonl(
         run_dir / "trials.jsonl")
@@ -64,11 +64,12 @@ def test_reference_recipe_writes_a_complete_run(synthetic_data, tmp_path):
 
 def test_a_peer_that_cannot_run_is_a_failed_row(synthetic_data, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "autokeras", None)  # as if the `peers` extra were not installed
-    code, run_dir, summary, trials = _run("autokeras", synthetic_data, tmp_path)
+    code, run_dir, summary, trials = _run("autokeras", synthetic_data, tmp_path, "--time-budget", "0.5")
     assert code == 1
     assert summary["trials_failed"] == 1 and summary["val"] is None and summary["test"] is None
     assert trials[0]["status"] == "FAILED" and "autokeras" in trials[0]["error"]
-    assert json.loads((run_dir / "config.json").read_text())["peer"] == "autokeras"
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["peer"] == "autokeras" and config["time_budget_minutes"] == 0.5
 
 
 @pytest.mark.slow
