@@ -243,7 +243,7 @@ def run_refit(config: SearchConfig, run_dir: Path, task: Task, space: SearchSpac
             log(f"refit skipped: two folds of trial {best[0]['trial_id']} need about {needed / 60:.1f} "
                 f"minutes, {max(seconds_left, 0) / 60:.1f} are left in the budget; choices made on "
                 f"validation")
-            return {"folds_requested": folds, "seconds_left": seconds_left,
+            return {"folds_requested": folds, "seconds_left": round(max(seconds_left, 0.0), 2),
                     "seconds_needed": round(needed, 2)}
         store.mkdir(parents=True, exist_ok=True)
         records.write_json(store / refit.PLAN_FILE, {"trials": [t["trial_id"] for t in trials], "folds": k})
