@@ -40,6 +40,12 @@ PRUNERS = ("median", "none")
 DEFAULT_PRUNE = "median"
 PRUNE_WARMUP_TRIALS = 3
 PRUNE_MIN_EPOCH = 2
+# Full-size trials of a screened search are the screen's best configurations, so they are
+# judged later and against more of their peers: at epoch 2 of 128 px training the
+# validation AUC still swings by tenths, and a 60-minute search pruned 7 of its 10 full-size
+# trials there against the median of 3 (reports/perf_notes.md). They are pruned from half
+# their epochs on, once this many full-size trials finished.
+PRUNE_WARMUP_FULL_TRIALS = 5
 
 # --refit: "none", or "cv:K": after the search, the best configurations are retrained on K
 # patient-grouped folds of train + validation, and every decision is made on their

@@ -49,21 +49,37 @@ class SizePromotionMixin:
         self.screen_size, self.full_size = screen_size, full_size
         self.promotion_epochs, self.promotion_hyperband = max_epochs, hyperband
         self.records_path = records_path
+        self.force_promotion = False
+
+    def _screened(self) -> tuple[list, list, list]:
+        """Screened trials that ended, those of them with a score, and full-size trials."""
+        trials = list(self.trials.values())
+        ended = [t for t in trials if t.hyperparameters.values.get("image_size") == self.screen_size
+                 and t.status != "RUNNING"]
+        scored = [t for t in ended if t.status == "COMPLETED" and t.score is not None]
+        full = [t for t in trials if t.hyperparameters.values.get("image_size") == self.full_size]
+        return ended, scored, full
+
+    def needs_final_promotion(self) -> bool:
+        """True when the budget ends with no full-size trial yet but a screened configuration
+        to retrain: the search then retrains that one rather than end without a model at
+        the size the user asked for."""
+        _, scored, full = self._screened()
+        return bool(scored) and not full
 
     def next_promotion(self) -> dict | None:
         """The values of the next full-size trial, or None (keep screening)."""
-        trials = list(self.trials.values())
-        screened = [t for t in trials if t.hyperparameters.values.get("image_size") == self.screen_size
-                    and t.status == "COMPLETED" and t.score is not None]
-        full = [t for t in trials if t.hyperparameters.values.get("image_size") == self.full_size]
-        if len(screened) < MIN_SCREENED:
+        ended, screened, full = self._screened()
+        # Failed screens (an architecture too deep for the small size) count towards the
+        # first ranking too: they were tried, and waiting for more would starve the search.
+        if not screened or (len(ended) < MIN_SCREENED and not self.force_promotion):
             return None
         trial_records = records.read_jsonl(self.records_path) if self.records_path else []
         screen_seconds, full_seconds, full_ended = stage_seconds(trial_records, self.screen_size)
         # A full-size trial still running counts as long as the finished ones took.
         running = len(full) - full_ended
         full_seconds += max(running, 0) * (full_seconds / full_ended if full_ended else 0.0)
-        if screen_seconds < SCREEN_SHARE / (1 - SCREEN_SHARE) * full_seconds:
+        if screen_seconds < SCREEN_SHARE / (1 - SCREEN_SHARE) * full_seconds and not self.force_promotion:
             return None
         retrained = {config_key(t.hyperparameters.values) for t in full}
         ranked = sorted(screened, key=lambda t: t.score, reverse=self.objective.direction == "max")

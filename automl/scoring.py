@@ -66,11 +66,13 @@ def ranked_trials(trials: list[dict], objective: str, *, image_size: int | None 
 
 
 def trial_counts(trials: list[dict], image_size: int) -> dict:
-    """How many trials completed at full size, were screened (completed at a smaller
-    size), were pruned, and failed: the summary's ``trials_*`` fields."""
-    completed = [t for t in trials if t.get("status") == "COMPLETED"]
-    full = [t for t in completed if pruning.trial_image_size(t, image_size) == image_size]
-    return {"trials_completed": len(full), "trials_screened": len(completed) - len(full),
+    """How many trials completed at full size, were screened (trained at a smaller size,
+    to the end or until pruned), were pruned, and failed: the summary's ``trials_*`` fields."""
+    full = [t for t in trials if t.get("status") == "COMPLETED"
+            and pruning.trial_image_size(t, image_size) == image_size]
+    screened = [t for t in trials if t.get("status") in ("COMPLETED", "PRUNED")
+                and pruning.trial_image_size(t, image_size) != image_size]
+    return {"trials_completed": len(full), "trials_screened": len(screened),
             "trials_pruned": sum(t.get("status") == "PRUNED" for t in trials),
             "trials_failed": sum(t.get("status") == "FAILED" for t in trials)}
 

@@ -54,6 +54,21 @@ class TrialTimeLimit(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
+def end_of_budget(oracle) -> None:
+    """The wall-clock budget is spent: the oracle reports STOPPED on the next request, after
+    one last trial if screening has not yet retrained any configuration at full size (a
+    search must end with a model at the size it was asked for; the trial-time limit cuts
+    that trial at the budget's allowed overrun)."""
+    if getattr(oracle, "needs_final_promotion", None) and not oracle.force_promotion \
+            and oracle.needs_final_promotion():
+        oracle.force_promotion = True
+        oracle.max_trials = len(oracle.trials) + 1
+        print("time budget spent before any full-size trial: retraining the best screened "
+              "configuration at full size", flush=True)
+    else:
+        oracle.max_trials = len(oracle.trials)
+
+
 class RecordingMixin:
     """Adds per-trial records, timing and a parameter count to any Keras Tuner tuner.
 
@@ -106,8 +121,7 @@ class RecordingMixin:
         _forget_custom_gradients(getattr(self, "_gradients_before", None))
         gc.collect()
         if self._deadline and time.time() > self._deadline - self.reserve_seconds():
-            # Out of wall-clock budget: let the oracle report STOPPED on the next request.
-            self.oracle.max_trials = len(self.oracle.trials)
+            end_of_budget(self.oracle)
 
     def _record(self, trial) -> None:
         """Append the trial's line to ``trials.jsonl`` (once) and print its one-line result."""
@@ -266,8 +280,12 @@ class TaskHyperModel(kt.HyperModel):
         size = self.trial_size(hp)
         train, val = self.data[size]
         if self.prune == "median" and self.records_path is not None:
+            promoted = bool(self.screen_size) and size != self.screen_size
+            judge = (dict(warmup_trials=choices.PRUNE_WARMUP_FULL_TRIALS,
+                          min_epoch=max(choices.PRUNE_MIN_EPOCH, int(kwargs.get("epochs") or 0) // 2))
+                     if promoted else {})
             kwargs["callbacks"] = [*kwargs.get("callbacks", []), pruning.MedianStopping(
-                self.records_path, self.space.objective, image_size=size)]
+                self.records_path, self.space.objective, image_size=size, **judge)]
         space = dataclasses.replace(self.space, image_size=size)
         return self.task.fit(hp, model, train, val, space, **kwargs)
 
@@ -346,9 +364,6 @@ def make_chief(oracle, time_budget_minutes: float | None) -> None:
 
     oracle_chief.time = types.SimpleNamespace(sleep=lambda seconds: time.sleep(min(seconds, 1.0)))
     if time_budget_minutes:
-        def stop():
-            oracle.max_trials = len(oracle.trials)
-
-        timer = threading.Timer(60 * time_budget_minutes, stop)
+        timer = threading.Timer(60 * time_budget_minutes, end_of_budget, args=(oracle,))
         timer.daemon = True
         timer.start()

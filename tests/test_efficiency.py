@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import types
+from unittest import mock
 
 import pytest
 
@@ -122,6 +123,55 @@ def test_the_best_screened_configuration_is_retrained_at_full_size_when_screenin
     assert _oracle([*more, running], tmp_path, spent + [(24, 10.0)] * 2).next_promotion() is None
 
 
+def test_failed_screens_count_towards_the_first_ranking(tmp_path):
+    scored = [_screen(i, 0.6 + i / 10) for i in range(3)]
+    failed = [_Trial(str(i), {"image_size": 24, "lr": i}, None, status="FAILED") for i in range(3, 6)]
+    assert _oracle(scored + failed[:2], tmp_path, [(24, 10.0)] * 5).next_promotion() is None
+    assert _oracle(scored + failed, tmp_path, [(24, 10.0)] * 6).next_promotion()["lr"] == 2
+    # Six failed screens give nothing to retrain.
+    nothing = [_Trial(str(i), {"image_size": 24, "lr": i}, None, status="FAILED") for i in range(6)]
+    assert _oracle(nothing, tmp_path, [(24, 10.0)] * 6).next_promotion() is None
+
+
+def test_a_budget_spent_before_any_full_size_trial_retrains_the_best_screen_once(tmp_path):
+    from automl import tuning
+
+    oracle = _oracle([_screen(0, 0.7), _screen(1, 0.9)], tmp_path, [(24, 10.0)] * 2)
+    assert oracle.next_promotion() is None  # two screens: too few to rank, in budget
+    tuning.end_of_budget(oracle)
+    assert oracle.max_trials == 3  # one more trial: the best screen at full size
+    assert oracle.populate_space("2")["values"]["lr"] == 1
+    oracle.trials["2"] = _Trial("2", {"image_size": 48, "lr": 1}, 0.95)
+    tuning.end_of_budget(oracle)
+    assert oracle.max_trials == 3  # done: nothing more is handed out
+    # With a full-size trial already there (or no screened one), the budget just ends.
+    plain = _oracle([_Trial("0", {"image_size": 24, "lr": 0}, None, status="FAILED")], tmp_path)
+    tuning.end_of_budget(plain)
+    assert plain.max_trials == 1
+
+
+def test_promoted_full_size_trials_are_judged_later_and_against_more_peers(tmp_path):
+    from automl import tuning
+
+    class Task:
+        def fit(self, hp, model, train, val, space, **kwargs):
+            return kwargs["callbacks"]
+
+    def stopper(size, screen_size):
+        hypermodel = tuning.TaskHyperModel.__new__(tuning.TaskHyperModel)
+        hypermodel.task, hypermodel.data = Task(), {24: (None, None), 48: (None, None)}
+        hypermodel.space = types.SimpleNamespace(objective="val_auc")
+        hypermodel.screen_size, hypermodel.prune, hypermodel.records_path = screen_size, "median", tmp_path
+        hp = types.SimpleNamespace(values={"image_size": size})
+        with mock.patch("dataclasses.replace", lambda space, **kw: space):
+            callbacks = hypermodel.fit(hp, None, epochs=12)
+        return next(c for c in callbacks if isinstance(c, pruning.MedianStopping))
+
+    assert (stopper(24, 24).warmup_trials, stopper(24, 24).min_epoch) == (3, 2)
+    assert (stopper(48, 24).warmup_trials, stopper(48, 24).min_epoch) == (5, 6)
+    assert (stopper(48, None).warmup_trials, stopper(48, None).min_epoch) == (3, 2)
+
+
 def test_precision_policies():
     assert precision.policy_name("float32", gpus=1, bf16=True) == "float32"
     assert precision.policy_name("mixed", gpus=1, bf16=False) == "mixed_float16"
@@ -154,9 +204,15 @@ def test_a_screened_and_pruned_search_records_both_and_chooses_at_full_size(synt
     from automl import report_run, runs
     from automl.search import run_search
 
-    run_dir = run_search(SearchConfig(
-        data=str(synthetic_data), tuner="hyperband", image_size=48, screen_size=24, epochs=6,
-        max_trials=30, time_budget_minutes=0.5, prune="median", out=str(tmp_path)), log=lambda *a: None)
+    # Every screened trial falls below the median at epoch 2 (a stand-in median of 1.0 over
+    # 99 trials), so pruning is certain; full-size trials are first judged at epoch 3 (half
+    # their 6 epochs) and against the real median, so they are never touched by it.
+    real_median = pruning.median_at
+    with mock.patch.object(pruning, "median_at", lambda finished, objective, epoch, direction:
+                           (1.0, 99) if epoch == 2 else real_median(finished, objective, epoch, direction)):
+        run_dir = run_search(SearchConfig(
+            data=str(synthetic_data), tuner="random", image_size=48, screen_size=24, epochs=6,
+            max_trials=30, time_budget_minutes=0.5, prune="median", out=str(tmp_path)), log=lambda *a: None)
     trials = records.read_jsonl(run_dir / "trials.jsonl")
     sizes = {t["image_size"] for t in trials}
     assert sizes == {24, 48}, sizes
