@@ -23,10 +23,24 @@ def shared_config(config: SearchConfig) -> dict:
     return shared
 
 
+def code_digest() -> str:
+    """A digest of the toolkit's own code (every Python file of the ``automl`` package): a study
+    describes one version of the search, so a changed search starts a new study instead of
+    joining seeds run by the old one. Documentation and benchmarks do not change it."""
+    package = Path(__file__).resolve().parent
+    digest = hashlib.sha1()
+    for path in sorted(package.rglob("*")):
+        if path.is_file() and path.suffix == ".py":
+            digest.update(path.relative_to(package).as_posix().encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
 def study_id(config: SearchConfig) -> str:
-    """``<task>-study-<hash>``: the same configuration always names the same study, so
-    rerunning the same command finds it (and a new seed joins it)."""
-    digest = hashlib.sha1(json.dumps(shared_config(config), sort_keys=True).encode()).hexdigest()
+    """``<task>-study-<hash>``: the same configuration with the same code always names the
+    same study, so rerunning the same command finds it (and a new seed joins it)."""
+    key = {**shared_config(config), "code": code_digest()}
+    digest = hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()
     return f"{config.task}-study-{digest[:8]}"
 
 
@@ -55,7 +69,7 @@ def run_study(config: SearchConfig, seeds: list[int], *, verbose: bool = False, 
     else:
         study_dir.mkdir(parents=True, exist_ok=True)
         state = {"study_id": study_dir.name, "task": config.task, "config": shared_config(config),
-                 "seeds": [], "runs": {},
+                 "code": code_digest(), "seeds": [], "runs": {},
                  "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     state["seeds"] = sorted(set(state["seeds"]) | set(seeds))
     records.write_json(state_path, state)

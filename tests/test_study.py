@@ -18,6 +18,15 @@ def test_the_same_configuration_names_the_same_study():
     assert study_id(SearchConfig(task="multiclass")).startswith("multiclass-study-")
 
 
+def test_a_changed_search_code_starts_a_new_study(monkeypatch):
+    from automl import study
+
+    before = study_id(SearchConfig())
+    assert study.code_digest() == study.code_digest() and len(study.code_digest()) == 12
+    monkeypatch.setattr(study, "code_digest", lambda: "another-code")
+    assert study_id(SearchConfig()) != before
+
+
 def test_seeds_must_be_distinct(tmp_path):
     from automl.study import run_study
 
