@@ -123,6 +123,12 @@ class RecordingMixin:
         if self._deadline and time.time() > self._deadline - self.reserve_seconds():
             end_of_budget(self.oracle)
 
+    def _full_size(self) -> int | None:
+        """The run's image size; None for a tuner over another library's hypermodel (the
+        AutoKeras peer records its trials through this mixin too)."""
+        space = getattr(self.hypermodel, "space", None)
+        return getattr(space, "image_size", None)
+
     def _record(self, trial) -> None:
         """Append the trial's line to ``trials.jsonl`` (once) and print its one-line result."""
         recorded = {r["trial_id"] for r in records.read_jsonl(self._records_path)}
@@ -143,7 +149,7 @@ class RecordingMixin:
             params=self._params.pop(trial.trial_id, None), latency_ms=latency,
             seconds=time.time() - started, started_at=started_at,
             image_size=hparams.get("image_size"), pruned=pruned,
-            stage=stage_of(hparams.get("image_size"), self.hypermodel.space.image_size))
+            stage=stage_of(hparams.get("image_size"), self._full_size()))
         records.append_jsonl(self._records_path, record)
         write_trial_status(self._run_dir / "tb", trial.trial_id, record)
         value = record["metrics"].get(self._objective)
@@ -154,9 +160,9 @@ class RecordingMixin:
               f"({record['seconds']:.0f} s{size})", flush=True)
 
 
-def stage_of(image_size: int | None, full_size: int) -> str:
+def stage_of(image_size: int | None, full_size: int | None) -> str:
     """``screen`` for a trial below the run's image size (multi-fidelity), else ``full``."""
-    return "screen" if image_size and image_size < full_size else "full"
+    return "screen" if image_size and full_size and image_size < full_size else "full"
 
 
 def write_trial_status(tb_dir: Path, trial_id: str, record: dict) -> None:

@@ -81,3 +81,16 @@ def test_autokeras_peer_runs(synthetic_data, tmp_path):
     assert SUMMARY_KEYS <= summary.keys() and summary["config"]["tuner"] == "autokeras-greedy"
     assert summary["trials_completed"] == 1 and summary["test"]["auc"] is not None
     assert TRIAL_KEYS <= trials[0].keys() and trials[0]["history"]["val_auc"]
+
+
+def test_trials_of_another_librarys_hypermodel_are_recorded_without_a_stage_size():
+    """The AutoKeras peer records through RecordingMixin over AutoKeras' own hypermodel,
+    which has no search space of ours (it crashed the record before this)."""
+    import keras_tuner as kt
+
+    from automl import tuning
+
+    recorder = tuning.RecordingMixin()
+    recorder.hypermodel = kt.HyperModel()
+    assert recorder._full_size() is None
+    assert tuning.stage_of(64, None) == "full" and tuning.stage_of(64, 128) == "screen"
