@@ -116,12 +116,13 @@ def headlines(runs: list[Run], studies: list[Study]) -> dict[str, Study | Run]:
     return out
 
 
-def headline_value(head: Study | Run, metric: str) -> float | None:
-    """A test metric of the headline: the study's mean over seeds, or the run's value."""
+def headline_value(head: Study | Run, metric: str, statistic: str = "mean") -> float | None:
+    """A test metric of the headline: the study's mean (or ``statistic``: sd) over seeds, or
+    the run's value (a single run has no sd)."""
     if isinstance(head, Study):
         stats = head.stats(metric)
-        return None if stats is None else stats["mean"]
-    return number(dig(head.test, *STUDY_METRICS[metric]))
+        return None if stats is None or (statistic == "sd" and stats["n"] < 2) else stats[statistic]
+    return number(dig(head.test, *STUDY_METRICS[metric])) if statistic == "mean" else None
 
 
 def _head_id(head: Study | Run) -> str:
@@ -136,9 +137,11 @@ def render_targets(runs: list[Run], studies: list[Study] = (), targets: dict | N
     rows = []
     for target in targets["test"]:
         task, metric, op, goal = (target[k] for k in ("task", "metric", "op", "goal"))
+        statistic = target.get("statistic", "mean")
         head = heads.get(task)
-        value = None if head is None else headline_value(head, metric)
-        name = metric + (" (study mean)" if isinstance(head, Study) else "")
+        value = None if head is None else headline_value(head, metric, statistic)
+        name = metric + (f" (study {statistic} over seeds)" if statistic != "mean"
+                         else " (study mean)" if isinstance(head, Study) else "")
         rows.append(_target_row(task, name, f"{op} {fmt(goal)}", value,
                                 source=_head_id(head) if head else None, met=_reached(value, op, goal)))
     knn, tsne = targets["knn_embedding"], targets["tsne_trustworthiness"]

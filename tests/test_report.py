@@ -318,6 +318,8 @@ def test_a_study_is_aggregated_and_is_its_tasks_headline(tmp_path):
     headline = next(line for line in readme.splitlines() if "cxr-automl binary" in line)
     assert "study (binary-study-0123abcd, mean of 3 seeds)" in headline and "0.920 ± 0.020" in headline
     assert "accuracy (study mean)" in readme
+    sd_row = next(line for line in readme.splitlines() if "accuracy (study sd over seeds)" in line)
+    assert "<= 0.015" in sd_row and "0.020" in sd_row and "**no**" in sd_row  # sd 0.020 > 0.015
     # Unreadable study records are a problem line, not a crash.
     (runs / "broken-study").mkdir()
     (runs / "broken-study" / "study.json").write_text("{")
