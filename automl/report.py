@@ -20,7 +20,17 @@ from automl.markdown import (
 )
 from automl.report_run import gap, render_run
 from automl.report_study import fmt_mean_sd, render_study, study_row
-from automl.runs import STUDY_METRICS, Run, Study, load_runs, load_studies, ours, ranked, ranked_studies
+from automl.runs import (
+    STUDY_METRICS,
+    Run,
+    Study,
+    current_studies,
+    load_runs,
+    load_studies,
+    ours,
+    ranked,
+    ranked_studies,
+)
 
 # Published numbers shown beside a task's best run; bacterial-vs-viral is context for 3-class.
 ANCHOR_TASKS = {"multiclass": ("multiclass", "subtype")}
@@ -61,7 +71,8 @@ def render_leaderboard(runs: list[Run], studies: list[Study] = ()) -> str:
     """Studies first (by mean validation objective), then every run (by validation objective);
     test columns ``–`` where a run scored no test split."""
     member_of = {id(r): st for st in studies for r in st.runs}
-    rows = [study_row(st) for st in ranked_studies(list(studies))]
+    current = {id(st) for st in current_studies(list(studies))}
+    rows = [study_row(st, superseded=id(st) not in current) for st in ranked_studies(list(studies))]
     rows += [run_row(r, member_of.get(id(r))) for r in ranked(runs)]
     return table(rows, "_No runs for this task._")
 
@@ -102,14 +113,16 @@ def load_packaged(name: str) -> dict:
 
 
 def headlines(runs: list[Run], studies: list[Study]) -> dict[str, Study | Run]:
-    """Each task's headline: its study (two or more finished seeds) with the best mean
-    validation objective where it has one (a study is several seeds, never one lucky draw),
+    """Each task's headline: its study (two or more finished seeds, not superseded by a rerun
+    with newer code: :func:`automl.runs.current_studies`) with the best mean validation
+    objective where it has one (a study is several seeds, never one lucky draw),
     else its best run by validation objective; shift-validation ones rank first
     (:func:`automl.runs.ranked`)."""
     out = {}
     for task in dict.fromkeys([*(st.task for st in studies), *(r.task for r in ours(runs))]):
         # A study heads its task once at least two seeds have finished.
-        task_studies = ranked_studies([st for st in studies if st.task == task and len(st.runs) >= 2])
+        task_studies = ranked_studies([st for st in current_studies(studies)
+                                       if st.task == task and len(st.runs) >= 2])
         task_runs = ranked([r for r in ours(runs) if r.task == task])
         if task_studies or task_runs:  # nothing yet while a study's first seed is running
             out[task] = task_studies[0] if task_studies else task_runs[0]
@@ -203,7 +216,8 @@ def render_headline(runs: list[Run], anchors: dict, studies: list[Study] = ()) -
         return "_No runs yet: nothing to compare._"
     return "\n\n".join([table(rows, ""), (
         f"Published numbers: {esc(anchors['test_split'])}. {esc(anchors['caveat'])} Our rows: where "
-        "a task has a study, the study with the best mean validation objective, as its mean ± "
+        "a task has a study, the study with the best mean validation objective (a study rerun with "
+        "the same configuration on newer code is superseded and heads nothing), as its mean ± "
         "standard deviation over seeds; otherwise the single run with the best validation "
         "objective. Shift-validation runs and studies rank ahead of plain-validation ones (their "
         "objectives are not comparable numbers), so \"best\" is best within that order. The test "

@@ -69,14 +69,15 @@ def _anchor_lines(anchors: list[dict]) -> dict[str, list[tuple[str, float]]]:
     return lines
 
 
-def study_row(study: Study) -> dict:
-    """The study's leaderboard row: mean ± sd of each test metric over its seeds."""
+def study_row(study: Study, *, superseded: bool = False) -> dict:
+    """The study's leaderboard row: mean ± sd of each test metric over its seeds (marked when
+    a rerun of its configuration on newer code superseded it)."""
     minutes = [number(r.summary.get("search_seconds")) for r in study.runs]
     minutes = [m / 60 for m in minutes if m is not None]
     devices = sorted({str(dig(r.summary, "env", "device") or DASH) for r in study.runs})
     return {
         "run or study": f"[{esc(study.study_id)}](#{anchor(study.study_id)}) (study, "
-                        f"{len(study.runs)} seeds)",
+                        f"{len(study.runs)} seeds{', superseded by newer code' if superseded else ''})",
         "val objective": f"{esc(dig(study.runs[0].summary, 'objective', 'name') or DASH)} "
                          f"{fmt(study.score)} (mean)" if study.runs else DASH,
         "test accuracy [95% CI]": fmt_mean_sd(study.stats("accuracy")),

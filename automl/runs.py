@@ -187,6 +187,20 @@ def load_studies(root: Path, runs: list[Run]) -> tuple[list[Study], list[tuple[P
     return studies, problems
 
 
+def current_studies(studies: list[Study]) -> list[Study]:
+    """The studies not superseded: a study is superseded by a later one of the same task and
+    the same configuration made with other code (``study.json`` ``code``; a study from
+    before the code was recorded has none). Its seeds describe a search that no longer
+    exists, so it stays on the leaderboards but heads nothing."""
+    def superseded(study: Study) -> bool:
+        return any(other.task == study.task and other.state.get("config") == study.state.get("config")
+                   and other.state.get("code") and other.state.get("code") != study.state.get("code")
+                   and str(other.state.get("created_at", "")) > str(study.state.get("created_at", ""))
+                   for other in studies)
+
+    return [study for study in studies if not superseded(study)]
+
+
 def ranked_studies(studies: list[Study]) -> list[Study]:
     """Studies by mean validation objective, best first, as :func:`ranked` orders runs."""
     return sorted(studies, key=lambda s: (s.score is None, s.validation != "shift", -(s.score or 0.0),

@@ -348,3 +348,39 @@ def test_a_study_heads_its_task_only_with_two_finished_seeds(tmp_path):
     readme = (tmp_path / "out" / "README.md").read_text()
     assert "cxr-automl autoencoder (autoencoder-x)" in readme  # one seed: the run, not the study
     assert "0.700 ± –" in (tmp_path / "out" / "autoencoder.md").read_text()  # no spread from one seed
+
+
+def test_a_study_rerun_on_newer_code_supersedes_the_old_one_even_with_a_worse_objective(tmp_path):
+    runs = tmp_path / "runs"
+    names = ("NORMAL", "PNEUMONIA")
+
+    def study(study_id, code, created, val_objective, acc):
+        folder = runs / study_id
+        ids = {}
+        for seed in (0, 1):
+            rid = f"binary-2026112{seed}-1{study_id[-4:]}-s{seed}{code or 'x'}"[:40]
+            ids[str(seed)] = rid
+            write_run(folder, rid, "binary", objective=("val_auc", val_objective),
+                      val=split(1047, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9, names, (270, 777)),
+                      test=split(624, acc, acc, acc, 0.95, acc, acc, names, (234, 390)),
+                      trials=[trial(rid, "binary", "1", "COMPLETED", val_objective, name="val_auc",
+                                    params=10)])
+        state = {"study_id": study_id, "task": "binary", "config": {"epochs": 12}, "seeds": [0, 1],
+                 "runs": ids, "created_at": created, **({"code": code} if code else {})}
+        (folder / "study.json").write_text(json.dumps(state))
+
+    study("binary-study-0ld00000", None, "2026-11-26T12:00:00Z", 0.99, 0.90)  # before codes were kept
+    study("binary-study-new00000", "abc", "2026-11-26T18:00:00Z", 0.98, 0.88)
+    write_report(runs, tmp_path / "out")
+    readme = (tmp_path / "out" / "README.md").read_text()
+    headline = next(line for line in readme.splitlines() if "cxr-automl binary" in line)
+    assert "binary-study-new00000" in headline  # the newer code's study, despite 0.98 < 0.99
+    board = (tmp_path / "out" / "binary.md").read_text().split("## Leaderboard")[1]
+    assert "binary-study-0ld00000) (study, 2 seeds, superseded by newer code)" in board
+    # A different configuration is another study, not a rerun: best by validation again.
+    state = json.loads((runs / "binary-study-new00000" / "study.json").read_text())
+    state["config"] = {"epochs": 3}
+    (runs / "binary-study-new00000" / "study.json").write_text(json.dumps(state))
+    write_report(runs, tmp_path / "out")
+    readme = (tmp_path / "out" / "README.md").read_text()
+    assert "binary-study-0ld00000" in next(line for line in readme.splitlines() if "cxr-automl binary" in line)
