@@ -383,4 +383,5 @@ def test_a_study_rerun_on_newer_code_supersedes_the_old_one_even_with_a_worse_ob
     (runs / "binary-study-new00000" / "study.json").write_text(json.dumps(state))
     write_report(runs, tmp_path / "out")
     readme = (tmp_path / "out" / "README.md").read_text()
-    assert "binary-study-0ld00000" in next(line for line in readme.splitlines() if "cxr-automl binary" in line)
+    headline = next(line for line in readme.splitlines() if "cxr-automl binary" in line)
+    assert "binary-study-0ld00000" in headline
