@@ -106,9 +106,11 @@ def run_search(config: SearchConfig, *, resume: str | Path | None = None, role: 
     log(f"run folder: {run_dir}")
 
     keras.utils.set_random_seed(config.seed)
-    policy = precision.apply_precision(config.precision)
+    policy = precision.apply_precision(config.precision if task.trains_in_mixed_precision else "float32")
     if policy != "float32":
         log(f"precision: {policy} (float32 outputs, loss and metrics)")
+    elif config.precision != "float32" and not task.trains_in_mixed_precision:
+        log(f"precision: float32 (the {task.name} task always trains in float32)")
     # Every image size a trial may train at: the run's, and the screening size.
     data = {size: split_data(config, task, parts, size)
             for size in dict.fromkeys([config.image_size, config.screen_size]) if size}

@@ -47,6 +47,10 @@ class AutoencoderTask(Task):
     objective = "val_auroc"
     evaluation = "anomaly"
     label_free_objective = "val_normal_loss"
+    # Anomaly scores are small differences between an image and its reconstruction (or
+    # distances between embeddings): a half-precision mantissa (8 bits in bfloat16) drowns
+    # them, and several families' losses and scores were written for float32 tensors.
+    trains_in_mixed_precision = False
 
     def __init__(self):
         self.reference: np.ndarray | None = None  # uint8 normal training images

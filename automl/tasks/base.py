@@ -78,6 +78,8 @@ class Task:
     # Per-epoch Keras metrics the compiled model reports (``val_<name>`` on validation).
     metric_names: tuple[str, ...] = ("loss",)
     supports_shift_validation: bool = False
+    # Whether ``--precision mixed`` may train this task's models in half precision.
+    trains_in_mixed_precision: bool = True
 
     def default_objective(self, validation: str) -> str:
         """The objective a run maximises unless ``--objective`` says otherwise."""
