@@ -18,6 +18,7 @@ from automl.markdown import (
     rel,
     table,
 )
+from automl.report_peers import peer_rows, render_peer_rows
 from automl.report_run import gap, render_run
 from automl.report_study import fmt_mean_sd, render_study, study_row
 from automl.runs import (
@@ -144,7 +145,7 @@ def _head_id(head: Study | Run) -> str:
 
 def render_targets(runs: list[Run], studies: list[Study] = (), targets: dict | None = None) -> str:
     """Each target (``automl/targets.json``) beside the task's headline value (a study mean
-    where there is a study); KNN and t-SNE targets beside the best run by validation."""
+    where there is a study), then the headline's KNN, t-SNE and wall-time targets."""
     targets = targets or load_packaged("targets.json")
     heads = headlines(runs, list(studies))
     rows = []
@@ -158,22 +159,41 @@ def render_targets(runs: list[Run], studies: list[Study] = (), targets: dict | N
         rows.append(_target_row(task, name, f"{op} {fmt(goal)}", value,
                                 source=_head_id(head) if head else None, met=_reached(value, op, goal)))
     knn, tsne = targets["knn_embedding"], targets["tsne_trustworthiness"]
-    best = {t: ranked([r for r in ours(runs) if r.task == t])[0]
-            for t in dict.fromkeys(r.task for r in ours(runs))}
-    for task, run in best.items():
-        chosen = [k for k in run.knn if k.get("selected") and k.get("features") == "embedding"]
-        if chosen and chosen[0].get("test") and run.test:
-            goal = run.test["accuracy"] - knn["below_classifier"]
-            value = chosen[0]["test"]["accuracy"]
-            rows.append(_target_row(task, "KNN accuracy on its embedding",
-                                    f">= classifier − {knn['below_classifier']:g}", value,
-                                    source=run.run_id, met=_reached(value, ">=", goal)))
-        trust = dig(run.tsne or {}, "features", "embedding", "trustworthiness", str(tsne["k"]))
-        if trust is not None:
-            rows.append(_target_row(task, f"t-SNE trustworthiness (k={tsne['k']})",
-                                    f">= {fmt(tsne['goal'])}", trust, source=run.run_id,
+    for task, head in heads.items():
+        members = head.runs if isinstance(head, Study) else [head]
+        of = " (study mean)" if isinstance(head, Study) else ""
+        # A study's KNN target: the seeds' mean KNN accuracy against their classifiers' mean.
+        pairs = [(chosen["test"]["accuracy"], run.test["accuracy"]) for run in members
+                 if run.test and (chosen := _selected_knn(run))]
+        if pairs and len(pairs) == len(members):
+            value = sum(k for k, _ in pairs) / len(pairs)
+            goal = sum(c for _, c in pairs) / len(pairs) - knn["below_classifier"]
+            rows.append(_target_row(task, f"KNN accuracy on its embedding{of}",
+                                    f">= {fmt(goal)} (classifier − {knn['below_classifier']:g})",
+                                    value, source=_head_id(head), met=_reached(value, ">=", goal)))
+        trusts = [dig(run.tsne or {}, "features", "embedding", "trustworthiness", str(tsne["k"]))
+                  for run in members]
+        if trusts and None not in trusts:
+            trust = sum(trusts) / len(trusts)
+            rows.append(_target_row(task, f"t-SNE trustworthiness (k={tsne['k']}){of}",
+                                    f">= {fmt(tsne['goal'])}", trust, source=_head_id(head),
                                     met=_reached(trust, ">=", tsne["goal"])))
+        budget = number(dig(members[0].summary, "config", "time_budget_minutes"))
+        minutes = [number(run.summary.get("search_seconds")) for run in members]
+        over = dig(targets, "wall_time", "over_budget")
+        if budget and over is not None and None not in minutes:
+            goal, longest = budget * (1 + over), max(minutes) / 60
+            rows.append(_target_row(task, "search wall minutes" + (" (slowest seed)" if of else ""),
+                                    f"<= {fmt(goal, 1)} (budget + {over:.0%})",
+                                    longest, source=_head_id(head),
+                                    met=_reached(longest, "<=", goal), digits=1))
     return table(rows, "_No runs yet._")
+
+
+def _selected_knn(run: Run) -> dict | None:
+    """The KNN setting chosen on validation for the run's embedding, if it was scored on test."""
+    chosen = [k for k in run.knn if k.get("selected") and k.get("features") == "embedding"]
+    return chosen[0] if chosen and isinstance(chosen[0].get("test"), dict) else None
 
 
 def _reached(value, op: str, goal: float) -> bool | None:
@@ -183,8 +203,8 @@ def _reached(value, op: str, goal: float) -> bool | None:
 
 
 def _target_row(task: str, metric: str, target: str, value, *, source: str | None,
-                met: bool | None) -> dict:
-    return {"task": task, "metric": esc(metric), "target": target, "measured": fmt(value),
+                met: bool | None, digits: int = 3) -> dict:
+    return {"task": task, "metric": esc(metric), "target": target, "measured": fmt(value, digits),
             "reached": DASH if met is None else ("yes" if met else "**no**"),
             "run or study": esc(source) if source else DASH}
 
@@ -224,6 +244,24 @@ def render_headline(runs: list[Run], anchors: dict, studies: list[Study] = ()) -
         f"split is scored once per run, after selection; a test n other than {OFFICIAL_TEST_N} "
         "means other data, not comparable with the published rows. ≈ approximate, > lower bound "
         "only.")])
+
+
+def render_peers(runs: list[Run], studies: list[Study] = ()) -> str:
+    """For each task that has them, the headline beside the latest peer runs and our
+    plain-validation ablation (:func:`automl.report_peers.companions`)."""
+    parts = []
+    for task, head in headlines(runs, list(studies)).items():
+        rows = peer_rows(task, runs, head, list(studies))
+        if len(rows) > 1:
+            parts += [f"**{task}**", render_peer_rows(rows, link=lambda i, t=task: f"{t}.md#{anchor(i)}")]
+    if not parts:
+        return "_No peer runs yet (`make bench-peers`)._"
+    return "\n\n".join([*parts, (
+        "Peers run once per campaign at the headline's image size and split, seed 0; each row is "
+        "the latest run of that system, never a pick among several by test. Budget: the time "
+        "after which no new trial starts (the reference recipe has none: one fixed training "
+        "run); search minutes: the whole search, as measured, the study's as its mean (and its "
+        "slowest seed).")])
 
 
 def render_environment(runs: list[Run]) -> str:
@@ -269,6 +307,8 @@ def render_readme(runs: list[Run], problems: list[tuple[Path, str]], out: Path, 
     parts += ["## Pages", "\n".join(index) or "_No pages yet._",
               "## Headline: each task's study (or best run) vs published numbers",
               render_headline(runs, anchors, studies),
+              "## Peers and ablation beside the headline, each with its wall time",
+              render_peers(runs, studies),
               "## Targets", render_targets(runs, studies),
               *(["What was tried for each target, reached or not: [CAMPAIGN.md](CAMPAIGN.md)."]
                 if "CAMPAIGN.md" in pages else []),

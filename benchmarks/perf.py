@@ -7,7 +7,9 @@ from pathlib import Path
 
 from automl import records
 from automl.markdown import DASH, esc, fmt, fmt_count, table
-from automl.runs import Run, ours, ranked
+from automl.report import headlines
+from automl.report_peers import peer_rows, render_peer_rows
+from automl.runs import load_runs, load_studies
 
 BENCHMARKS = ("bench_data", "bench_training", "bench_memory", "bench_tuners", "bench_training_compare",
               "time_to_accuracy")
@@ -39,39 +41,18 @@ def load_results(results: Path) -> dict[str, dict | None]:
 
 
 def load_peers(runs: Path) -> list[dict]:
-    """Peer runs (summary with a ``peer`` key) and, first, the best automl binary run by
-    validation objective; one flat row each, full precision, sorted for stable output."""
-    found = []
-    for path in sorted(runs.glob("*/summary.json")) if runs.is_dir() else []:
-        try:
-            found.append(Run(path.parent, records.read_json(path)))
-        except ValueError:  # a torn or foreign file must not stop the report
-            continue
-    peers = [r.summary for r in found if r.summary.get("peer")]
-    if not peers:
+    """Each task's headline (its study, or best run by validation, as the report ranks them)
+    and, after it, the latest peer runs and our plain-validation ablation: the rows of the
+    report's peer table (:mod:`automl.report_peers`), full precision."""
+    if not runs.is_dir():
         return []
-    # The same order as the report's tables (shift-validation runs first).
-    automl_runs = [r for r in ranked(ours(found))
-            if r.summary.get("task") == "binary" and r.score is not None]
-    return [_peer_row(s) for s in [r.summary for r in automl_runs[:1]] + peers]
-
-
-def _peer_row(summary: dict) -> dict:
-    peer = summary.get("peer")
-    name = peer.get("name", "peer") if isinstance(peer, dict) else peer
-    test = summary.get("test") if isinstance(summary.get("test"), dict) else {}
-    objective = summary.get("objective") or {}
-    seconds = summary.get("search_seconds")
-    return {
-        "model": str(name) if peer else "automl (best binary run)",
-        "run_id": summary.get("run_id"),
-        "val_objective": objective.get("name"),
-        "val_objective_value": objective.get("value"),
-        "test_accuracy": test.get("accuracy"),
-        "test_auc": test.get("auc"),
-        "test_sens_spec_gap": (test.get("bias") or {}).get("sens_spec_gap"),
-        "wall_minutes": seconds / 60 if isinstance(seconds, (int, float)) else None,
-    }
+    found, _ = load_runs(runs)  # a torn or foreign file must not stop the report
+    studies, _ = load_studies(runs, found)
+    rows = []
+    for task, head in headlines(found, studies).items():
+        task_rows = peer_rows(task, found, head, studies)
+        rows += [{"task": task, **row} for row in task_rows] if len(task_rows) > 1 else []
+    return rows
 
 
 def _missing(name: str) -> str:
@@ -195,17 +176,8 @@ def section_peers(peers: list[dict]) -> str:
     if not peers:
         return ("not measured yet: no run folder with a `peer` key in its summary.json "
                 "(e.g. autokeras, reference-recipe)")
-    rows = [{
-        "model": esc(p["model"]),
-        "run": f"`{esc(p['run_id'])}`",
-        "val objective": (f"{esc(p['val_objective'])} {fmt(p['val_objective_value'], 4)}"
-                          if p.get("val_objective") else fmt(p.get("val_objective_value"), 4)),
-        "test accuracy": fmt(p.get("test_accuracy"), 4),
-        "test AUC": fmt(p.get("test_auc"), 4),
-        "\\|sens − spec\\|": fmt(p.get("test_sens_spec_gap"), 4),
-        "wall minutes": fmt(p.get("wall_minutes"), 1),
-    } for p in peers]
-    return table(rows, "")
+    return "\n\n".join(f"**{esc(task)}**\n\n" + render_peer_rows([p for p in peers if p["task"] == task])
+                       for task in dict.fromkeys(p["task"] for p in peers))
 
 
 def section_training_compare(data: dict | None) -> str:

@@ -385,3 +385,49 @@ def test_a_study_rerun_on_newer_code_supersedes_the_old_one_even_with_a_worse_ob
     readme = (tmp_path / "out" / "README.md").read_text()
     headline = next(line for line in readme.splitlines() if "cxr-automl binary" in line)
     assert "binary-study-0ld00000" in headline
+
+
+def test_the_headline_study_sits_beside_its_peers_ablation_and_wall_time_targets(tmp_path):
+    runs = tmp_path / "runs"
+    names = ("NORMAL", "PNEUMONIA")
+
+    def run(folder, rid, acc, *, validation, minutes, peer=None, knn=None):
+        path = write_run(folder, rid, "binary", objective=("val_auc", 0.95),
+                         val=split(1047, 0.9, 0.9, 0.9, 0.95, 0.9, 0.9, names, (270, 777)),
+                         test=split(624, acc, acc, acc, 0.95, acc + 0.05, acc - 0.05, names, (234, 390)),
+                         trials=[trial(rid, "binary", "1", "COMPLETED", 0.95, name="val_auc", params=1)])
+        summary = json.loads((path / "summary.json").read_text())
+        summary["config"].update(validation=validation, time_budget_minutes=18.0)
+        summary["search_seconds"] = minutes * 60
+        if peer:
+            summary["peer"] = peer
+        (path / "summary.json").write_text(json.dumps(summary))
+        if knn is not None:
+            (path / "knn.jsonl").write_text(json.dumps({"features": "embedding", "selected": True,
+                                                        "test": {"accuracy": knn}}) + "\n")
+
+    study = runs / "binary-study-0123abcd"
+    for seed, (acc, minutes) in enumerate(((0.90, 18.5), (0.92, 20.5))):
+        run(study, f"binary-2026112{seed}-100000-s{seed}", acc, validation="shift", minutes=minutes,
+            knn=acc - 0.005)
+    (study / "study.json").write_text(json.dumps({"study_id": study.name, "task": "binary", "config": {},
+                                                  "seeds": [0, 1], "runs": {"0": "binary-20261120-100000-s0",
+                                                                            "1": "binary-20261121-100000-s1"}}))
+    run(runs, "autokeras-binary-20261125-000000-old", 0.70, validation="plain", minutes=25, peer="autokeras")
+    run(runs, "autokeras-binary-20261126-000000-new", 0.75, validation="plain", minutes=24, peer="autokeras")
+    run(runs, "binary-20261126-000000-plain", 0.44, validation="plain", minutes=18.1)
+    out = tmp_path / "reports"
+    write_report(runs, out)
+    readme = (out / "README.md").read_text()
+    peers = readme.split("## Peers and ablation")[1].split("## Targets")[0]
+    lines = [line for line in peers.splitlines() if line.startswith("| ") and "---" not in line][1:]
+    assert [line.split("|")[1].strip() for line in lines] == [
+        "cxr-automl study (2 seeds)", "autokeras", "cxr-automl, plain validation (ablation)"]
+    assert "0.910 ± 0.014" in lines[0] and "19.5 (max 20.5)" in lines[0]
+    assert "autokeras-binary-20261126-000000-new" in lines[1] and "24.0" in lines[1]  # the latest, not the best
+    assert "binary-20261126-000000-plain" in lines[2] and "0.440" in lines[2]
+    targets = readme.split("## Targets")[1]
+    knn_row = next(line for line in targets.splitlines() if "KNN accuracy on its embedding (study mean)" in line)
+    assert ">= 0.900 (classifier − 0.01)" in knn_row and "0.905" in knn_row and "yes" in knn_row
+    wall_row = next(line for line in targets.splitlines() if "search wall minutes (slowest seed)" in line)
+    assert "<= 19.8 (budget + 10%)" in wall_row and "20.5" in wall_row and "**no**" in wall_row

@@ -1,0 +1,93 @@
+"""Each task's headline beside the peers and our plain-validation ablation, with wall times."""
+
+from __future__ import annotations
+
+from automl.markdown import DASH, dig, esc, fmt, number, table
+from automl.report_study import fmt_mean_sd
+from automl.runs import STUDY_METRICS, Run, Study, ours
+
+COLUMNS = (("test accuracy", "accuracy"), ("AUC", "auc"), ("|sens − spec|", "sens_spec_gap"))
+
+
+def companions(task: str, runs: list[Run], head: Study | Run, studies: list[Study] = ()) -> list[Run]:
+    """What the headline is compared with: the latest run of each peer system of ``task``
+    (AutoKeras, the reference recipe) and, where the headline selects on shift validation,
+    the latest single run of ours with plain validation at the headline's time budget: the
+    ablation that says how much comes from shift validation rather than from the search.
+
+    The latest, not the best: a peer gets one measurement per campaign, and choosing among
+    several by their test score would be choosing on test."""
+    in_studies = {r.folder.resolve() for st in studies for r in st.runs}
+    latest: dict[str, Run] = {}
+    for run in sorted(runs, key=lambda r: r.run_id):
+        if run.task != task or run.folder.resolve() in in_studies:
+            continue
+        peer = run.summary.get("peer")
+        if peer:
+            latest[str(peer.get("name", "peer") if isinstance(peer, dict) else peer)] = run
+    members = head.runs if isinstance(head, Study) else [head]
+    budget = dig(members[0].summary, "config", "time_budget_minutes") if members else None
+    if members and members[0].validation == "shift":
+        plain = [r for r in ours(runs) if r.task == task and r.validation == "plain"
+                 and r.folder.resolve() not in in_studies
+                 and dig(r.summary, "config", "time_budget_minutes") == budget]
+        if plain:
+            latest["ours, plain validation (ablation)"] = max(plain, key=lambda r: r.run_id)
+    return list(latest.values())
+
+
+def peer_rows(task: str, runs: list[Run], head: Study | Run, studies: list[Study] = ()) -> list[dict]:
+    """One flat row (full precision) for the headline, then one per companion: what it is,
+    its validation, its time budget, its search minutes and its test scores (a study's as
+    mean and sd over seeds)."""
+    head_row = _row(head, "cxr-automl study" if isinstance(head, Study) else "cxr-automl (best run)")
+    return [head_row, *(_row(run, "cxr-automl, plain validation (ablation)")
+                        for run in companions(task, runs, head, studies))]
+
+
+def _row(item: Study | Run, ours_label: str) -> dict:
+    if isinstance(item, Study):
+        minutes = [m / 60 for m in (number(r.summary.get("search_seconds")) for r in item.runs)
+                   if m is not None]
+        first = item.runs[0].summary if item.runs else {}
+        return {
+            "system": f"{ours_label} ({len(item.runs)} seeds)", "id": item.study_id,
+            "validation": item.validation,
+            "budget_minutes": number(dig(first, "config", "time_budget_minutes")),
+            "search_minutes": sum(minutes) / len(minutes) if minutes else None,
+            "search_minutes_max": max(minutes) if minutes else None,
+            **{key: item.stats(key) for _, key in COLUMNS},
+        }
+    peer = item.summary.get("peer")
+    seconds = number(item.summary.get("search_seconds"))
+    return {
+        "system": str(peer.get("name", "peer") if isinstance(peer, dict) else peer) if peer
+        else ours_label,
+        "id": item.run_id, "validation": item.validation,
+        "budget_minutes": number(dig(item.summary, "config", "time_budget_minutes")),
+        "search_minutes": None if seconds is None else seconds / 60, "search_minutes_max": None,
+        **{key: number(dig(item.test, *STUDY_METRICS[key])) for _, key in COLUMNS},
+    }
+
+
+def render_peer_rows(rows: list[dict], link=None) -> str:
+    """The rows as a Markdown table; ``link(id)`` gives a row's link target, if any."""
+    def name(row):
+        label = f"`{esc(row['id'])}`"
+        return f"[{label}]({link(row['id'])})" if link else label
+
+    def score(value):
+        return fmt_mean_sd(value) if isinstance(value, dict) else fmt(value)
+
+    def minutes(row):
+        if row["search_minutes"] is None:
+            return DASH
+        high = row["search_minutes_max"]
+        return fmt(row["search_minutes"], 1) + (f" (max {fmt(high, 1)})" if high is not None else "")
+
+    return table([{
+        "system": esc(row["system"]), "run or study": name(row), "validation": esc(row["validation"]),
+        "budget min": fmt(row["budget_minutes"], 0) if row["budget_minutes"] is not None else DASH,
+        "search min": minutes(row),
+        **{esc(col): score(row[key]) for col, key in COLUMNS},
+    } for row in rows], "")
