@@ -22,6 +22,10 @@ def members(model: keras.Model) -> list[keras.Model]:
 
 def pneumonia_probability(outputs, evaluation: str):
     """P(pneumonia) from a classifier's output: the sigmoid, or 1 − P(normal) of the softmax."""
+    if isinstance(outputs, (list, tuple)):  # a model built with ``outputs=[head]`` (AutoKeras's)
+        if len(outputs) != 1:
+            raise ValueError(f"a classifier has one output; this model has {len(outputs)}")
+        outputs = outputs[0]
     return outputs[:, 0] if evaluation == "binary" else 1.0 - outputs[:, 0]
 
 

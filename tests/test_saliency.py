@@ -7,8 +7,9 @@ import pytest
 from automl import saliency
 
 
-def _spot_detector():
-    """A fixed conv model whose P(pneumonia) is the brightness of the image's top-left corner."""
+def _spot_detector(*, output_list: bool = False):
+    """A fixed conv model whose P(pneumonia) is the brightness of the image's top-left corner
+    (its output in a one-element list with ``output_list``, as AutoKeras builds its models)."""
     inputs = keras.Input((16, 16, 1))
     x = keras.layers.Conv2D(1, 1, use_bias=False, kernel_initializer="ones", name="conv")(inputs)
     corner = keras.layers.Cropping2D(((0, 12), (0, 12)), name="corner")(x)
@@ -16,7 +17,7 @@ def _spot_detector():
     constant = keras.initializers.Constant
     outputs = keras.layers.Dense(1, activation="sigmoid", kernel_initializer=constant(8.0),
                                  bias_initializer=constant(-4.0), name="prediction")(pooled)
-    return keras.Model(inputs, outputs)
+    return keras.Model(inputs, [outputs] if output_list else outputs)
 
 
 def test_deletion_test_prefers_the_true_evidence_to_random_and_to_wrong_maps():
@@ -53,3 +54,14 @@ def test_gradcam_averages_an_ensembles_members_and_panel_picks_each_outcome():
     picks = saliency.panel_picks(np.array([1, 1, 0, 0, 1]), np.array([1, 0, 1, 0, 1]), per_kind=2)
     assert picks == [("true positive", 0), ("true positive", 4), ("false positive", 2),
                      ("false negative", 1), ("true negative", 3)]
+
+
+def test_a_model_whose_output_is_a_one_element_list_is_explained_like_any_other():
+    """AutoKeras's exported models return ``[probabilities]``: their Grad-CAM once failed
+    with "list indices must be integers or slices, not tuple"."""
+    x = np.full((2, 16, 16, 1), 0.1, np.float32)
+    x[:, :4, :4] = 1.0
+    plain = saliency.gradcam(_spot_detector(), x, evaluation="binary")
+    listed = saliency.gradcam(_spot_detector(output_list=True), x, evaluation="binary")
+    np.testing.assert_allclose(listed, plain, atol=1e-6)
+    assert saliency.faithfulness(_spot_detector(output_list=True), x, evaluation="binary")["difference"] > 0
