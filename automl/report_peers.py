@@ -22,9 +22,8 @@ def companions(task: str, runs: list[Run], head: Study | Run, studies: list[Stud
     for run in sorted(runs, key=lambda r: r.run_id):
         if run.task != task or run.folder.resolve() in in_studies:
             continue
-        peer = run.summary.get("peer")
-        if peer:
-            latest[str(peer.get("name", "peer") if isinstance(peer, dict) else peer)] = run
+        if run.summary.get("peer"):
+            latest[_peer_name(run.summary)] = run
     members = head.runs if isinstance(head, Study) else [head]
     budget = dig(members[0].summary, "config", "time_budget_minutes") if members else None
     if members and members[0].validation == "shift":
@@ -58,16 +57,19 @@ def _row(item: Study | Run, ours_label: str) -> dict:
             "search_minutes_max": max(minutes) if minutes else None,
             **{key: item.stats(key) for _, key in COLUMNS},
         }
-    peer = item.summary.get("peer")
     seconds = number(item.summary.get("search_seconds"))
     return {
-        "system": str(peer.get("name", "peer") if isinstance(peer, dict) else peer) if peer
-        else ours_label,
+        "system": _peer_name(item.summary) if item.summary.get("peer") else ours_label,
         "id": item.run_id, "validation": item.validation,
         "budget_minutes": number(dig(item.summary, "config", "time_budget_minutes")),
         "search_minutes": None if seconds is None else seconds / 60, "search_minutes_max": None,
         **{key: number(dig(item.test, *STUDY_METRICS[key])) for _, key in COLUMNS},
     }
+
+
+def _peer_name(summary: dict) -> str:
+    peer = summary["peer"]
+    return str(peer.get("name", "peer") if isinstance(peer, dict) else peer)
 
 
 def render_peer_rows(rows: list[dict], link=None) -> str:
