@@ -149,10 +149,11 @@ def run_search(config: SearchConfig, *, resume: str | Path | None = None, role: 
 
     tuning.show_failed_trial_tracebacks(verbose)  # the trial's line and record carry the error
     started = time.time()
-    previous = {s: signal.signal(s, tuning.raise_interrupted) for s in (signal.SIGINT, signal.SIGTERM)}
+    previous = tuning.install_interrupt_handlers()
     try:
         tuner.search(epochs=config.epochs, callbacks=tuning.trial_callbacks(budget, run_dir, objective),
                      verbose=2 if verbose else 0)
+        tuning.check_interrupted()
     except tuning.RunInterrupted as error:
         log(f"\nInterrupted ({error}). Finished trials are saved in {run_dir / 'trials.jsonl'}; "
             f"continue with: automl search --resume {run_dir}")

@@ -24,9 +24,36 @@ class RunInterrupted(BaseException):
     """
 
 
+# The signals received since the handlers were installed. A signal whose exception is raised
+# while Python runs a finaliser (a dataset iterator's ``__del__`` between trials) is printed as
+# "Exception ignored" and lost: the search would go on and end with status 0. What is kept
+# here is raised again at the next batch end (:class:`InterruptCheck`) or when the search ends.
+_received: list[str] = []
+
+
+def install_interrupt_handlers() -> dict:
+    """Turn SIGINT/SIGTERM into :class:`RunInterrupted`; returns the previous handlers."""
+    _received.clear()
+    return {s: signal.signal(s, raise_interrupted) for s in (signal.SIGINT, signal.SIGTERM)}
+
+
 def raise_interrupted(signum, frame):
-    """Signal handler: turn SIGINT/SIGTERM into :class:`RunInterrupted`."""
-    raise RunInterrupted(signal.Signals(signum).name)
+    """Signal handler: turn SIGINT/SIGTERM into :class:`RunInterrupted`, and remember it."""
+    _received.append(signal.Signals(signum).name)
+    raise RunInterrupted(_received[-1])
+
+
+def check_interrupted() -> None:
+    """Raise :class:`RunInterrupted` if a signal arrived, even one whose exception was lost."""
+    if _received:
+        raise RunInterrupted(_received[-1])
+
+
+class InterruptCheck(keras.callbacks.Callback):
+    """Raise an interruption that a finaliser swallowed at the next batch end."""
+
+    def on_train_batch_end(self, batch, logs=None):
+        check_interrupted()
 
 
 class TrialTimeLimit(keras.callbacks.Callback):
@@ -345,7 +372,8 @@ def build_tuner(config: SearchConfig, hypermodel: TaskHyperModel, run_dir: Path,
 
 
 def trial_callbacks(config: SearchConfig, run_dir: Path, objective: str) -> list:
-    """Early stopping on the objective, NaN guard, time limits and TensorBoard for every trial."""
+    """Early stopping on the objective, NaN guard, time limits, TensorBoard and the interrupt
+    check for every trial."""
     stop_at = None
     if config.time_budget_minutes:
         minutes = config.time_budget_minutes
@@ -356,6 +384,7 @@ def trial_callbacks(config: SearchConfig, run_dir: Path, objective: str) -> list
         keras.callbacks.TerminateOnNaN(),
         TrialTimeLimit(config.trial_minutes, stop_at=stop_at),
         keras.callbacks.TensorBoard(log_dir=str(run_dir / "tb"), write_graph=False, profile_batch=0),
+        InterruptCheck(),
     ]
 
 
