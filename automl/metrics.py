@@ -17,6 +17,22 @@ KINDS = ("binary", "multiclass", "anomaly")  # what evaluate() scores: see its k
 CI_METRICS = ("accuracy", "f1_macro", "auc")
 
 
+# An AUC objective this close to 0.5 means a model that ranks no better than a coin.
+CHANCE_AUC_MARGIN = 0.05
+
+
+def chance_level_warning(objective: dict | None) -> str | None:
+    """A warning when a run's chosen model is at chance on validation (an AUC objective
+    within :data:`CHANCE_AUC_MARGIN` of 0.5), else None. Such a model can still be chosen,
+    when it is the only full-size trial; its test scores then mean nothing."""
+    name, value = str((objective or {}).get("name", "")), _num((objective or {}).get("value"))
+    if value is None or not name.endswith(("auc", "auroc")) or value > 0.5 + CHANCE_AUC_MARGIN:
+        return None
+    return (f"the chosen model is at chance level on validation ({name} {value:.3f}): it has "
+            "learned nothing usable (often a collapsed trial that predicts one constant); do not "
+            "use it or quote its test scores as a result")
+
+
 def check_labels(y, name: str = "y_true", n_classes: int | None = None) -> np.ndarray:
     """``y`` as a non-empty 1-D int64 array of labels in 0..n_classes-1, or a ValueError that
     says what was received."""

@@ -9,6 +9,7 @@ import pandas as pd
 
 from automl import plots, records
 from automl.markdown import DASH, dig, esc, fmt, fmt_ci, table
+from automl.metrics import chance_level_warning
 
 INTENDED = ("Research and benchmarking only: not a medical device, not for diagnosis or triage. "
             "Trained and tested on pediatric anterior-posterior chest radiographs (children aged "
@@ -38,6 +39,8 @@ def write_model_card(run_dir: Path) -> Path:
         f"# Model card: {esc(summary['run_id'])}",
         f"Task: **{esc(summary['task'])}** ({', '.join(map(esc, test.get('class_names', [])))}). "
         "Generated from the run's records by `automl`; nothing here is written by hand.",
+        *([f"**Warning: {esc(warning)}.**"] if (warning := chance_level_warning(summary.get("objective")))
+          else []),
         "## Intended use", INTENDED, "## Out of scope", OUT_OF_SCOPE,
         "## Data and split",
         (f"Kermany et al. 2018 chest X-rays (CC BY 4.0), official split, at "

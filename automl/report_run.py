@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 from automl.markdown import DASH, dig, esc, fmt, fmt_count, number, rel, short_text, table
+from automl.metrics import chance_level_warning
 from automl.runs import Run
 
 KEY_HPARAMS = ("family", "score", "intensity", "blocks", "base_filters", "learning_rate", "augment",
@@ -194,6 +195,8 @@ def render_run(run: Run, out: Path) -> str:
         (f"git commit {esc(dig(s, 'env', 'git_commit'))} on {esc(dig(s, 'env', 'device'))}, "
          f"{esc(s.get('precision_policy') or 'float32')} precision, XLA {esc(s.get('xla') or 'auto')}"),
     ]
+    if warning := chance_level_warning(s.get("objective")):
+        facts.insert(0, f"**Warning: {esc(warning)}**")
     if isinstance(sal := s.get("saliency"), dict):
         facts.append(f"saliency faithfulness ({esc(sal.get('method'))}, deletion test on "
                      f"{sal.get('images')} validation pneumonia images): area under P(pneumonia) "

@@ -307,4 +307,6 @@ def score_run(ctx: RunContext) -> dict:
             f"{'test' if summary['test'] else 'val'} accuracy {headline['accuracy']:.4f}, "
             f"AUC {auc if auc is None else round(auc, 4)}, "
             f"|sens-spec| {headline['bias']['sens_spec_gap']:.4f} -> {ctx.run_dir}")
+    if warning := metrics.chance_level_warning(summary["objective"]):
+        ctx.log(f"WARNING: {warning}")
     return summary

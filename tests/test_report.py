@@ -432,3 +432,26 @@ def test_the_headline_study_sits_beside_its_peers_ablation_and_wall_time_targets
     assert ">= 0.900 (classifier − 0.01)" in knn_row and "0.905" in knn_row and "yes" in knn_row
     wall_row = next(line for line in targets.splitlines() if "search wall minutes (slowest seed)" in line)
     assert "<= 19.8 (budget + 10%)" in wall_row and "20.5" in wall_row and "**no**" in wall_row
+
+
+def test_a_chosen_model_at_chance_is_flagged_in_the_report_and_its_model_card(tmp_path):
+    """Campaign 2's plain-validation ablation chose its only full-size trial, which had
+    collapsed (val AUC 0.500): its page and card must say so, not read like a result."""
+    from automl.metrics import chance_level_warning
+    from automl.model_card import write_model_card
+
+    assert chance_level_warning({"name": "val_shift_auc", "value": 0.98}) is None
+    assert chance_level_warning({"name": "val_normal_loss", "value": 0.5}) is None  # not an AUC
+    assert chance_level_warning({"name": "val_auroc", "value": 0.53}) is not None
+    names = ("NORMAL", "PNEUMONIA")
+    rid = "binary-20261126-211631-dead"
+    folder = write_run(tmp_path / "runs", rid, "binary", objective=("val_auc", 0.5),
+                       val=split(1047, 0.74, 0.5, 0.43, 0.5, 1.0, 0.0, names, (270, 777)),
+                       test=split(624, 0.4375, 0.48, 0.43, 0.474, 0.303, 0.662, names, (234, 390)),
+                       trials=[trial(rid, "binary", "1", "COMPLETED", 0.5, name="val_auc", params=10)])
+    write_report(tmp_path / "runs", tmp_path / "out")
+    page = (tmp_path / "out" / "binary.md").read_text()
+    assert "**Warning: the chosen model is at chance level on validation (val_auc 0.500)" in page
+    card = write_model_card(folder).read_text()
+    assert "**Warning: the chosen model is at chance level" in card
+    assert card.index("Warning") < card.index("## Intended use")
