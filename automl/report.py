@@ -28,6 +28,7 @@ from automl.runs import (
     current_studies,
     load_runs,
     load_studies,
+    members,
     ours,
     ranked,
     ranked_studies,
@@ -48,7 +49,6 @@ def load_anchors() -> dict:
 def run_row(run: Run, study: Study | None = None) -> dict:
     """A run's leaderboard row: test metrics with the accuracy interval, minutes, device."""
     s, test = run.summary, run.test
-    seconds = number(s.get("search_seconds"))
     kind = (f"seed {study.seeds[study.runs.index(run)]} of [{esc(study.study_id)}]"
             f"(#{anchor(study.study_id)})" if study else
             f"peer: {esc(s['peer'])}" if s.get("peer") else "single run")
@@ -63,7 +63,7 @@ def run_row(run: Run, study: Study | None = None) -> dict:
         "spec": fmt(dig(test, "specificity")),
         "gap": gap(test),
         "ECE": fmt(dig(test, "ece")),
-        "minutes": DASH if seconds is None else fmt(seconds / 60, 1),
+        "minutes": fmt(run.search_minutes, 1),
         "device": esc(dig(s, "env", "device") or DASH),
     }
 
@@ -160,29 +160,29 @@ def render_targets(runs: list[Run], studies: list[Study] = (), targets: dict | N
                                 source=_head_id(head) if head else None, met=_reached(value, op, goal)))
     knn, tsne = targets["knn_embedding"], targets["tsne_trustworthiness"]
     for task, head in heads.items():
-        members = head.runs if isinstance(head, Study) else [head]
+        seeds = members(head)
         of = " (study mean)" if isinstance(head, Study) else ""
         # A study's KNN target: the seeds' mean KNN accuracy against their classifiers' mean.
-        pairs = [(chosen["test"]["accuracy"], run.test["accuracy"]) for run in members
+        pairs = [(chosen["test"]["accuracy"], run.test["accuracy"]) for run in seeds
                  if run.test and (chosen := _selected_knn(run))]
-        if pairs and len(pairs) == len(members):
+        if pairs and len(pairs) == len(seeds):
             value = sum(k for k, _ in pairs) / len(pairs)
             goal = sum(c for _, c in pairs) / len(pairs) - knn["below_classifier"]
             rows.append(_target_row(task, f"KNN accuracy on its embedding{of}",
                                     f">= {fmt(goal)} (classifier − {knn['below_classifier']:g})",
                                     value, source=_head_id(head), met=_reached(value, ">=", goal)))
         trusts = [dig(run.tsne or {}, "features", "embedding", "trustworthiness", str(tsne["k"]))
-                  for run in members]
+                  for run in seeds]
         if trusts and None not in trusts:
             trust = sum(trusts) / len(trusts)
             rows.append(_target_row(task, f"t-SNE trustworthiness (k={tsne['k']}){of}",
                                     f">= {fmt(tsne['goal'])}", trust, source=_head_id(head),
                                     met=_reached(trust, ">=", tsne["goal"])))
-        budget = number(dig(members[0].summary, "config", "time_budget_minutes"))
-        minutes = [number(run.summary.get("search_seconds")) for run in members]
+        budget = number(dig(seeds[0].summary, "config", "time_budget_minutes"))
+        minutes = [run.search_minutes for run in seeds]
         over = dig(targets, "wall_time", "over_budget")
         if budget and over is not None and None not in minutes:
-            goal, longest = budget * (1 + over), max(minutes) / 60
+            goal, longest = budget * (1 + over), max(minutes)
             rows.append(_target_row(task, "search wall minutes" + (" (slowest seed)" if of else ""),
                                     f"<= {fmt(goal, 1)} (budget + {over:.0%})",
                                     longest, source=_head_id(head),
@@ -213,9 +213,9 @@ def render_headline(runs: list[Run], anchors: dict, studies: list[Study] = ()) -
     """Each task's headline (:func:`headlines`) beside that task's published numbers."""
     rows = []
     for task, head in headlines(runs, list(studies)).items():
-        members = head.runs if isinstance(head, Study) else [head]
         # The whole mark: a cut would drop the "-dirty" that says the code was not committed.
-        commits = ", ".join(sorted({str(dig(r.summary, "env", "git_commit") or DASH) for r in members}))
+        commits = ", ".join(sorted({str(dig(r.summary, "env", "git_commit") or DASH)
+                                    for r in members(head)}))
         if isinstance(head, Study):
             system = f"cxr-automl {task} study ({esc(head.study_id)}, mean of {len(head.runs)} seeds)"
             values = {col: fmt_mean_sd(head.stats(key)) for col, key in HEADLINE_METRICS}
@@ -246,14 +246,20 @@ def render_headline(runs: list[Run], anchors: dict, studies: list[Study] = ()) -
         "only.")])
 
 
+def peer_tables(runs: list[Run], studies: list[Study] = ()) -> dict[str, list[dict]]:
+    """For each task that has peer or ablation runs, its headline's row followed by theirs
+    (:func:`automl.report_peers.peer_rows`, full precision): the README's and perf.md's table."""
+    tables = {task: peer_rows(task, runs, head, list(studies))
+              for task, head in headlines(runs, list(studies)).items()}
+    return {task: rows for task, rows in tables.items() if len(rows) > 1}
+
+
 def render_peers(runs: list[Run], studies: list[Study] = ()) -> str:
     """For each task that has them, the headline beside the latest peer runs and our
     plain-validation ablation (:func:`automl.report_peers.companions`)."""
     parts = []
-    for task, head in headlines(runs, list(studies)).items():
-        rows = peer_rows(task, runs, head, list(studies))
-        if len(rows) > 1:
-            parts += [f"**{task}**", render_peer_rows(rows, link=lambda i, t=task: f"{t}.md#{anchor(i)}")]
+    for task, rows in peer_tables(runs, studies).items():
+        parts += [f"**{task}**", render_peer_rows(rows, link=lambda i, t=task: f"{t}.md#{anchor(i)}")]
     if not parts:
         return "_No peer runs yet (`make bench-peers`)._"
     return "\n\n".join([*parts, (

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from automl.markdown import DASH, dig, esc, fmt, number, table
 from automl.report_study import fmt_mean_sd
-from automl.runs import STUDY_METRICS, Run, Study, ours
+from automl.runs import STUDY_METRICS, Run, Study, members, ours
 
 COLUMNS = (("test accuracy", "accuracy"), ("AUC", "auc"), ("|sens − spec|", "sens_spec_gap"))
 
@@ -24,9 +24,9 @@ def companions(task: str, runs: list[Run], head: Study | Run, studies: list[Stud
             continue
         if run.summary.get("peer"):
             latest[_peer_name(run.summary)] = run
-    members = head.runs if isinstance(head, Study) else [head]
-    budget = dig(members[0].summary, "config", "time_budget_minutes") if members else None
-    if members and members[0].validation == "shift":
+    seeds = members(head)
+    budget = dig(seeds[0].summary, "config", "time_budget_minutes") if seeds else None
+    if seeds and seeds[0].validation == "shift":
         plain = [r for r in ours(runs) if r.task == task and r.validation == "plain"
                  and r.folder.resolve() not in in_studies
                  and dig(r.summary, "config", "time_budget_minutes") == budget]
@@ -46,8 +46,7 @@ def peer_rows(task: str, runs: list[Run], head: Study | Run, studies: list[Study
 
 def _row(item: Study | Run, ours_label: str) -> dict:
     if isinstance(item, Study):
-        minutes = [m / 60 for m in (number(r.summary.get("search_seconds")) for r in item.runs)
-                   if m is not None]
+        minutes = [m for m in (r.search_minutes for r in item.runs) if m is not None]
         first = item.runs[0].summary if item.runs else {}
         return {
             "system": f"{ours_label} ({len(item.runs)} seeds)", "id": item.study_id,
@@ -57,12 +56,11 @@ def _row(item: Study | Run, ours_label: str) -> dict:
             "search_minutes_max": max(minutes) if minutes else None,
             **{key: item.stats(key) for _, key in COLUMNS},
         }
-    seconds = number(item.summary.get("search_seconds"))
     return {
         "system": _peer_name(item.summary) if item.summary.get("peer") else ours_label,
         "id": item.run_id, "validation": item.validation,
         "budget_minutes": number(dig(item.summary, "config", "time_budget_minutes")),
-        "search_minutes": None if seconds is None else seconds / 60, "search_minutes_max": None,
+        "search_minutes": item.search_minutes, "search_minutes_max": None,
         **{key: number(dig(item.test, *STUDY_METRICS[key])) for _, key in COLUMNS},
     }
 

@@ -72,8 +72,7 @@ def _anchor_lines(anchors: list[dict]) -> dict[str, list[tuple[str, float]]]:
 def study_row(study: Study, *, superseded: bool = False) -> dict:
     """The study's leaderboard row: mean ± sd of each test metric over its seeds (marked when
     a rerun of its configuration on newer code superseded it)."""
-    minutes = [number(r.summary.get("search_seconds")) for r in study.runs]
-    minutes = [m / 60 for m in minutes if m is not None]
+    minutes = [m for m in (r.search_minutes for r in study.runs) if m is not None]
     devices = sorted({str(dig(r.summary, "env", "device") or DASH) for r in study.runs})
     return {
         "run or study": f"[{esc(study.study_id)}](#{anchor(study.study_id)}) (study, "

@@ -50,6 +50,12 @@ class Run:
         return -value if dig(self.summary, "objective", "direction") == "min" else value
 
     @property
+    def search_minutes(self) -> float | None:
+        """Wall minutes of the search (resumed parts included), None where not recorded."""
+        seconds = number(self.summary.get("search_seconds"))
+        return None if seconds is None else seconds / 60
+
+    @property
     def validation(self) -> str:
         """The validation mode the run selected on (``plain`` for runs recorded before
         shift validation existed, and for peers)."""
@@ -164,6 +170,11 @@ class Study:
         """Mean validation objective over its runs (higher is better), None if a run has none."""
         scores = [r.score for r in self.runs]
         return None if not scores or None in scores else sum(scores) / len(scores)
+
+
+def members(head: Study | Run) -> list[Run]:
+    """The runs behind a headline: a study's seeds, or the run itself."""
+    return head.runs if isinstance(head, Study) else [head]
 
 
 def load_studies(root: Path, runs: list[Run]) -> tuple[list[Study], list[tuple[Path, str]]]:

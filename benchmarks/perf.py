@@ -7,8 +7,8 @@ from pathlib import Path
 
 from automl import records
 from automl.markdown import DASH, esc, fmt, fmt_count, table
-from automl.report import headlines
-from automl.report_peers import peer_rows, render_peer_rows
+from automl.report import peer_tables
+from automl.report_peers import render_peer_rows
 from automl.runs import load_runs, load_studies
 
 BENCHMARKS = ("bench_data", "bench_training", "bench_memory", "bench_tuners", "bench_training_compare",
@@ -48,11 +48,7 @@ def load_peers(runs: Path) -> list[dict]:
         return []
     found, _ = load_runs(runs)  # a torn or foreign file must not stop the report
     studies, _ = load_studies(runs, found)
-    rows = []
-    for task, head in headlines(found, studies).items():
-        task_rows = peer_rows(task, found, head, studies)
-        rows += [{"task": task, **row} for row in task_rows] if len(task_rows) > 1 else []
-    return rows
+    return [{"task": task, **row} for task, rows in peer_tables(found, studies).items() for row in rows]
 
 
 def _missing(name: str) -> str:
