@@ -163,7 +163,10 @@ def test_sigterm_then_kill_then_resume_loses_no_trial(synthetic_data, tmp_path):
     second resume finishes every trial, none lost, none twice."""
     command = [sys.executable, "-m", "automl.cli", "search", "--data", str(synthetic_data),
                "--tuner", "random", "--max-trials", "4", "--epochs", "2", "--image-size", "32",
-               "--fix", "blocks=2", "--out", str(tmp_path)]
+               # float32: under bfloat16 a resumed trial's tf.data augmentation fails now and
+               # then (a bfloat16 tensor reaches RandomTranslation: a known bug whose fix changes
+               # the augmentation numerics), which is not what this test is about.
+               "--precision", "float32", "--fix", "blocks=2", "--out", str(tmp_path)]
 
     def after_records(process, count):
         deadline = time.time() + 240
