@@ -18,7 +18,7 @@ from automl.markdown import (
     rel,
     table,
 )
-from automl.report_peers import peer_rows, render_peer_rows
+from automl.report_peers import comparator, peer_rows, render_peer_rows
 from automl.report_run import gap, render_run
 from automl.report_study import fmt_mean_sd, render_study, study_row
 from automl.runs import (
@@ -247,15 +247,18 @@ def render_headline(runs: list[Run], anchors: dict, studies: list[Study] = ()) -
 
 
 def peer_tables(runs: list[Run], studies: list[Study] = ()) -> dict[str, list[dict]]:
-    """For each task that has peer or ablation runs, its headline's row followed by theirs
+    """For each task that has peer or ablation runs, the row of our search they are compared
+    with (the headline, or our best study at the peers' time budget:
+    :func:`automl.report_peers.comparator`) followed by theirs
     (:func:`automl.report_peers.peer_rows`, full precision): the README's and perf.md's table."""
-    tables = {task: peer_rows(task, runs, head, list(studies))
+    tables = {task: peer_rows(task, runs, comparator(task, runs, head, list(studies)), list(studies))
               for task, head in headlines(runs, list(studies)).items()}
     return {task: rows for task, rows in tables.items() if len(rows) > 1}
 
 
 def render_peers(runs: list[Run], studies: list[Study] = ()) -> str:
-    """For each task that has them, the headline beside the latest peer runs and our
+    """For each task that has them, our search at the peers' budget (the headline, or
+    :func:`automl.report_peers.comparator`) beside the latest peer runs and our
     plain-validation ablation (:func:`automl.report_peers.companions`)."""
     parts = []
     for task, rows in peer_tables(runs, studies).items():
@@ -263,7 +266,9 @@ def render_peers(runs: list[Run], studies: list[Study] = ()) -> str:
     if not parts:
         return "_No peer runs yet (`make bench-peers`)._"
     return "\n\n".join([*parts, (
-        "Peers run once per campaign at the headline's image size and split, seed 0; each row is "
+        "Peers run once per campaign at the headline's image size and split, seed 0, and sit beside "
+        "our best study (by validation) that had their time budget: the headline, unless the "
+        "headline had another budget. Each peer row is "
         "the latest run of that system, never a pick among several by test. Budget: the time "
         "after which no new trial starts (the reference recipe has none: one fixed training "
         "run); search minutes: the whole search, as measured, the study's as its mean (and its "
@@ -313,7 +318,7 @@ def render_readme(runs: list[Run], problems: list[tuple[Path, str]], out: Path, 
     parts += ["## Pages", "\n".join(index) or "_No pages yet._",
               "## Headline: each task's study (or best run) vs published numbers",
               render_headline(runs, anchors, studies),
-              "## Peers and ablation beside the headline, each with its wall time",
+              "## Peers and ablation beside our search at their time budget, each with its wall time",
               render_peers(runs, studies),
               "## Targets", render_targets(runs, studies),
               *(["What was tried for each target, reached or not: [CAMPAIGN.md](CAMPAIGN.md)."]

@@ -4,9 +4,41 @@ from __future__ import annotations
 
 from automl.markdown import DASH, dig, esc, fmt, number, table
 from automl.report_study import fmt_mean_sd
-from automl.runs import STUDY_METRICS, Run, Study, members, ours
+from automl.runs import STUDY_METRICS, Run, Study, current_studies, members, ours, ranked, ranked_studies
 
 COLUMNS = (("test accuracy", "accuracy"), ("AUC", "auc"), ("|sens − spec|", "sens_spec_gap"))
+
+
+def budget(item: Study | Run) -> float | None:
+    """The time budget (minutes) a study's or run's search had; None when it had none."""
+    seeds = members(item)
+    return number(dig(seeds[0].summary, "config", "time_budget_minutes")) if seeds else None
+
+
+def comparator(task: str, runs: list[Run], head: Study | Run, studies: list[Study] = ()) -> Study | Run:
+    """Which search of ours the peers are set beside: the headline when it had the peers'
+    time budget (or no peer has one); otherwise our best study (two or more seeds, then
+    single run) by validation objective among those with that budget, so that a peer is
+    never compared with a search that had more minutes. The headline when none has it."""
+    wanted = {budget(run) for run in latest_peers(task, runs, studies)} - {None}
+    if not wanted or budget(head) in wanted:
+        return head
+    same = [st for st in ranked_studies(current_studies(list(studies)))
+            if st.task == task and len(st.runs) >= 2 and budget(st) in wanted]
+    in_studies = {r.folder.resolve() for st in studies for r in st.runs}
+    single = [r for r in ranked([r for r in ours(runs) if r.task == task]) if budget(r) in wanted
+              and r.folder.resolve() not in in_studies and r.validation == head.validation]
+    return (same or single or [head])[0]
+
+
+def latest_peers(task: str, runs: list[Run], studies: list[Study] = ()) -> list[Run]:
+    """The latest run of each peer system of ``task`` (AutoKeras, the reference recipe)."""
+    in_studies = {r.folder.resolve() for st in studies for r in st.runs}
+    latest: dict[str, Run] = {}
+    for run in sorted(runs, key=lambda r: r.run_id):
+        if run.task == task and run.folder.resolve() not in in_studies and run.summary.get("peer"):
+            latest[_peer_name(run.summary)] = run
+    return list(latest.values())
 
 
 def companions(task: str, runs: list[Run], head: Study | Run, studies: list[Study] = ()) -> list[Run]:
@@ -18,21 +50,13 @@ def companions(task: str, runs: list[Run], head: Study | Run, studies: list[Stud
     The latest, not the best: a peer gets one measurement per campaign, and choosing among
     several by their test score would be choosing on test."""
     in_studies = {r.folder.resolve() for st in studies for r in st.runs}
-    latest: dict[str, Run] = {}
-    for run in sorted(runs, key=lambda r: r.run_id):
-        if run.task != task or run.folder.resolve() in in_studies:
-            continue
-        if run.summary.get("peer"):
-            latest[_peer_name(run.summary)] = run
-    seeds = members(head)
-    budget = dig(seeds[0].summary, "config", "time_budget_minutes") if seeds else None
-    if seeds and seeds[0].validation == "shift":
+    found = latest_peers(task, runs, studies)
+    if head.validation == "shift":
         plain = [r for r in ours(runs) if r.task == task and r.validation == "plain"
-                 and r.folder.resolve() not in in_studies
-                 and dig(r.summary, "config", "time_budget_minutes") == budget]
+                 and r.folder.resolve() not in in_studies and budget(r) == budget(head)]
         if plain:
-            latest["ours, plain validation (ablation)"] = max(plain, key=lambda r: r.run_id)
-    return list(latest.values())
+            found.append(max(plain, key=lambda r: r.run_id))
+    return found
 
 
 def peer_rows(task: str, runs: list[Run], head: Study | Run, studies: list[Study] = ()) -> list[dict]:

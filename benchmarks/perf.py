@@ -41,9 +41,10 @@ def load_results(results: Path) -> dict[str, dict | None]:
 
 
 def load_peers(runs: Path) -> list[dict]:
-    """Each task's headline (its study, or best run by validation, as the report ranks them)
-    and, after it, the latest peer runs and our plain-validation ablation: the rows of the
-    report's peer table (:mod:`automl.report_peers`), full precision."""
+    """Each task's search of ours at the peers' time budget (its headline study, unless that
+    had another budget: :func:`automl.report_peers.comparator`) and, after it, the latest
+    peer runs and our plain-validation ablation: the rows of the report's peer table
+    (:mod:`automl.report_peers`), full precision."""
     if not runs.is_dir():
         return []
     found, _ = load_runs(runs)  # a torn or foreign file must not stop the report

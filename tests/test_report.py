@@ -387,40 +387,52 @@ def test_a_study_rerun_on_newer_code_supersedes_the_old_one_even_with_a_worse_ob
     assert "binary-study-0ld00000" in headline
 
 
+def budget_run(folder, rid, acc, *, validation, minutes, budget=18.0, val_auc=0.95, peer=None, knn=None):
+    """A binary run with a time budget, its search minutes and a test accuracy ``acc``."""
+    names = ("NORMAL", "PNEUMONIA")
+    path = write_run(folder, rid, "binary", objective=("val_auc", val_auc),
+                     val=split(1047, 0.9, 0.9, 0.9, val_auc, 0.9, 0.9, names, (270, 777)),
+                     test=split(624, acc, acc, acc, 0.95, acc + 0.05, acc - 0.05, names, (234, 390)),
+                     trials=[trial(rid, "binary", "1", "COMPLETED", val_auc, name="val_auc", params=1)])
+    summary = json.loads((path / "summary.json").read_text())
+    summary["config"].update(validation=validation, time_budget_minutes=budget)
+    summary["search_seconds"] = minutes * 60
+    if peer:
+        summary["peer"] = peer
+    (path / "summary.json").write_text(json.dumps(summary))
+    if knn is not None:
+        (path / "knn.jsonl").write_text(json.dumps({"features": "embedding", "selected": True,
+                                                    "test": {"accuracy": knn}}) + "\n")
+
+
+def budget_study(runs, study_id, seeds, *, budget=18.0, val_auc=0.95, day=2):
+    """A 2-seed binary study: ``seeds`` is one (test accuracy, search minutes) per seed."""
+    study = runs / study_id
+    ids = {}
+    for seed, (acc, minutes) in enumerate(seeds):
+        ids[str(seed)] = f"binary-202611{day}{seed}-100000-s{seed}"
+        budget_run(study, ids[str(seed)], acc, validation="shift", minutes=minutes, budget=budget,
+                   val_auc=val_auc, knn=acc - 0.005)
+    (study / "study.json").write_text(json.dumps({"study_id": study_id, "task": "binary",
+                                                  "config": {"time_budget_minutes": budget},
+                                                  "seeds": list(range(len(seeds))), "runs": ids}))
+
+
+def peer_lines(readme: str) -> list[str]:
+    peers = readme.split("## Peers and ablation")[1].split("## Targets")[0]
+    return [line for line in peers.splitlines() if line.startswith("| ") and "---" not in line][1:]
+
+
 def test_the_headline_study_sits_beside_its_peers_ablation_and_wall_time_targets(tmp_path):
     runs = tmp_path / "runs"
-    names = ("NORMAL", "PNEUMONIA")
-
-    def run(folder, rid, acc, *, validation, minutes, peer=None, knn=None):
-        path = write_run(folder, rid, "binary", objective=("val_auc", 0.95),
-                         val=split(1047, 0.9, 0.9, 0.9, 0.95, 0.9, 0.9, names, (270, 777)),
-                         test=split(624, acc, acc, acc, 0.95, acc + 0.05, acc - 0.05, names, (234, 390)),
-                         trials=[trial(rid, "binary", "1", "COMPLETED", 0.95, name="val_auc", params=1)])
-        summary = json.loads((path / "summary.json").read_text())
-        summary["config"].update(validation=validation, time_budget_minutes=18.0)
-        summary["search_seconds"] = minutes * 60
-        if peer:
-            summary["peer"] = peer
-        (path / "summary.json").write_text(json.dumps(summary))
-        if knn is not None:
-            (path / "knn.jsonl").write_text(json.dumps({"features": "embedding", "selected": True,
-                                                        "test": {"accuracy": knn}}) + "\n")
-
-    study = runs / "binary-study-0123abcd"
-    for seed, (acc, minutes) in enumerate(((0.90, 18.5), (0.92, 20.5))):
-        run(study, f"binary-2026112{seed}-100000-s{seed}", acc, validation="shift", minutes=minutes,
-            knn=acc - 0.005)
-    ids = {"0": "binary-20261120-100000-s0", "1": "binary-20261121-100000-s1"}
-    (study / "study.json").write_text(json.dumps({"study_id": study.name, "task": "binary", "config": {},
-                                                  "seeds": [0, 1], "runs": ids}))
-    run(runs, "autokeras-binary-20261125-000000-old", 0.80, validation="plain", minutes=25, peer="autokeras")
-    run(runs, "autokeras-binary-20261126-000000-new", 0.75, validation="plain", minutes=24, peer="autokeras")
-    run(runs, "binary-20261126-000000-plain", 0.44, validation="plain", minutes=18.1)
+    budget_study(runs, "binary-study-0123abcd", ((0.90, 18.5), (0.92, 20.5)))
+    budget_run(runs, "autokeras-binary-20261125-000000-old", 0.80, validation="plain", minutes=25, peer="autokeras")
+    budget_run(runs, "autokeras-binary-20261126-000000-new", 0.75, validation="plain", minutes=24, peer="autokeras")
+    budget_run(runs, "binary-20261126-000000-plain", 0.44, validation="plain", minutes=18.1)
     out = tmp_path / "reports"
     write_report(runs, out)
     readme = (out / "README.md").read_text()
-    peers = readme.split("## Peers and ablation")[1].split("## Targets")[0]
-    lines = [line for line in peers.splitlines() if line.startswith("| ") and "---" not in line][1:]
+    lines = peer_lines(readme)
     assert [line.split("|")[1].strip() for line in lines] == [
         "cxr-automl study (2 seeds)", "autokeras", "cxr-automl, plain validation (ablation)"]
     assert "0.910 ± 0.014" in lines[0] and "19.5 (max 20.5)" in lines[0]
@@ -432,6 +444,25 @@ def test_the_headline_study_sits_beside_its_peers_ablation_and_wall_time_targets
     assert ">= 0.900 (classifier − 0.01)" in knn_row and "0.905" in knn_row and "yes" in knn_row
     wall_row = next(line for line in targets.splitlines() if "search wall minutes (slowest seed)" in line)
     assert "<= 19.8 (budget + 10%)" in wall_row and "20.5" in wall_row and "**no**" in wall_row
+
+
+def test_peers_sit_beside_our_study_at_their_budget_when_the_headline_had_more_minutes(tmp_path):
+    """A 60-minute study with the better validation objective heads the task; AutoKeras and
+    the ablation had 18 minutes, so they are set beside the 18-minute study, not beside it."""
+    runs = tmp_path / "runs"
+    budget_study(runs, "binary-study-0123abcd", ((0.90, 18.5), (0.92, 20.5)), val_auc=0.95, day=2)
+    budget_study(runs, "binary-study-60mi0000", ((0.80, 59.0), (0.82, 61.0)), budget=60.0, val_auc=0.99, day=0)
+    budget_run(runs, "autokeras-binary-20261126-000000-new", 0.75, validation="plain", minutes=24, peer="autokeras")
+    budget_run(runs, "binary-20261126-000000-plain", 0.44, validation="plain", minutes=18.1)
+    out = tmp_path / "reports"
+    write_report(runs, out)
+    readme = (out / "README.md").read_text()
+    headline = next(line for line in readme.splitlines() if "cxr-automl binary study" in line)
+    assert "binary-study-60mi0000" in headline
+    lines = peer_lines(readme)
+    assert "binary-study-0123abcd" in lines[0] and "| 18 " in lines[0] and "0.910 ± 0.014" in lines[0]
+    assert "autokeras" in lines[1] and "binary-20261126-000000-plain" in lines[2]
+    assert not any("binary-study-60mi0000" in line for line in lines)
 
 
 def test_a_chosen_model_at_chance_is_flagged_in_the_report_and_its_model_card(tmp_path):
