@@ -175,16 +175,23 @@ def embed_run(run_dir: Path, *, tsne: bool = True, log=print) -> dict:
             f"{'test' if row['test'] else 'val'} accuracy {result['accuracy']:.4f}")
     out = {"knn": rows}
     if tsne:
-        out["tsne"] = tsne_benchmark(run_dir, features, parts, n_clean=selection.n_clean,
-                                     seed=config.seed, log=log)
+        # The map shows the validation images the KNN chose on (after a refit, a subset).
+        out["tsne"] = tsne_benchmark(run_dir, features, {**parts, "val": val_table},
+                                     n_clean=selection.n_clean, seed=config.seed, log=log)
     return out
 
 
 def tsne_benchmark(run_dir: Path, features: dict, parts: dict, *, n_clean: int, seed: int = 0,
                    log=print) -> dict:
     """t-SNE maps of validation (the first ``n_clean`` rows of the selection set) + test
-    for the learned embedding and raw pixels."""
+    for the learned embedding and raw pixels; ``parts`` holds the tables of those rows.
+
+    Raises:
+        ValueError: ``parts["val"]`` is not the table of the selection set's clean rows."""
     shown = ["val"] + (["test"] if "test" in features["embedding"] else [])
+    if len(parts["val"]) != n_clean:
+        raise ValueError(f"t-SNE: {len(parts['val'])} validation rows for {n_clean} embedded "
+                         f"validation images in {run_dir}")
     table = pd.concat([parts[s] for s in shown])
     result = {"method": TSNE_METHOD, "splits": shown, "features": {}}
     for name in ("embedding", "pixels"):

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from automl import records
+from automl import records, refit
 from automl.embeddings import embed_run
 from automl.run_config import SearchConfig
-from automl.search import run_search
+from automl.search import prepare, run_search
 
 pytestmark = pytest.mark.slow
 
@@ -133,6 +133,14 @@ def refit_run_is_whole(run_dir, data):
     averaged = np.mean([m.predict(x, verbose=0).reshape(-1) for m in members], axis=0)
     assert np.allclose(saved, averaged, atol=1e-6)
     assert np.allclose(saved, test.score.to_numpy(), atol=1e-5)
+    # The embeddings of a refit run: KNN and t-SNE on the validation images its fold-0
+    # encoder never saw (the t-SNE map had once labelled them with the whole split's rows).
+    _, _, _, parts = prepare(SearchConfig.load(run_dir), log=lambda *a: None)
+    unseen = int(refit.unseen_validation(parts, r["folds"], summary["config"]["seed"]).sum())
+    assert 0 < unseen < counts["val"]
+    tsne = embed_run(run_dir, log=lambda *a: None)["tsne"]
+    assert tsne["features"]["embedding"]["n"] == unseen + counts["test"]
+    assert (run_dir / "tsne_embedding.png").exists()
 
 
 def refit_resumes_where_it_stopped(run_dir):
