@@ -51,9 +51,12 @@ class Run:
 
     @property
     def search_minutes(self) -> float | None:
-        """Wall minutes of the search (resumed parts included), None where not recorded."""
+        """Wall minutes of the search (resumed parts included) and of its refit, where it had
+        one (``--time-budget`` covers both), None where not recorded."""
         seconds = number(self.summary.get("search_seconds"))
-        return None if seconds is None else seconds / 60
+        refit = self.summary.get("refit")
+        spent = number(refit.get("seconds")) if isinstance(refit, dict) else None
+        return None if seconds is None else (seconds + (spent or 0.0)) / 60
 
     @property
     def validation(self) -> str:

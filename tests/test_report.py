@@ -465,6 +465,20 @@ def test_peers_sit_beside_our_study_at_their_budget_when_the_headline_had_more_m
     assert not any("binary-study-60mi0000" in line for line in lines)
 
 
+def test_a_refit_runs_wall_minutes_count_its_refit(tmp_path):
+    """``--time-budget`` covers the search and the refit: the wall-time target sees both."""
+    runs = tmp_path / "runs"
+    budget_study(runs, "binary-study-60mi0000", ((0.80, 40.0), (0.82, 44.0)), budget=60.0)
+    first = runs / "binary-study-60mi0000" / "binary-20261120-100000-s0" / "summary.json"
+    summary = json.loads(first.read_text())
+    summary["refit"] = {"folds": 4, "seconds": 27.0 * 60}
+    first.write_text(json.dumps(summary))
+    write_report(runs, tmp_path / "reports")
+    targets = (tmp_path / "reports" / "README.md").read_text().split("## Targets")[1]
+    wall_row = next(line for line in targets.splitlines() if "search wall minutes (slowest seed)" in line)
+    assert "<= 66.0 (budget + 10%)" in wall_row and "67.0" in wall_row and "**no**" in wall_row
+
+
 def test_a_chosen_model_at_chance_is_flagged_in_the_report_and_its_model_card(tmp_path):
     """Campaign 2's plain-validation ablation chose its only full-size trial, which had
     collapsed (val AUC 0.500): its page and card must say so, not read like a result."""
