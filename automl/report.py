@@ -25,6 +25,7 @@ from automl.runs import (
     STUDY_METRICS,
     Run,
     Study,
+    contenders,
     current_studies,
     load_runs,
     load_studies,
@@ -122,11 +123,9 @@ def headlines(runs: list[Run], studies: list[Study]) -> dict[str, Study | Run]:
     out = {}
     for task in dict.fromkeys([*(st.task for st in studies), *(r.task for r in ours(runs))]):
         # A study heads its task once at least two seeds have finished.
-        task_studies = ranked_studies([st for st in current_studies(studies)
-                                       if st.task == task and len(st.runs) >= 2])
-        task_runs = ranked([r for r in ours(runs) if r.task == task])
-        if task_studies or task_runs:  # nothing yet while a study's first seed is running
-            out[task] = task_studies[0] if task_studies else task_runs[0]
+        ranked_heads = contenders(task, runs, studies)
+        if ranked_heads:  # nothing yet while a study's first seed is running
+            out[task] = ranked_heads[0]
     return out
 
 

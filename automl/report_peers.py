@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from automl.markdown import DASH, dig, esc, fmt, number, table
 from automl.report_study import fmt_mean_sd
-from automl.runs import STUDY_METRICS, Run, Study, current_studies, members, ours, ranked, ranked_studies
+from automl.runs import STUDY_METRICS, Run, Study, contenders, members, ours, study_folders
 
 COLUMNS = (("test accuracy", "accuracy"), ("AUC", "auc"), ("|sens − spec|", "sens_spec_gap"))
 
@@ -17,23 +17,19 @@ def budget(item: Study | Run) -> float | None:
 
 def comparator(task: str, runs: list[Run], head: Study | Run, studies: list[Study] = ()) -> Study | Run:
     """Which search of ours the peers are set beside: the headline when it had the peers'
-    time budget (or no peer has one); otherwise our best study (two or more seeds, then
-    single run) by validation objective among those with that budget, so that a peer is
-    never compared with a search that had more minutes. The headline when none has it."""
+    time budget (or no peer has one); otherwise the first with that budget in the order the
+    headline is chosen in (:func:`automl.runs.contenders`: studies, then runs, by validation
+    objective), so that a peer is never compared with a search that had more minutes. The
+    headline when none has it."""
     wanted = {budget(run) for run in latest_peers(task, runs, studies)} - {None}
     if not wanted or budget(head) in wanted:
         return head
-    same = [st for st in ranked_studies(current_studies(list(studies)))
-            if st.task == task and len(st.runs) >= 2 and budget(st) in wanted]
-    in_studies = {r.folder.resolve() for st in studies for r in st.runs}
-    single = [r for r in ranked([r for r in ours(runs) if r.task == task]) if budget(r) in wanted
-              and r.folder.resolve() not in in_studies and r.validation == head.validation]
-    return (same or single or [head])[0]
+    return next((c for c in contenders(task, runs, list(studies)) if budget(c) in wanted), head)
 
 
 def latest_peers(task: str, runs: list[Run], studies: list[Study] = ()) -> list[Run]:
     """The latest run of each peer system of ``task`` (AutoKeras, the reference recipe)."""
-    in_studies = {r.folder.resolve() for st in studies for r in st.runs}
+    in_studies = study_folders(studies)
     latest: dict[str, Run] = {}
     for run in sorted(runs, key=lambda r: r.run_id):
         if run.task == task and run.folder.resolve() not in in_studies and run.summary.get("peer"):
@@ -49,7 +45,7 @@ def companions(task: str, runs: list[Run], head: Study | Run, studies: list[Stud
 
     The latest, not the best: a peer gets one measurement per campaign, and choosing among
     several by their test score would be choosing on test."""
-    in_studies = {r.folder.resolve() for st in studies for r in st.runs}
+    in_studies = study_folders(studies)
     found = latest_peers(task, runs, studies)
     if head.validation == "shift":
         plain = [r for r in ours(runs) if r.task == task and r.validation == "plain"
@@ -71,19 +67,16 @@ def peer_rows(task: str, runs: list[Run], head: Study | Run, studies: list[Study
 def _row(item: Study | Run, ours_label: str) -> dict:
     if isinstance(item, Study):
         minutes = [m for m in (r.search_minutes for r in item.runs) if m is not None]
-        first = item.runs[0].summary if item.runs else {}
         return {
             "system": f"{ours_label} ({len(item.runs)} seeds)", "id": item.study_id,
-            "validation": item.validation,
-            "budget_minutes": number(dig(first, "config", "time_budget_minutes")),
+            "validation": item.validation, "budget_minutes": budget(item),
             "search_minutes": sum(minutes) / len(minutes) if minutes else None,
             "search_minutes_max": max(minutes) if minutes else None,
             **{key: item.stats(key) for _, key in COLUMNS},
         }
     return {
         "system": _peer_name(item.summary) if item.summary.get("peer") else ours_label,
-        "id": item.run_id, "validation": item.validation,
-        "budget_minutes": number(dig(item.summary, "config", "time_budget_minutes")),
+        "id": item.run_id, "validation": item.validation, "budget_minutes": budget(item),
         "search_minutes": item.search_minutes, "search_minutes_max": None,
         **{key: number(dig(item.test, *STUDY_METRICS[key])) for _, key in COLUMNS},
     }

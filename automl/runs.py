@@ -219,3 +219,16 @@ def ranked_studies(studies: list[Study]) -> list[Study]:
     """Studies by mean validation objective, best first, as :func:`ranked` orders runs."""
     return sorted(studies, key=lambda s: (s.score is None, s.validation != "shift", -(s.score or 0.0),
                                           s.study_id))
+
+
+def contenders(task: str, runs: list[Run], studies: list[Study]) -> list[Study | Run]:
+    """What may head ``task``, best first by validation objective: its current studies with
+    two or more finished seeds (:func:`current_studies`, :func:`ranked_studies`), then its
+    runs of ours (:func:`ranked`)."""
+    return [*ranked_studies([st for st in current_studies(studies) if st.task == task and len(st.runs) >= 2]),
+            *ranked([r for r in ours(runs) if r.task == task])]
+
+
+def study_folders(studies: list[Study]) -> set[Path]:
+    """The folders of every study's runs (resolved): to tell a study's seeds from lone runs."""
+    return {r.folder.resolve() for st in studies for r in st.runs}

@@ -426,8 +426,10 @@ def peer_lines(readme: str) -> list[str]:
 def test_the_headline_study_sits_beside_its_peers_ablation_and_wall_time_targets(tmp_path):
     runs = tmp_path / "runs"
     budget_study(runs, "binary-study-0123abcd", ((0.90, 18.5), (0.92, 20.5)))
-    budget_run(runs, "autokeras-binary-20261125-000000-old", 0.80, validation="plain", minutes=25, peer="autokeras")
-    budget_run(runs, "autokeras-binary-20261126-000000-new", 0.75, validation="plain", minutes=24, peer="autokeras")
+    budget_run(runs, "autokeras-binary-20261125-000000-old", 0.80, validation="plain", minutes=25,
+               peer="autokeras")
+    budget_run(runs, "autokeras-binary-20261126-000000-new", 0.75, validation="plain", minutes=24,
+               peer="autokeras")
     budget_run(runs, "binary-20261126-000000-plain", 0.44, validation="plain", minutes=18.1)
     out = tmp_path / "reports"
     write_report(runs, out)
@@ -451,8 +453,10 @@ def test_peers_sit_beside_our_study_at_their_budget_when_the_headline_had_more_m
     the ablation had 18 minutes, so they are set beside the 18-minute study, not beside it."""
     runs = tmp_path / "runs"
     budget_study(runs, "binary-study-0123abcd", ((0.90, 18.5), (0.92, 20.5)), val_auc=0.95, day=2)
-    budget_study(runs, "binary-study-60mi0000", ((0.80, 59.0), (0.82, 61.0)), budget=60.0, val_auc=0.99, day=0)
-    budget_run(runs, "autokeras-binary-20261126-000000-new", 0.75, validation="plain", minutes=24, peer="autokeras")
+    budget_study(runs, "binary-study-60mi0000", ((0.80, 59.0), (0.82, 61.0)), budget=60.0, val_auc=0.99,
+                 day=0)
+    budget_run(runs, "autokeras-binary-20261126-000000-new", 0.75, validation="plain", minutes=24,
+               peer="autokeras")
     budget_run(runs, "binary-20261126-000000-plain", 0.44, validation="plain", minutes=18.1)
     out = tmp_path / "reports"
     write_report(runs, out)
