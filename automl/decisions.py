@@ -41,7 +41,8 @@ def choose_threshold(y_true, scores, *, rule: str | float = "balanced") -> float
         raise ValueError(f"scores must be 1-D, got shape {s.shape}")
     n_pos, n_neg = int(y.sum()), int((y == 0).sum())
     if n_pos == 0 or (rule != "f1" and n_neg == 0):
-        raise ValueError(f"rule {rule!r} needs both classes in y_true, got {n_pos} positives "
+        needs = "positives" if rule == "f1" else "both classes"
+        raise ValueError(f"rule {rule!r} needs {needs} in y_true, got {n_pos} positives "
                          f"and {n_neg} negatives")
     u = np.unique(s)
     cand = np.r_[u[0], (u[:-1] + u[1:]) / 2, np.nextafter(u[-1], np.inf)]

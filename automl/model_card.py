@@ -51,19 +51,16 @@ def write_model_card(run_dir: Path) -> Path:
         "## How the model was chosen",
         (f"Keras Tuner `{esc(config.get('tuner', DASH))}` search, {summary.get('trials_completed', DASH)} "
          f"completed and {summary.get('trials_failed', DASH)} failed trials in "
-         f"{fmt((summary.get('search_seconds') or 0) / 60, 1)} minutes. Trial, epoch, "
-         f"ensemble and decision rule chosen on **{esc(config.get('validation', 'plain'))}** validation "
-         f"by `{esc(dig(summary, 'objective', 'name'))}` = {fmt(dig(summary, 'objective', 'value'))}; "
-         f"ensemble used: {_ensemble(summary)}; decision threshold {fmt(summary.get('threshold'))}, "
-         f"class weights {summary.get('prior_weights') or DASH}. The test split was scored once, "
-         "after every choice."),
+         f"{fmt((summary.get('search_seconds') or 0) / 60, 1)} minutes. " + _chosen(summary, config)
+         + f" Decision threshold {fmt(summary.get('threshold'))}, class weights "
+         f"{summary.get('prior_weights') or DASH}. The test split was scored once, after every choice."),
         "## Test results", _results(test),
         "## Bias", _bias(test),
         "## Calibration",
         (f"Expected calibration error {fmt(test.get('ece'))}, Brier score {fmt(test.get('brier'))} "
          "(of P(pneumonia); lower is better)." + (f"\n\n![reliability diagram]({reliability})"
                                                   if reliability else "")),
-        "## Saliency faithfulness", _saliency(summary.get("saliency")),
+        "## Saliency faithfulness", _saliency(summary.get("saliency"), summary),
         "## Known failure modes", FAILURE_MODES,
         "## Versions and reproduction",
         (f"git commit `{esc(env.get('git_commit') or DASH)}` on {esc(env.get('device') or DASH)} "
@@ -77,14 +74,41 @@ def write_model_card(run_dir: Path) -> Path:
     return path
 
 
-def _saliency(result: dict | None) -> str:
+def _chosen(summary: dict, config: dict) -> str:
+    """How the model was chosen: on validation, or (after a cross-validated refit) the trial on
+    validation and everything after it on the fold models' out-of-fold scores."""
+    objective = (f"`{esc(dig(summary, 'objective', 'name'))}` = {fmt(dig(summary, 'objective', 'value'))}")
+    validation = f"**{esc(config.get('validation', 'plain'))}** validation"
+    refit = summary.get("refit")
+    if not isinstance(refit, dict):
+        return (f"Trial, epoch, ensemble and decision rule chosen on {validation} by {objective}; "
+                f"ensemble used: {_ensemble(summary)}.")
+    pooled = " pooled with their simulated re-acquisitions" if summary.get("val_shift") else ""
+    return (f"Trial chosen on {validation} by {objective}; then trial(s) "
+            f"{', '.join(map(str, refit.get('trials', [])))} retrained from scratch on "
+            f"{refit.get('folds')} patient-grouped folds of train + validation (cross-validated refit). "
+            f"The configurations averaged ({', '.join(map(str, refit.get('chosen', [])))}), test-time "
+            f"augmentation ({'used' if refit.get('tta') else 'not used'}), the decision threshold and "
+            f"class weights were chosen on the fold models' out-of-fold scores{pooled}; the model is "
+            f"the average of the fold models.")
+
+
+def _saliency(result: dict | None, summary: dict) -> str:
     if not result:
         return "Not measured for this run (runs made before saliency existed, or the anomaly task)."
-    return (f"{esc(result['method'])} maps, deletion test on {result['images']} validation pneumonia "
-            f"images: the area under P(pneumonia) is {fmt(result['saliency_area'])} when the most "
+    return (f"{esc(result['method'])} maps, deletion test on {result['images']} {saliency_images(summary)}: "
+            f"the area under P(pneumonia) is {fmt(result['saliency_area'])} when the most "
             f"salient pixels are deleted first and {fmt(result['random_area'])} when pixels are "
             f"deleted at random; difference {fmt(result['difference'])} (a faithful map makes the "
             "probability fall sooner; target ≥ 0.1). See `saliency_panel.png` for test images.")
+
+
+def saliency_images(summary: dict) -> str:
+    """Which images the deletion test used: validation's, or after a refit the pool's, which
+    the fold models mostly trained on (:func:`automl.scoring.explain`)."""
+    if summary.get("val_source") == "out-of-fold":
+        return "pneumonia images of train + validation (the refit's pool, which the fold models trained on)"
+    return "validation pneumonia images"
 
 
 def _ensemble(summary: dict) -> str:

@@ -36,12 +36,17 @@ def append_jsonl(path: Path, obj) -> None:
     """Append one record as a single line under an exclusive lock.
 
     Several workers may append to the same file; the lock plus a single
-    ``write`` keeps lines whole and never interleaved.
+    ``write`` keeps lines whole and never interleaved. A torn last line (a kill
+    mid-write) is ended first, so that this record does not join it and get lost too.
     """
-    line = json.dumps(obj, default=_plain) + "\n"
-    with open(path, "a", encoding="utf-8") as handle:
+    line = (json.dumps(obj, default=_plain) + "\n").encode("utf-8")
+    with open(path, "a+b") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
+            if handle.seek(0, os.SEEK_END) > 0:
+                handle.seek(-1, os.SEEK_END)
+                if handle.read(1) != b"\n":
+                    line = b"\n" + line
             handle.write(line)
             handle.flush()
             os.fsync(handle.fileno())

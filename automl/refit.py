@@ -43,6 +43,14 @@ def refit_epochs(trial: dict, objective: str, direction: str) -> int:
     """Epochs from scratch to the trial's best epoch (Hyperband continues trials from an
     earlier one's checkpoint: its epochs before ``tuner/initial_epoch`` count too)."""
     values = trial.get("history", {}).get(objective) or []
+    if not values:
+        # No per-epoch record (never the case for a trial the search finished): the epochs it
+        # was given, rather than a silent single epoch.
+        epochs = trial.get("hparams", {}).get("tuner/epochs")
+        if not epochs:
+            raise ValueError(f"trial {trial.get('trial_id')}: no {objective} history and no "
+                             "tuner/epochs in trials.jsonl: cannot tell how many epochs to refit")
+        return int(epochs)
     best = records.best_epoch(values, direction)
     best = len(values) - 1 if best is None else best
     return int(trial.get("hparams", {}).get("tuner/initial_epoch", 0) or 0) + max(best, 0) + 1
@@ -117,6 +125,7 @@ def cross_fit(task: Task, space: SearchSpace, pool: pd.DataFrame, images: np.nda
     copies = len(selection.images) // max(len(images), 1)
     result = RefitResult(trials=trials, pool=pool, folds=folds, selection=selection)
     done = {(r["trial_id"], r["fold"]): r for r in records.read_jsonl(store / FOLDS_FILE)} if store else {}
+    kept_seconds = 0.0  # what the interrupted run spent on the fold models kept from it
     for trial in trials:
         hp = kt.HyperParameters()
         hp.values = {n: v for n, v in trial["hparams"].items() if not n.startswith("tuner/")}
@@ -134,7 +143,9 @@ def cross_fit(task: Task, space: SearchSpace, pool: pd.DataFrame, images: np.nda
                 log(f"refit: trial {trial['trial_id']}, fold {fold + 1}/{k}: kept from the interrupted run")
                 model.load_weights(store / f"{name}.weights.h5")
                 scores = np.load(store / f"{name}.npz")["scores"]
+                kept_seconds += float(record.get("seconds") or 0.0)
             else:
+                fold_started = time.time()
                 keras.utils.set_random_seed(seed + fold)
                 keras.mixed_precision.set_global_policy(space.dtype_policy)
                 trained = task.build(hp, space)
@@ -151,6 +162,7 @@ def cross_fit(task: Task, space: SearchSpace, pool: pd.DataFrame, images: np.nda
                     "train_images": int((~held).sum()), "held_out_images": int(held.sum()),
                     "held_out_patients": int(pool[held].patient.nunique()),
                     "quality": float(task.validation_quality(labels[held], held_clean)),
+                    "seconds": round(time.time() - fold_started, 2),
                     "history": {n: [float(v) for v in vals] for n, vals in history.history.items()}}
                 if store:
                     # Weights and scores first, the record last: a record names a whole fold.
@@ -165,7 +177,7 @@ def cross_fit(task: Task, space: SearchSpace, pool: pd.DataFrame, images: np.nda
             models.append(model)
         result.models[trial["trial_id"]], result.oof[trial["trial_id"]] = models, oof
     keras.mixed_precision.set_global_policy("float32")
-    result.seconds = time.time() - started
+    result.seconds = time.time() - started + kept_seconds
     return result
 
 
@@ -199,7 +211,10 @@ def choose(task: Task, result: RefitResult, *, try_tta: bool = True, log=print):
               "tta": False, "oof_quality_tta": None, "seconds": round(result.seconds, 2),
               **result.plan, "fold_records": result.fold_records}
     if try_tta:
+        started = time.time()
         with_tta = np.mean([tta_oof(task, result, i) for i in chosen], axis=0)
+        # The refit's time includes this scoring (its estimate does too).
+        record["seconds"] = round(result.seconds + time.time() - started, 2)
         record["oof_quality_tta"] = float(task.validation_quality(y, with_tta))
         record["tta"] = record["oof_quality_tta"] > quality[count - 1]
         log(f"refit: test-time augmentation {'used' if record['tta'] else 'not used'} "

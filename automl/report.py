@@ -115,14 +115,14 @@ def load_packaged(name: str) -> dict:
 
 
 def headlines(runs: list[Run], studies: list[Study]) -> dict[str, Study | Run]:
-    """Each task's headline: its study (two or more finished seeds, not superseded by a rerun
+    """Each task's headline: its study (two or more scored seeds, not superseded by a rerun
     with newer code: :func:`automl.runs.current_studies`) with the best mean validation
     objective where it has one (a study is several seeds, never one lucky draw),
     else its best run by validation objective; shift-validation ones rank first
     (:func:`automl.runs.ranked`)."""
     out = {}
     for task in dict.fromkeys([*(st.task for st in studies), *(r.task for r in ours(runs))]):
-        # A study heads its task once at least two seeds have finished.
+        # A study heads its task once at least two seeds have a validation objective.
         ranked_heads = contenders(task, runs, studies)
         if ranked_heads:  # nothing yet while a study's first seed is running
             out[task] = ranked_heads[0]
@@ -216,7 +216,9 @@ def render_headline(runs: list[Run], anchors: dict, studies: list[Study] = ()) -
         commits = ", ".join(sorted({str(dig(r.summary, "env", "git_commit") or DASH)
                                     for r in members(head)}))
         if isinstance(head, Study):
-            system = f"cxr-automl {task} study ({esc(head.study_id)}, mean of {len(head.runs)} seeds)"
+            scored = head.scored_seeds
+            failed = f"; {len(head.runs) - scored} seed(s) failed" if scored < len(head.runs) else ""
+            system = f"cxr-automl {task} study ({esc(head.study_id)}, mean of {scored} seeds{failed})"
             values = {col: fmt_mean_sd(head.stats(key)) for col, key in HEADLINE_METRICS}
             n = {str(dig(r.test, "n")) for r in head.runs if r.test}
             test_n = esc(", ".join(sorted(n))) if n else "validation only"

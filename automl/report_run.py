@@ -7,6 +7,7 @@ from pathlib import Path
 
 from automl.markdown import DASH, dig, esc, fmt, fmt_count, number, rel, short_text, table
 from automl.metrics import chance_level_warning
+from automl.model_card import saliency_images
 from automl.runs import Run
 
 KEY_HPARAMS = ("family", "score", "intensity", "blocks", "base_filters", "learning_rate", "augment",
@@ -82,14 +83,21 @@ def render_refit(s: dict) -> str:
     without a test split would have) beside the test result."""
     r = s["refit"]
     folds = [f for f in r.get("fold_records", []) if isinstance(f, dict)]
+    # The choices are made on the out-of-fold scores pooled with their re-acquisitions under
+    # shift validation; each fold's own figure is on its clean held-out images.
+    pooled = f"{esc(r.get('quality'))}, pooled with re-acquisitions," if s.get("val_shift") else esc(
+        r.get("quality"))
+    fewer = ""
+    if r.get("folds_requested") not in (None, r.get("folds")):
+        fewer = (f" (asked for {esc(r['folds_requested'])}; "
+                 + ("more did not fit the time left)" if r.get("seconds_left") is not None
+                    else "the pool has fewer patients)"))
     lines = [
-        f"{esc(r.get('folds'))} patient-grouped, subtype-stratified folds of train + validation"
-        + (f" (asked for {esc(r['folds_requested'])}; more did not fit the time left)"
-           if r.get("folds_requested") not in (None, r.get("folds")) else "") + "; "
+        f"{esc(r.get('folds'))} patient-grouped, subtype-stratified folds of train + validation{fewer}; "
         f"configurations refit: {esc(', '.join(map(str, r.get('trials', []))))}; averaged: "
-        f"{esc(', '.join(map(str, r.get('chosen', []))))} (out-of-fold {esc(r.get('quality'))} by number "
+        f"{esc(', '.join(map(str, r.get('chosen', []))))} (out-of-fold {pooled} by number "
         f"averaged: {esc(', '.join(fmt(q) for q in r.get('oof_quality_by_count', [])))}); test-time "
-        f"augmentation {'used' if r.get('tta') else 'not used'} (out-of-fold {esc(r.get('quality'))} "
+        f"augmentation {'used' if r.get('tta') else 'not used'} (out-of-fold {pooled} "
         f"with it {fmt(r.get('oof_quality_tta'))}); {minutes(r.get('seconds'))} refit minutes after "
         f"{minutes(s.get('search_seconds'))} search minutes.", ""]
     rows = []
@@ -106,7 +114,7 @@ def render_refit(s: dict) -> str:
                               "epochs": esc(f.get("epochs")), "train images": esc(f.get("train_images")),
                               "held-out images": esc(f.get("held_out_images")),
                               "held-out patients": esc(f.get("held_out_patients")),
-                              f"held-out {esc(r.get('quality'))}": fmt(f.get("quality"))}
+                              f"held-out {esc(r.get('quality'))} (clean)": fmt(f.get("quality"))}
                              for f in folds], "")]
     return "\n".join(lines)
 
@@ -199,7 +207,7 @@ def render_run(run: Run, out: Path) -> str:
         facts.insert(0, f"**Warning: {esc(warning)}**")
     if isinstance(sal := s.get("saliency"), dict):
         facts.append(f"saliency faithfulness ({esc(sal.get('method'))}, deletion test on "
-                     f"{sal.get('images')} validation pneumonia images): area under P(pneumonia) "
+                     f"{sal.get('images')} {saliency_images(s)}): area under P(pneumonia) "
                      f"{fmt(sal.get('saliency_area'))} deleting the most salient pixels first, "
                      f"{fmt(sal.get('random_area'))} deleting at random; difference "
                      f"**{fmt(sal.get('difference'))}** (target ≥ 0.1)")
@@ -215,7 +223,9 @@ def render_run(run: Run, out: Path) -> str:
                      f"{fmt(dig(metrics, 'bias', 'recall_spread'))}, predicted minus true pneumonia "
                      f"rate {fmt(dig(metrics, 'bias', 'positive_rate_skew'), signed=True)}")
     if number(s.get("threshold")) is not None:
-        facts.append(f"decision threshold (chosen on validation): {fmt(s['threshold'])}")
+        chosen_on = ("out-of-fold scores of train + validation" if s.get("val_source") == "out-of-fold"
+                     else "validation")
+        facts.append(f"decision threshold (chosen on {chosen_on}): {fmt(s['threshold'])}")
     if not run.test:
         facts.append("**validation only**: no test split was scored; figures below are validation")
     if number(dig(metrics, "auc_pneumonia")) is not None:

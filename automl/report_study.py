@@ -34,7 +34,7 @@ def render_study(study: Study, out: Path, anchors: list[dict]) -> str:
     commits = sorted({str(dig(r.summary, "env", "git_commit") or DASH) for r in study.runs})
     planned = dig(study.state, "seeds") or []
     facts = [
-        f"{len(study.runs)} finished run(s) of {len(planned)} seed(s) planned ({seeds or DASH}); "
+        f"{len(study.runs)} finished run(s) (seeds {seeds or DASH}) of {len(planned)} seed(s) planned; "
         f"every run is in the table, none left out",
         f"runs: {links or DASH}",
         f"mean validation objective: {fmt(study.score)} (what ranks this study; never test)",

@@ -23,15 +23,22 @@ def shared_config(config: SearchConfig) -> dict:
     return shared
 
 
+# Modules that only read finished records into the reports: a change to them changes no run,
+# so it must not split a study in two (a test checks that a search never imports them).
+REPORT_ONLY_MODULES = ("report.py", "report_peers.py", "report_run.py", "report_study.py", "runs.py")
+
+
 def code_digest() -> str:
-    """A digest of the toolkit's own code (every Python file of the ``automl`` package): a study
-    describes one version of the search, so a changed search starts a new study instead of
-    joining seeds run by the old one. Documentation and benchmarks do not change it."""
+    """A digest of the toolkit's own code (every Python file of the ``automl`` package but the
+    report's): a study describes one version of the search, so a changed search starts a new
+    study instead of joining seeds run by the old one. Documentation, benchmarks and the
+    report-only modules do not change it."""
     package = Path(__file__).resolve().parent
     digest = hashlib.sha1()
-    for path in sorted(package.rglob("*")):
-        if path.is_file() and path.suffix == ".py":
-            digest.update(path.relative_to(package).as_posix().encode())
+    for path in sorted(package.rglob("*.py")):
+        name = path.relative_to(package).as_posix()
+        if path.is_file() and name not in REPORT_ONLY_MODULES:
+            digest.update(name.encode())
             digest.update(path.read_bytes())
     return digest.hexdigest()[:12]
 
@@ -75,7 +82,12 @@ def run_study(config: SearchConfig, seeds: list[int], *, verbose: bool = False, 
     records.write_json(state_path, state)
     log(f"study folder: {study_dir} (seeds {' '.join(map(str, seeds))})")
     for seed in seeds:
-        run_id = state["runs"].get(str(seed)) or _orphan(study_dir, seed, state)
+        run_id = state["runs"].get(str(seed))
+        if run_id is None and (run_id := _orphan(study_dir, seed, state)):
+            # Recorded at once: a finished orphan is skipped below, and nothing else would
+            # ever write it into the study.
+            state["runs"][str(seed)] = run_id
+            records.write_json(state_path, state)
         if run_id and (study_dir / run_id / "summary.json").exists():
             log(f"seed {seed}: finished in {run_id}; skipped")
             continue
@@ -102,6 +114,5 @@ def _orphan(study_dir: Path, seed: int, state: dict) -> str | None:
     known = set(state["runs"].values())
     for config in sorted(study_dir.glob("*/config.json")):
         if config.parent.name not in known and records.read_json(config).get("seed") == seed:
-            state["runs"][str(seed)] = config.parent.name
             return config.parent.name
     return None

@@ -7,17 +7,18 @@ from automl.model_card import write_model_card
 SECTIONS = ("## Intended use", "## Out of scope", "## Data and split", "## How the model was chosen",
             "## Test results", "## Bias", "## Calibration", "## Saliency faithfulness",
             "## Known failure modes", "## Versions and reproduction")
+TEST = {"n": 4, "accuracy": 0.75, "balanced_accuracy": 0.75, "f1_macro": 0.73, "auc": 0.8,
+        "sensitivity": 0.5, "specificity": 1.0, "ece": 0.1, "brier": 0.2, "ci_unit": "patient",
+        "ci": {"accuracy": [0.5, 1.0], "f1_macro": [0.4, 1.0], "auc": [0.5, 1.0]},
+        "bias": {"sens_spec_gap": 0.5, "recall_spread": 0.5, "positive_rate_skew": -0.25,
+                 "false_normal_rate": 0.5},
+        "per_class": {"NORMAL": {"recall": 1.0}, "PNEUMONIA": {"recall": 0.5}},
+        "class_names": ["NORMAL", "PNEUMONIA"]}
 
 
-def test_a_card_has_every_section_filled_from_the_records(tmp_path):
-    test = {"n": 4, "accuracy": 0.75, "balanced_accuracy": 0.75, "f1_macro": 0.73, "auc": 0.8,
-            "sensitivity": 0.5, "specificity": 1.0, "ece": 0.1, "brier": 0.2, "ci_unit": "patient",
-            "ci": {"accuracy": [0.5, 1.0], "f1_macro": [0.4, 1.0], "auc": [0.5, 1.0]},
-            "bias": {"sens_spec_gap": 0.5, "recall_spread": 0.5, "positive_rate_skew": -0.25,
-                     "false_normal_rate": 0.5},
-            "per_class": {"NORMAL": {"recall": 1.0}, "PNEUMONIA": {"recall": 0.5}},
-            "class_names": ["NORMAL", "PNEUMONIA"]}
-    summary = {"run_id": "binary-x", "task": "binary", "test": test, "threshold": 0.4321,
+def write_records(folder, **extra) -> None:
+    """A finished binary run's summary, command and scores; ``extra`` adds summary keys."""
+    summary = {"run_id": "binary-x", "task": "binary", "test": TEST, "threshold": 0.4321,
                "prior_weights": None, "trials_completed": 3, "trials_failed": 1, "search_seconds": 600,
                "objective": {"name": "val_shift_auc", "value": 0.95},
                "config": {"image_size": 128, "val_fraction": 0.2, "seed": 7, "tuner": "hyperband",
@@ -25,14 +26,18 @@ def test_a_card_has_every_section_filled_from_the_records(tmp_path):
                "data": {"counts": {"train": 10, "val": 3, "test": 4}},
                "env": {"git_commit": "abc123-dirty", "device": "CPU", "python": "3.11",
                        "packages": {"keras": "3.15"}},
-               "ensemble": {"trials": ["2", "0"], "used": True}}
-    (tmp_path / "summary.json").write_text(json.dumps(summary))
-    (tmp_path / "command.txt").write_text("automl search --task binary --seed 7\n")
-    (tmp_path / "scores.csv").write_text(
+               "ensemble": {"trials": ["2", "0"], "used": True}, **extra}
+    (folder / "summary.json").write_text(json.dumps(summary))
+    (folder / "command.txt").write_text("automl search --task binary --seed 7\n")
+    (folder / "scores.csv").write_text(
         "split,path,label,subtype,patient,score\n" + "".join(
             f"test,t{i}.jpeg,{label},{sub},p{i},{p}\n" for i, (label, sub, p) in enumerate(
                 [("NORMAL", "normal", 0.1), ("NORMAL", "normal", 0.3),
                  ("PNEUMONIA", "bacteria", 0.9), ("PNEUMONIA", "virus", 0.2)])))
+
+
+def test_a_card_has_every_section_filled_from_the_records(tmp_path):
+    write_records(tmp_path)
     text = write_model_card(tmp_path).read_text()
     positions = [text.index(s) for s in SECTIONS]
     assert positions == sorted(positions)
@@ -41,3 +46,20 @@ def test_a_card_has_every_section_filled_from_the_records(tmp_path):
                    "NORMAL 1.000, PNEUMONIA 0.500", "Guangzhou", "Research and benchmarking only"):
         assert filled in text, filled
     assert (tmp_path / "reliability.png").stat().st_size > 1000
+
+
+def test_a_refit_runs_card_says_its_choices_were_made_out_of_fold(tmp_path):
+    """After a cross-validated refit, the threshold, TTA and averaging were chosen on the
+    fold models' out-of-fold scores, and the saliency images are the pool's, not validation's."""
+    write_records(tmp_path, val_source="out-of-fold", val_shift={"auc": 0.9},
+                  refit={"folds": 4, "trials": ["12"], "chosen": ["12"], "tta": True},
+                  saliency={"method": "Grad-CAM", "images": 64, "saliency_area": 0.6, "random_area": 0.5,
+                            "difference": -0.1})
+    text = write_model_card(tmp_path).read_text()
+    chosen = text.split("## How the model was chosen")[1].split("##")[0]
+    assert "retrained from scratch on 4 patient-grouped folds of train + validation" in chosen
+    assert "test-time augmentation (used)" in chosen
+    assert "out-of-fold scores pooled with their simulated re-acquisitions" in chosen
+    assert "ensemble and decision rule chosen" not in chosen
+    saliency = text.split("## Saliency faithfulness")[1].split("##")[0]
+    assert "64 pneumonia images of train + validation" in saliency and "validation pneumonia" not in saliency

@@ -49,3 +49,18 @@ def test_unreadable_lines_are_counted_not_fatal(tmp_path):
     problems = []
     assert [r["trial_id"] for r in records.read_jsonl(path, problems)] == ["0"]
     assert problems == ["trials.jsonl: 2 unreadable line(s) skipped"]
+
+
+def test_a_record_appended_after_a_torn_line_is_kept(tmp_path):
+    """A kill mid-write leaves a torn last line: the next record starts a line of its own
+    instead of joining the torn one (which would lose a finished trial for good)."""
+    path = tmp_path / "trials.jsonl"
+    records.append_jsonl(path, {"trial_id": "0"})
+    with open(path, "a", encoding="utf-8") as handle:
+        handle.write('{"trial_id": "1", "sta')
+    records.append_jsonl(path, {"trial_id": "2", "note": "é"})
+    records.append_jsonl(path, {"trial_id": "3"})
+    problems = []
+    assert [r["trial_id"] for r in records.read_jsonl(path, problems)] == ["0", "2", "3"]
+    assert problems == ["trials.jsonl: 1 unreadable line(s) skipped"]
+    assert path.read_text(encoding="utf-8").endswith('{"trial_id": "3"}\n')

@@ -42,6 +42,10 @@ def test_refit_epochs_count_from_scratch_to_the_best_epoch():
     assert refit.refit_epochs(trial, "val_auc", "max") == 6  # 4 inherited + 2
     loss = {"history": {"val_loss": [0.5, 0.3, 0.4]}, "hparams": {}}
     assert refit.refit_epochs(loss, "val_loss", "min") == 2
+    # A trial without a per-epoch record refits the epochs it was given, never a silent one.
+    assert refit.refit_epochs({"history": {}, "hparams": {"tuner/epochs": 7}}, "val_auc", "max") == 7
+    with pytest.raises(ValueError, match="trial 9: no val_auc history"):
+        refit.refit_epochs({"trial_id": "9", "history": {}, "hparams": {}}, "val_auc", "max")
     # 10 s per epoch on 100 images; 3 folds each train 6 epochs on 2/3 of 150 images; then
     # 150 images (in 3 versions) are scored plain and through the 4 TTA variants, at a
     # third of a training step's 0.1 s per image.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -387,6 +388,55 @@ def test_a_study_rerun_on_newer_code_supersedes_the_old_one_even_with_a_worse_ob
     assert "binary-study-0ld00000" in headline
 
 
+def test_what_may_head_a_task_study_seeds_failed_seeds_and_a_new_studys_first_seed(tmp_path):
+    """A qualifying study's seeds never head alone, nor a superseded study's; a newer study
+    supersedes the old one only once it has two scored seeds; a failed seed counts for none."""
+    from automl.runs import contenders, load_studies
+
+    runs = tmp_path / "runs"
+    names = ("NORMAL", "PNEUMONIA")
+
+    def study(study_id, code, created, objectives):
+        folder, ids = runs / study_id, {}
+        shutil.rmtree(folder, ignore_errors=True)  # rewritten with more seeds
+        for seed, value in enumerate(objectives):
+            rid = f"binary-2026112{seed}-{study_id[-6:]}-s{seed}"
+            ids[str(seed)] = rid
+            write_run(folder, rid, "binary", objective=("val_auc", value),
+                      val=split(1047, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9, names, (270, 777)),
+                      test=None if value is None else split(624, 0.9, 0.9, 0.9, 0.95, 0.9, 0.9, names,
+                                                            (234, 390)),
+                      trials=[trial(rid, "binary", "1", "COMPLETED" if value else "FAILED", value,
+                                    name="val_auc", params=10)])
+        (folder / "study.json").write_text(json.dumps({
+            "study_id": study_id, "task": "binary", "config": {"epochs": 12}, "seeds": list(range(len(ids))),
+            "runs": ids, "created_at": created, "code": code}))
+
+    def heads():
+        found, _ = load_runs(runs)
+        studies, _ = load_studies(runs, found)
+        return [getattr(c, "study_id", None) or c.run_id for c in contenders("binary", found, studies)]
+
+    write_run(runs, "binary-20261101-000000-lone", "binary", objective=("val_auc", 0.97),
+              val=split(1047, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9, names, (270, 777)), test=None,
+              trials=[trial("lone", "binary", "1", "COMPLETED", 0.97, name="val_auc", params=10)])
+    study("binary-study-old000", "old", "2026-11-26T12:00:00Z", (0.98, 0.99))
+    # The old study heads; its seeds (0.98, 0.99 > the lone run's 0.97) stand only for it.
+    assert heads() == ["binary-study-old000", "binary-20261101-000000-lone"]
+    # A rerun on newer code with one scored seed does not yet supersede it; that seed competes alone.
+    study("binary-study-new000", "new", "2026-11-27T12:00:00Z", (0.995,))
+    assert heads() == ["binary-study-old000", "binary-20261120-new000-s0", "binary-20261101-000000-lone"]
+    # Its second seed failed: still one scored seed, still not a study that heads.
+    study("binary-study-new000", "new", "2026-11-27T12:00:00Z", (0.995, None))
+    assert heads()[0] == "binary-study-old000"
+    # Two scored seeds: the new study supersedes the old, whose seeds then head nothing.
+    study("binary-study-new000", "new", "2026-11-27T12:00:00Z", (0.995, 0.90, None))
+    assert heads() == ["binary-study-new000", "binary-20261101-000000-lone"]
+    write_report(runs, tmp_path / "out")
+    readme = (tmp_path / "out" / "README.md").read_text()
+    assert "binary-study-new000, mean of 2 seeds; 1 seed(s) failed" in readme
+
+
 def budget_run(folder, rid, acc, *, validation, minutes, budget=18.0, val_auc=0.95, peer=None, knn=None):
     """A binary run with a time budget, its search minutes and a test accuracy ``acc``."""
     names = ("NORMAL", "PNEUMONIA")
@@ -475,12 +525,26 @@ def test_a_refit_runs_wall_minutes_count_its_refit(tmp_path):
     budget_study(runs, "binary-study-60mi0000", ((0.80, 40.0), (0.82, 44.0)), budget=60.0)
     first = runs / "binary-study-60mi0000" / "binary-20261120-100000-s0" / "summary.json"
     summary = json.loads(first.read_text())
-    summary["refit"] = {"folds": 4, "seconds": 27.0 * 60}
+    summary["refit"] = {"folds": 4, "folds_requested": 5, "seconds_left": 1200.0, "seconds": 27.0 * 60,
+                        "trials": ["12"], "chosen": ["12"], "quality": "auc", "oof_quality_by_count": [0.96],
+                        "tta": True, "oof_quality_tta": 0.97,
+                        "fold_records": [{"trial_id": "12", "fold": 0, "epochs": 8, "quality": 0.98}]}
+    summary.update(val_source="out-of-fold", val_shift=summary["val"],
+                   saliency={"method": "Grad-CAM", "images": 64, "saliency_area": 0.6, "random_area": 0.5,
+                             "difference": -0.1})
     first.write_text(json.dumps(summary))
     write_report(runs, tmp_path / "reports")
     targets = (tmp_path / "reports" / "README.md").read_text().split("## Targets")[1]
     wall_row = next(line for line in targets.splitlines() if "search wall minutes (slowest seed)" in line)
     assert "<= 66.0 (budget + 10%)" in wall_row and "67.0" in wall_row and "**no**" in wall_row
+    # The run's page says what each refit figure is measured on.
+    page = (tmp_path / "reports" / "binary.md").read_text()
+    assert "4 patient-grouped, subtype-stratified folds of train + validation (asked for 5; more did not " \
+           "fit the time left)" in page
+    assert "(out-of-fold auc, pooled with re-acquisitions, by number averaged: 0.960)" in page
+    assert "held-out auc (clean)" in page and "27.0 refit minutes" in page
+    assert "decision threshold (chosen on out-of-fold scores of train + validation)" in page
+    assert "64 pneumonia images of train + validation" in page
 
 
 def test_a_chosen_model_at_chance_is_flagged_in_the_report_and_its_model_card(tmp_path):

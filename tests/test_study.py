@@ -27,6 +27,36 @@ def test_a_changed_search_code_starts_a_new_study(monkeypatch):
     assert study_id(SearchConfig()) != before
 
 
+def test_report_only_modules_are_never_imported_by_a_run():
+    """They are left out of the study's code digest: a report fix must not split a study."""
+    from automl.study import REPORT_ONLY_MODULES
+
+    modules = [f"automl.{name.removesuffix('.py')}" for name in REPORT_ONLY_MODULES]
+    probe = ("import sys; import automl.cli, automl.search, automl.study, automl.embeddings, automl.predict; "
+             f"print([m for m in {modules!r} if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_a_finished_seed_left_out_of_study_json_is_adopted_and_recorded(tmp_path):
+    """A kill between making a seed's folder and recording it: the rerun adopts the folder
+    and writes it into study.json, so the study counts that seed from then on."""
+    from automl.study import STUDY_FILE, run_study
+
+    config = SearchConfig(smoke=True, out=str(tmp_path))
+    study_dir = tmp_path / study_id(config)
+    (study_dir / "binary-orphan").mkdir(parents=True)
+    (study_dir / "binary-orphan" / "config.json").write_text(json.dumps({"seed": 0}))
+    (study_dir / "binary-orphan" / "summary.json").write_text("{}")
+    (study_dir / STUDY_FILE).write_text(json.dumps({"study_id": study_dir.name, "task": "binary",
+                                                    "seeds": [0], "runs": {}}))
+    lines = []
+    run_study(config, [0], log=lines.append)
+    assert "seed 0: finished in binary-orphan; skipped" in lines
+    assert json.loads((study_dir / STUDY_FILE).read_text())["runs"] == {"0": "binary-orphan"}
+
+
 def test_seeds_must_be_distinct(tmp_path):
     from automl.study import run_study
 

@@ -3,6 +3,7 @@ images by noise, and every choice of a search and of the KNN benchmark stays the
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import numpy as np
@@ -118,6 +119,8 @@ def refit_run_is_whole(run_dir, data):
     summary = records.read_json(run_dir / "summary.json")
     r = summary["refit"]
     assert r["folds"] == 2 and summary["val_source"] == "out-of-fold"
+    # The refit's minutes are its folds' and then its test-time augmentation scoring's.
+    assert r["seconds"] >= sum(f["seconds"] for f in r["fold_records"]) > 0
     scores = pd.read_csv(run_dir / "scores.csv")
     oof = scores[scores.split == "val"]
     counts = summary["data"]["counts"]
@@ -162,3 +165,8 @@ def refit_resumes_where_it_stopped(run_dir):
         assert after.get(key) == before.get(key), key
     assert after["refit"]["chosen"] == before["refit"]["chosen"]
     assert after["test"]["auc"] == pytest.approx(before["test"]["auc"], abs=1e-6)
+    # The kept fold's minutes, spent by the interrupted run, still count.
+    kept = json.loads(lines[0])
+    assert kept["seconds"] > 0
+    assert after["refit"]["seconds"] >= kept["seconds"] + sum(
+        f["seconds"] for f in after["refit"]["fold_records"] if f["fold"] != kept["fold"])
