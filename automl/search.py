@@ -148,11 +148,18 @@ def run_search(config: SearchConfig, *, resume: str | Path | None = None, role: 
         tuning.make_chief(tuner.oracle, budget.time_budget_minutes)
 
     tuning.show_failed_trial_tracebacks(verbose)  # the trial's line and record carry the error
+    # The refit is planned once the search has ended: a run killed during its refit goes on
+    # with the refit. Searching again would start trials in the time kept for the refit and
+    # could make a trial best that the planned refit does not retrain.
+    refit_planned = bool(resume and folds and (run_dir / "refit" / refit.PLAN_FILE).exists())
+    if refit_planned:
+        log("resumed during the refit: the search had ended, the refit goes on")
     started = time.time()
     previous = tuning.install_interrupt_handlers()
     try:
-        tuner.search(epochs=config.epochs, callbacks=tuning.trial_callbacks(budget, run_dir, objective),
-                     verbose=2 if verbose else 0)
+        if not refit_planned:
+            tuner.search(epochs=config.epochs, callbacks=tuning.trial_callbacks(budget, run_dir, objective),
+                         verbose=2 if verbose else 0)
         tuning.check_interrupted()
     except tuning.RunInterrupted as error:
         log(f"\nInterrupted ({error}). Finished trials are saved in {run_dir / 'trials.jsonl'}; "

@@ -58,6 +58,8 @@ def _choices(run_dir):
     if chosen["refit"]:
         # Timings differ from run to run.
         chosen["refit"] = {k: v for k, v in chosen["refit"].items() if not k.startswith("seconds")}
+        chosen["refit"]["fold_records"] = [{k: v for k, v in f.items() if k != "seconds"}
+                                           for f in chosen["refit"]["fold_records"]]
     return {"trials": trials, "knn": knn, **chosen}, summary["test"]
 
 
@@ -104,6 +106,13 @@ def test_no_choice_reads_the_test_split(task, datasets, tmp_path):
     if task == "binary":
         refit_run_is_whole(runs["as is"], datasets["as is"])
         refit_resumes_where_it_stopped(runs["as is"])
+    else:
+        # The multiclass refit, on its real shapes: one-hot targets, (n, 3) out-of-fold
+        # probabilities, class weights chosen on them.
+        config = SearchConfig(task=task, data=str(datasets["as is"]), tuner="random", max_trials=2, epochs=1,
+                              image_size=32, ensemble=2, fixed={"blocks": 2}, seed=3, refit="cv:2",
+                              out=str(tmp_path / "multiclass-refit"))
+        refit_run_is_whole(run_search(config, log=lambda *a: None), datasets["as is"])
 
 
 def refit_run_is_whole(run_dir, data):
@@ -114,11 +123,14 @@ def refit_run_is_whole(run_dir, data):
 
     import automl
     from automl.data.pipeline import load_images
-    from automl.tasks.binary import BinaryTask
+    from automl.tasks import get_task
 
     summary = records.read_json(run_dir / "summary.json")
+    task = get_task(summary["task"])
     r = summary["refit"]
     assert r["folds"] == 2 and summary["val_source"] == "out-of-fold"
+    if summary["task"] == "multiclass":
+        assert summary["threshold"] is None and len(summary["prior_weights"]) == 3
     # The refit's minutes are its folds' and then its test-time augmentation scoring's.
     assert r["seconds"] >= sum(f["seconds"] for f in r["fold_records"]) > 0
     scores = pd.read_csv(run_dir / "scores.csv")
@@ -131,16 +143,25 @@ def refit_run_is_whole(run_dir, data):
     members = [layer for layer in model.layers if layer.name.startswith("member_")]
     assert len(members) == 2 * len(r["chosen"])
     test = scores[scores.split == "test"]
-    x = BinaryTask().model_inputs(load_images([data / p for p in test.path], 32))
-    saved = model.predict(x, verbose=0).reshape(-1)
-    averaged = np.mean([m.predict(x, verbose=0).reshape(-1) for m in members], axis=0)
+    x = task.model_inputs(load_images([data / p for p in test.path], 32))
+    saved = model.predict(x, verbose=0).reshape(len(test), -1)
+    averaged = np.mean([m.predict(x, verbose=0).reshape(len(test), -1) for m in members], axis=0)
     assert np.allclose(saved, averaged, atol=1e-6)
-    assert np.allclose(saved, test.score.to_numpy(), atol=1e-5)
+    recorded = test[[c for c in test.columns if c.startswith("score")]].to_numpy()
+    assert recorded.shape == saved.shape and np.allclose(saved, recorded, atol=1e-5)
     # The embeddings of a refit run: KNN and t-SNE on the validation images its fold-0
     # encoder never saw (the t-SNE map had once labelled them with the whole split's rows).
     _, _, _, parts = prepare(SearchConfig.load(run_dir), log=lambda *a: None)
-    unseen = int(refit.unseen_validation(parts, r["folds"], summary["config"]["seed"]).sum())
+    mask = refit.unseen_validation(parts, r["folds"], summary["config"]["seed"])
+    unseen = int(mask.sum())
     assert 0 < unseen < counts["val"]
+    # Those are the images fold 0 held out in the refit itself: their recorded out-of-fold
+    # scores (pool order: train, then validation) are fold 0's models' (members 0, 2, ...).
+    held = oof.iloc[counts["train"]:][mask]
+    x = task.model_inputs(load_images([data / p for p in held.path], 32))
+    fold_0 = np.mean([m.predict(x, verbose=0).reshape(len(held), -1) for m in members[::2]], axis=0)
+    recorded = held[[c for c in held.columns if c.startswith("score")]].to_numpy()
+    assert np.allclose(fold_0, recorded, atol=1e-5)
     tsne = embed_run(run_dir, log=lambda *a: None)["tsne"]
     assert tsne["features"]["embedding"]["n"] == unseen + counts["test"]
     assert (run_dir / "tsne_embedding.png").exists()
@@ -155,9 +176,15 @@ def refit_resumes_where_it_stopped(run_dir):
     assert len(lines) == 2 * len(before["refit"]["trials"])
     (run_dir / "refit" / "folds.jsonl").write_text(lines[0] + "\n")  # killed after the first fold
     (run_dir / "summary.json").unlink()
+    # Room for more trials: a resumed refit must still not search again (new trials would take
+    # the refit's time, and a new best trial would not be the one refit).
+    config = records.read_json(run_dir / "config.json")
+    records.write_json(run_dir / "config.json", {**config, "max_trials": config["max_trials"] + 2})
+    trials_before = (run_dir / "trials.jsonl").read_text()
     said = []
     run_search(SearchConfig.load(run_dir), resume=run_dir, log=said.append)
     assert sum("kept from the interrupted run" in line for line in said) == 1
+    assert (run_dir / "trials.jsonl").read_text() == trials_before
     trained = [line for line in said if line.startswith("refit: trial") and " images, " in line]
     assert len(trained) == len(lines) - 1
     after = records.read_json(run_dir / "summary.json")
