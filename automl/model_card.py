@@ -107,7 +107,7 @@ def saliency_images(summary: dict) -> str:
     """Which images the deletion test used: validation's, or after a refit the pool's, which
     the fold models mostly trained on (:func:`automl.scoring.explain`)."""
     if summary.get("val_source") == "out-of-fold":
-        return "pneumonia images of train + validation (the refit's pool, which the fold models trained on)"
+        return "pneumonia images of train + validation, the refit's pool, which the fold models trained on"
     return "validation pneumonia images"
 
 
