@@ -103,10 +103,16 @@ def _saliency(result: dict | None, summary: dict) -> str:
             "probability fall sooner; target ≥ 0.1). See `saliency_panel.png` for test images.")
 
 
+def chosen_out_of_fold(summary: dict) -> bool:
+    """Whether the run's choices after the trial (threshold, class weights, averaging) were
+    made on a cross-validated refit's out-of-fold scores rather than on validation."""
+    return summary.get("val_source") == "out-of-fold"
+
+
 def saliency_images(summary: dict) -> str:
     """Which images the deletion test used: validation's, or after a refit the pool's, which
     the fold models mostly trained on (:func:`automl.scoring.explain`)."""
-    if summary.get("val_source") == "out-of-fold":
+    if chosen_out_of_fold(summary):
         return "pneumonia images of train + validation, the refit's pool, which the fold models trained on"
     return "validation pneumonia images"
 

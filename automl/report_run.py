@@ -7,7 +7,7 @@ from pathlib import Path
 
 from automl.markdown import DASH, dig, esc, fmt, fmt_count, number, rel, short_text, table
 from automl.metrics import chance_level_warning
-from automl.model_card import saliency_images
+from automl.model_card import chosen_out_of_fold, saliency_images
 from automl.runs import Run
 
 KEY_HPARAMS = ("family", "score", "intensity", "blocks", "base_filters", "learning_rate", "augment",
@@ -223,8 +223,7 @@ def render_run(run: Run, out: Path) -> str:
                      f"{fmt(dig(metrics, 'bias', 'recall_spread'))}, predicted minus true pneumonia "
                      f"rate {fmt(dig(metrics, 'bias', 'positive_rate_skew'), signed=True)}")
     if number(s.get("threshold")) is not None:
-        chosen_on = ("out-of-fold scores of train + validation" if s.get("val_source") == "out-of-fold"
-                     else "validation")
+        chosen_on = "out-of-fold scores of train + validation" if chosen_out_of_fold(s) else "validation"
         facts.append(f"decision threshold (chosen on {chosen_on}): {fmt(s['threshold'])}")
     if not run.test:
         facts.append("**validation only**: no test split was scored; figures below are validation")
