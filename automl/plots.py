@@ -140,8 +140,11 @@ def run_plots(run_dir: Path, summary: dict, best: dict, task, *, model=None, ima
     for part, frame in scores.groupby("split"):
         y = (frame.label == "PNEUMONIA").to_numpy(int)
         s = frame["score"] if "score" in frame else 1 - frame["score_0"]  # P(pneumonia)
-        auc = summary[part].get("auc_pneumonia", summary[part]["auc"])
-        curves[f"{part} (AUC {auc:.3f})" if auc is not None else part] = (y, s.to_numpy())
+        # A refit's out-of-fold rows ("oof") are what its summary calls "val".
+        metrics = summary["val" if part == "oof" else part]
+        name = "out-of-fold (train + val)" if part == "oof" else part
+        auc = metrics.get("auc_pneumonia", metrics["auc"])
+        curves[f"{name} (AUC {auc:.3f})" if auc is not None else name] = (y, s.to_numpy())
     roc_png(curves, run_dir / "roc.png", title=f"{summary['task']}: pneumonia vs normal ROC")
     written.append("roc.png")
     if best.get("history"):

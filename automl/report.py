@@ -252,8 +252,10 @@ def peer_tables(runs: list[Run], studies: list[Study] = ()) -> dict[str, list[di
     with (the headline, or our best study at the peers' time budget:
     :func:`automl.report_peers.comparator`) followed by theirs
     (:func:`automl.report_peers.peer_rows`, full precision): the README's and perf.md's table."""
-    tables = {task: peer_rows(task, runs, comparator(task, runs, head, list(studies)), list(studies))
-              for task, head in headlines(runs, list(studies)).items()}
+    tables = {}
+    for task, head in headlines(runs, list(studies)).items():
+        beside = comparator(task, runs, head, list(studies))
+        tables[task] = peer_rows(task, runs, beside, list(studies), headline=beside is head)
     return {task: rows for task, rows in tables.items() if len(rows) > 1}
 
 

@@ -55,11 +55,17 @@ def companions(task: str, runs: list[Run], head: Study | Run, studies: list[Stud
     return found
 
 
-def peer_rows(task: str, runs: list[Run], head: Study | Run, studies: list[Study] = ()) -> list[dict]:
-    """One flat row (full precision) for the headline, then one per companion: what it is,
-    its validation, its time budget, its search minutes and its test scores (a study's as
-    mean and sd over seeds)."""
-    head_row = _row(head, "cxr-automl study" if isinstance(head, Study) else "cxr-automl (best run)")
+def peer_rows(task: str, runs: list[Run], head: Study | Run, studies: list[Study] = (), *,
+              headline: bool = True) -> list[dict]:
+    """One flat row (full precision) for ``head``, then one per companion: what it is, its
+    validation, its time budget, its search minutes and its test scores (a study's as mean
+    and sd over seeds). ``headline``: whether ``head`` is the task's headline; if not (the
+    :func:`comparator` at the peers' budget) its label says so, not "best"."""
+    label = "cxr-automl study" if isinstance(head, Study) else "cxr-automl (best run)"
+    if not headline:
+        label = ("cxr-automl study" if isinstance(head, Study) else "cxr-automl run") + \
+            " at the peers' budget"
+    head_row = _row(head, label)
     return [head_row, *(_row(run, "cxr-automl, plain validation (ablation)")
                         for run in companions(task, runs, head, studies))]
 

@@ -59,6 +59,11 @@ class Run:
         return None if seconds is None else (seconds + (spent or 0.0)) / 60
 
     @property
+    def objective(self) -> str:
+        """The name of the validation objective the run selected on ("" if none recorded)."""
+        return str(dig(self.summary, "objective", "name") or "")
+
+    @property
     def validation(self) -> str:
         """The validation mode the run selected on (``plain`` for runs recorded before
         shift validation existed, and for peers)."""
@@ -109,10 +114,19 @@ def ranked(runs: list[Run]) -> list[Run]:
     AUC is lower than a clean-validation AUC of the same model, and a loss is not an AUC.
     Runs selected under shift validation (the recorded ``config.validation``, the default
     design) rank ahead of the others, runs selected on a loss after those selected on a
-    score, and the objective value orders runs within each kind.
+    score, runs selected on the task's default objective (no ``--objective`` recorded)
+    ahead of those selected on one a user named, and runs of one objective (by name)
+    together: the objective value orders runs only among runs of the same objective.
     """
     return sorted(runs, key=lambda r: (r.score is None, r.validation != "shift", _is_loss(r),
-                                       -(r.score or 0.0), r.run_id))
+                                       *_objective_group(r), -(r.score or 0.0), r.run_id))
+
+
+def _objective_group(run: Run) -> tuple[bool, str]:
+    """Runs on the task's default objective (no ``--objective`` recorded) first, then the runs
+    of each objective a user named, by name: a ``val_accuracy`` is not a better ``val_auc``."""
+    named = dig(run.summary, "config", "objective") is not None
+    return named, run.objective if named else ""
 
 
 def _is_loss(run: Run) -> bool:
@@ -231,8 +245,12 @@ def current_studies(studies: list[Study]) -> list[Study]:
 
 def ranked_studies(studies: list[Study]) -> list[Study]:
     """Studies by mean validation objective, best first, as :func:`ranked` orders runs."""
-    return sorted(studies, key=lambda s: (s.score is None, s.validation != "shift", -(s.score or 0.0),
-                                          s.study_id))
+    def kind(study: Study) -> tuple:
+        first = study.runs[0] if study.runs else None
+        return (_is_loss(first), *_objective_group(first)) if first else (False, False, "")
+
+    return sorted(studies, key=lambda s: (s.score is None, s.validation != "shift", *kind(s),
+                                          -(s.score or 0.0), s.study_id))
 
 
 def contenders(task: str, runs: list[Run], studies: list[Study]) -> list[Study | Run]:

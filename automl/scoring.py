@@ -200,6 +200,11 @@ def explain(ctx: RunContext, model: keras.Model, rule: dict, test: tuple | None,
     return result
 
 
+# The ``split`` of ``scores.csv`` rows scored out of fold by a refit's fold models (their
+# metrics are the summary's ``val``).
+SCORES_OUT_OF_FOLD = "oof"
+
+
 def score_run(ctx: RunContext) -> dict:
     """Pick the best recorded trial, then the ensemble and the decision rule on the
     selection set; score validation, the shifted selection set and, once, the official
@@ -266,7 +271,10 @@ def score_run(ctx: RunContext) -> dict:
         pooled_patients = np.tile(val_patients, len(selection.images) // max(selection.n_clean, 1))
         summary["val_shift"] = evaluate(task, selection.labels, scores, rule, patients=pooled_patients,
                                         seed=seed)
-    rows = [records.score_rows(ctx.parts["val"], "val", val_scores, ctx.data_root)]
+    # After a refit these rows are every train + validation image's out-of-fold score, not a
+    # validation split: they are written as such.
+    rows = [records.score_rows(ctx.parts["val"], SCORES_OUT_OF_FOLD if ctx.refit is not None else "val",
+                               val_scores, ctx.data_root)]
     test_table, test_images, test = ctx.parts["test"], None, None
     if len(test_table):
         # The only place the official test split is read: after every choice is made.

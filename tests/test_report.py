@@ -169,19 +169,33 @@ def test_selection_is_by_validation_never_test(runs):
 
 
 def test_shift_validation_runs_rank_ahead_of_plain_ones(tmp_path):
-    def run(name, objective, value, validation=None):
-        config = {"validation": validation} if validation else {}
-        return Run(tmp_path / name, {"task": "binary", "run_id": name, "config": config,
-                                     "objective": {"name": objective, "value": value,
-                                                   "direction": "max"}})
-
-    runs = [run("plain-high", "val_auc", 0.99, "plain"), run("shift-low", "val_shift_auc", 0.95, "shift"),
-            run("shift-high", "val_shift_auc", 0.97, "shift"), run("none", "val_auc", None),
+    runs = [_objective_run(tmp_path, "plain-high", "val_auc", 0.99, "plain"),
+            _objective_run(tmp_path, "shift-low", "val_shift_auc", 0.95, "shift"),
+            _objective_run(tmp_path, "shift-high", "val_shift_auc", 0.97, "shift"),
+            _objective_run(tmp_path, "none", "val_auc", None),
             # Ranked by the recorded validation mode, not by the objective's name.
-            run("shift-plain-objective", "val_auc", 0.96, "shift"),
-            run("old-high", "val_auc", 0.995)]  # recorded before shift validation: plain
-    assert [r.run_id for r in ranked(runs)] == ["shift-high", "shift-plain-objective", "shift-low",
-                                                "old-high", "plain-high", "none"]
+            _objective_run(tmp_path, "old-high", "val_auc", 0.995)]  # before shift validation: plain
+    assert [r.run_id for r in ranked(runs)] == ["shift-high", "shift-low", "old-high", "plain-high", "none"]
+
+
+def _objective_run(tmp_path, name, objective, value, validation=None, named=False):
+    config = {"validation": validation} if validation else {}
+    if named:
+        config["objective"] = objective  # the user's --objective
+    return Run(tmp_path / name, {"task": "binary", "run_id": name, "config": config,
+                                 "objective": {"name": objective, "value": value, "direction": "max"}})
+
+
+def test_runs_selected_on_other_objectives_are_never_ranked_by_their_number(tmp_path):
+    # val_accuracy 0.99 is not a better val_shift_auc 0.97: runs on an objective a user named
+    # rank after the default-objective runs of their kind, grouped by objective name.
+    runs = [_objective_run(tmp_path, "acc-high", "val_accuracy", 0.99, "shift", named=True),
+            _objective_run(tmp_path, "auc-named", "val_auc", 0.995, "shift", named=True),
+            _objective_run(tmp_path, "default-low", "val_shift_auc", 0.95, "shift"),
+            _objective_run(tmp_path, "acc-low", "val_accuracy", 0.90, "shift", named=True),
+            _objective_run(tmp_path, "default-high", "val_shift_auc", 0.97, "shift")]
+    assert [r.run_id for r in ranked(runs)] == ["default-high", "default-low", "acc-high", "acc-low",
+                                                "auc-named"]
 
 
 def _cells(line: str) -> int:
@@ -515,6 +529,8 @@ def test_peers_sit_beside_our_study_at_their_budget_when_the_headline_had_more_m
     assert "binary-study-60mi0000" in headline
     lines = peer_lines(readme)
     assert "binary-study-0123abcd" in lines[0] and "| 18 " in lines[0] and "0.910 ± 0.014" in lines[0]
+    # Not the headline: its label says at which budget it is the best, not "best".
+    assert "cxr-automl study at the peers' budget (2 seeds)" in lines[0]
     assert "autokeras" in lines[1] and "binary-20261126-000000-plain" in lines[2]
     assert not any("binary-study-60mi0000" in line for line in lines)
 

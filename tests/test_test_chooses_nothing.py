@@ -136,7 +136,8 @@ def refit_run_is_whole(run_dir, data):
     # The refit's minutes are its folds' and then its test-time augmentation scoring's.
     assert r["seconds"] >= sum(f["seconds"] for f in r["fold_records"]) > 0
     scores = pd.read_csv(run_dir / "scores.csv")
-    oof = scores[scores.split == "val"]
+    assert set(scores.split) == {"oof", "test"}  # the pool's rows are not a validation split
+    oof = scores[scores.split == "oof"]
     counts = summary["data"]["counts"]
     assert len(oof) == oof.path.nunique() == counts["train"] + counts["val"]
     folds = [f for f in r["fold_records"] if f["trial_id"] == r["trials"][0]]
