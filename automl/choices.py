@@ -15,8 +15,11 @@ FAMILIES = ("plain", "residual", "separable")
 APPLICATION_FAMILIES = ("efficientnetb0", "resnet50", "densenet121")
 ALL_FAMILIES = FAMILIES + APPLICATION_FAMILIES
 
-# Named rules of automl.decisions.choose_threshold; a number is also accepted.
+# Named rules of automl.decisions.choose_threshold; a number is also accepted, and so is an
+# operating point "sens:X" / "spec:X" (the threshold that keeps sensitivity / specificity at
+# least X on the selection set: the screening user's "at 95% sensitivity").
 THRESHOLD_RULES = ("balanced", "youden", "f1")
+OPERATING_POINTS = ("sens", "spec")
 DEFAULT_THRESHOLD = "balanced"
 
 # "shift": select trials, thresholds and ensembles on validation pooled with simulated
@@ -103,9 +106,33 @@ def objective_direction(name: str) -> str:
     return "min" if name.endswith("loss") else "max"
 
 
+def operating_point(value) -> tuple[str, float] | None:
+    """``("sens", 0.95)`` for ``"sens:0.95"`` (likewise ``spec``); None for anything that is
+    not an operating point. Raises ValueError for one whose target is not in (0, 1]."""
+    name, sep, target = str(value).partition(":")
+    if not sep or name not in OPERATING_POINTS:
+        return None
+    try:
+        number = float(target)
+    except ValueError:
+        number = float("nan")
+    if not 0.0 < number <= 1.0:
+        measure = {"sens": "sensitivity", "spec": "specificity"}[name]
+        raise ValueError(f"threshold rule {value!r}: the target {measure} must be a number in (0, 1]")
+    return name, number
+
+
+def is_named_threshold_rule(value) -> bool:
+    """A rule that is chosen on labels (a named rule or an operating point), not a fixed number."""
+    try:
+        return value in THRESHOLD_RULES or operating_point(value) is not None
+    except ValueError:
+        return False
+
+
 def is_threshold_rule(value: str | float) -> bool:
-    """A named rule or a finite number (a fixed threshold)."""
-    if value in THRESHOLD_RULES:
+    """A named rule, an operating point (``sens:0.95``) or a finite number (a fixed threshold)."""
+    if is_named_threshold_rule(value):
         return True
     try:
         number = float(value)

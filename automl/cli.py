@@ -192,8 +192,9 @@ def _add_search_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--objective", help="validation metric to select on (default: the task's; "
                         "a *_loss is minimised, anything else maximised)")
     parser.add_argument("--threshold", default=choices.DEFAULT_THRESHOLD,
-                        help=f"decision threshold rule: {choices.allowed(choices.THRESHOLD_RULES)}, "
-                        "or a number")
+                        help=f"decision threshold rule: {', '.join(choices.THRESHOLD_RULES)}, an "
+                        "operating point sens:X or spec:X (e.g. sens:0.95: the highest threshold "
+                        "that keeps selection-set sensitivity >= 0.95), or a number")
     parser.add_argument("--families", default=",".join(choices.FAMILIES),
                         help=f"comma list from {', '.join(choices.ALL_FAMILIES)}")
     parser.add_argument("--pretrained", action="store_true", help="ImageNet weights for applications")

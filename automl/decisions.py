@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from automl.choices import operating_point
 from automl.metrics import check_labels, check_scores, macro_f1_from_confusion
 
 PRIOR_GRID = np.geomspace(0.25, 4.0, 9)
@@ -17,8 +18,10 @@ def choose_threshold(y_true, scores, *, rule: str | float = "balanced") -> float
         scores: Scores of shape (n,), higher = more likely positive; probabilities or
             unbounded anomaly scores.
         rule: ``"balanced"`` (max balanced accuracy), ``"youden"`` (max TPR - FPR, same
-            optimum), ``"f1"`` (max positive-class F1), or a number / numeric string that
-            is returned as is.
+            optimum), ``"f1"`` (max positive-class F1), an operating point ``"sens:X"`` (the
+            highest threshold whose sensitivity is at least X: as few false alarms as that
+            sensitivity allows) or ``"spec:X"`` (the lowest whose specificity is at least X),
+            or a number / numeric string that is returned as is.
 
     Returns:
         The threshold. Candidates are the smallest score, midpoints between sorted unique
@@ -33,21 +36,31 @@ def choose_threshold(y_true, scores, *, rule: str | float = "balanced") -> float
         if not np.isfinite(value):
             raise ValueError(f"numeric rule must be finite, got {rule!r}")
         return value
-    if rule not in ("balanced", "youden", "f1"):
-        raise ValueError(f"rule must be 'balanced', 'youden', 'f1' or a number, got {rule!r}")
+    point = operating_point(rule)
+    if point is None and rule not in ("balanced", "youden", "f1"):
+        raise ValueError(f"rule must be 'balanced', 'youden', 'f1', 'sens:X', 'spec:X' or a number, "
+                         f"got {rule!r}")
     y = check_labels(y_true, n_classes=2)
     s = check_scores(scores, len(y))
     if s.ndim != 1:
         raise ValueError(f"scores must be 1-D, got shape {s.shape}")
     n_pos, n_neg = int(y.sum()), int((y == 0).sum())
-    if n_pos == 0 or (rule != "f1" and n_neg == 0):
-        needs = "positives" if rule == "f1" else "both classes"
+    needs = {"f1": "positives", "sens": "positives", "spec": "negatives"}.get(
+        point[0] if point else rule, "both classes")
+    if (needs != "negatives" and n_pos == 0) or (needs != "positives" and n_neg == 0):
         raise ValueError(f"rule {rule!r} needs {needs} in y_true, got {n_pos} positives "
                          f"and {n_neg} negatives")
     u = np.unique(s)
     cand = np.r_[u[0], (u[:-1] + u[1:]) / 2, np.nextafter(u[-1], np.inf)]
     tp = n_pos - np.searchsorted(np.sort(s[y == 1]), cand, side="left")
     fp = n_neg - np.searchsorted(np.sort(s[y == 0]), cand, side="left")
+    if point is not None:
+        name, target = point
+        # Sensitivity falls and specificity rises with the threshold (candidates ascend); a
+        # small tolerance so that a target of exactly k/n is met by k positives.
+        if name == "sens":
+            return float(cand[tp / n_pos >= target - 1e-12][-1])
+        return float(cand[(n_neg - fp) / n_neg >= target - 1e-12][0])
     if rule == "f1":
         obj = 2 * tp / (2 * tp + fp + (n_pos - tp))
     else:

@@ -52,7 +52,8 @@ def write_model_card(run_dir: Path) -> Path:
         (f"Keras Tuner `{esc(config.get('tuner', DASH))}` search, {summary.get('trials_completed', DASH)} "
          f"completed and {summary.get('trials_failed', DASH)} failed trials in "
          f"{fmt((summary.get('search_seconds') or 0) / 60, 1)} minutes. " + _chosen(summary, config)
-         + f" Decision threshold {fmt(summary.get('threshold'))}, class weights "
+         + f" Decision threshold {fmt(summary.get('threshold'))} (rule "
+         f"`{esc(str(config.get('threshold') or 'balanced'))}`), class weights "
          f"{summary.get('prior_weights') or DASH}. The test split was scored once, after every choice."),
         "## Test results", _results(test),
         "## Bias", _bias(test),

@@ -224,7 +224,9 @@ def render_run(run: Run, out: Path) -> str:
                      f"rate {fmt(dig(metrics, 'bias', 'positive_rate_skew'), signed=True)}")
     if number(s.get("threshold")) is not None:
         chosen_on = "out-of-fold scores of train + validation" if chosen_out_of_fold(s) else "validation"
-        facts.append(f"decision threshold (chosen on {chosen_on}): {fmt(s['threshold'])}")
+        rule = dig(s, "config", "threshold") or "balanced"
+        facts.append(f"decision threshold (rule `{esc(str(rule))}`, chosen on {chosen_on}): "
+                     f"{fmt(s['threshold'])}")
     if not run.test:
         facts.append("**validation only**: no test split was scored; figures below are validation")
     if number(dig(metrics, "auc_pneumonia")) is not None:

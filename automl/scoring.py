@@ -103,7 +103,7 @@ def decision_rule(evaluation: str, y: np.ndarray, scores: np.ndarray, *,
     choice is written: searches, peers and the KNN benchmark all call it."""
     if evaluation == "multiclass":
         return {"threshold": None, "weights": decisions.choose_prior_correction(y, scores)}
-    if evaluation == "binary" and len(np.unique(y)) < 2 and threshold_rule in choices.THRESHOLD_RULES:
+    if evaluation == "binary" and len(np.unique(y)) < 2 and choices.is_named_threshold_rule(threshold_rule):
         return {"threshold": 0.5, "weights": None}  # one class only: nothing to balance
     return {"threshold": decisions.choose_threshold(y, scores, rule=threshold_rule), "weights": None}
 

@@ -62,6 +62,28 @@ def test_threshold_rules_separable(rule):
     assert D.choose_threshold(y, s, rule=rule) == t  # deterministic
 
 
+def test_operating_point_rules_keep_their_target_on_the_selection_set():
+    # 10 positives at 0.10..1.00 and 10 negatives at 0.05..0.50 (overlapping).
+    y = np.r_[np.ones(10, int), np.zeros(10, int)]
+    s = np.r_[np.linspace(0.1, 1.0, 10), np.linspace(0.05, 0.5, 10)]
+    t = D.choose_threshold(y, s, rule="sens:0.9")
+    pred = M.predict_labels(s, threshold=t)
+    assert pred[y == 1].mean() == 0.9  # 9 of 10 positives: the target, exactly
+    # ... and the highest such threshold: one step up loses a positive.
+    assert t == pytest.approx(0.175) and M.predict_labels(s, threshold=0.21)[y == 1].mean() < 0.9
+    t = D.choose_threshold(y, s, rule="spec:0.8")
+    pred = M.predict_labels(s, threshold=t)
+    assert (pred[y == 0] == 0).mean() == 0.8 and t == pytest.approx(0.425)
+    assert D.choose_threshold(y, s, rule="sens:1") <= 0.1 and D.choose_threshold(y, s, rule="spec:1") > 0.5
+    # Sensitivity needs positives only; an impossible target is an error naming it.
+    assert D.choose_threshold([1, 1], [0.2, 0.9], rule="sens:0.5") == pytest.approx(0.55)
+    with pytest.raises(ValueError, match="needs negatives"):
+        D.choose_threshold([1, 1], [0.2, 0.9], rule="spec:0.5")
+    for bad in ("sens:0", "sens:1.5", "spec:x"):
+        with pytest.raises(ValueError, match="must be a number in \\(0, 1\\]"):
+            D.choose_threshold(y, s, rule=bad)
+
+
 def test_threshold_numeric_and_invalid():
     assert D.choose_threshold([0, 1], [0.2, 0.9], rule="0.5") == 0.5
     assert D.choose_threshold([0, 1], [0.2, 0.9], rule=0.3) == 0.3

@@ -559,7 +559,7 @@ def test_a_refit_runs_wall_minutes_count_its_refit(tmp_path):
            "fit the time left)" in page
     assert "(out-of-fold auc, pooled with re-acquisitions, by number averaged: 0.960)" in page
     assert "held-out auc (clean)" in page and "27.0 refit minutes" in page
-    assert "decision threshold (chosen on out-of-fold scores of train + validation)" in page
+    assert "decision threshold (rule `balanced`, chosen on out-of-fold scores of train + validation)" in page
     assert "64 pneumonia images of train + validation" in page
 
 

@@ -8,7 +8,10 @@ from automl.run_config import SearchConfig
 BAD = [
     ({"task": "regression"}, "--task: got 'regression'; choose binary, multiclass or autoencoder"),
     ({"tuner": "optuna"}, "--tuner: got 'optuna'; choose hyperband, bayesian, random or grid"),
-    ({"threshold": "balancd"}, "--threshold: got 'balancd'; choose balanced, youden, f1 or a number"),
+    ({"threshold": "balancd"}, "--threshold: got 'balancd'; choose balanced, youden, f1, sens:X or spec:X or "
+                               "a number"),
+    ({"threshold": "sens:95"}, "--threshold: threshold rule 'sens:95': the target sensitivity must be a "
+                               "number in (0, 1]"),
     ({"validation": "test"}, "--validation: got 'test'; choose shift or plain"),
     ({"strategy": "tpu"}, "--strategy: got 'tpu'; choose none or mirrored"),
     ({"families": ("plain", "vgg16")}, "--families: got vgg16; choose from plain"),
@@ -34,7 +37,8 @@ def test_every_bad_option_is_one_clear_line(options, message):
 
 
 @pytest.mark.parametrize("options", [
-    {}, {"threshold": "0.3"}, {"threshold": "f1"}, {"task": "autoencoder", "objective": "val_loss"},
+    {}, {"threshold": "0.3"}, {"threshold": "f1"}, {"threshold": "sens:0.95"}, {"threshold": "spec:0.9"},
+    {"task": "autoencoder", "objective": "val_loss"},
     {"task": "multiclass", "validation": "plain", "objective": "val_accuracy"},
     {"families": ("efficientnetb0",), "image_size": 32}, {"image_size": 16},
 ])
