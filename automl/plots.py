@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from automl import metrics  # noqa: E402
+from automl import metrics, records  # noqa: E402
 
 
 def confusion_matrix_png(matrix, class_names, path: Path, *, title: str) -> None:
@@ -141,8 +141,8 @@ def run_plots(run_dir: Path, summary: dict, best: dict, task, *, model=None, ima
         y = (frame.label == "PNEUMONIA").to_numpy(int)
         s = frame["score"] if "score" in frame else 1 - frame["score_0"]  # P(pneumonia)
         # A refit's out-of-fold rows ("oof") are what its summary calls "val".
-        metrics = summary["val" if part == "oof" else part]
-        name = "out-of-fold (train + val)" if part == "oof" else part
+        metrics = summary["val" if part == records.SCORES_OUT_OF_FOLD else part]
+        name = "out-of-fold (train + val)" if part == records.SCORES_OUT_OF_FOLD else part
         auc = metrics.get("auc_pneumonia", metrics["auc"])
         curves[f"{name} (AUC {auc:.3f})" if auc is not None else name] = (y, s.to_numpy())
     roc_png(curves, run_dir / "roc.png", title=f"{summary['task']}: pneumonia vs normal ROC")

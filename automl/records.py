@@ -150,6 +150,23 @@ def new_summary(run_id: str, task: str, config: dict, *, env: dict, objective: s
     }
 
 
+# The ``split`` of ``scores.csv`` rows scored out of fold by a refit's fold models: every
+# train + validation image, each by the fold model that did not train on it (their
+# metrics are the summary's ``val``).
+SCORES_OUT_OF_FOLD = "oof"
+
+
+def read_scores(run_dir: Path) -> dict:
+    """A run's ``scores.csv`` as ``{"selection": ..., "test": ...}`` data frames: the clean rows
+    its choices were made on (``val``, or after a refit the ``oof`` rows) and the test rows."""
+    import pandas as pd
+
+    scores = pd.read_csv(Path(run_dir) / "scores.csv")
+    selection = SCORES_OUT_OF_FOLD if (scores.split == SCORES_OUT_OF_FOLD).any() else "val"
+    return {"selection": scores[scores.split == selection].reset_index(drop=True),
+            "test": scores[scores.split == "test"].reset_index(drop=True)}
+
+
 def score_rows(table, split: str, scores, root: Path):
     """``scores.csv`` rows of one split: path (relative to the data folder, so records hold
     no machine paths), label, subtype, patient, and ``score`` or ``score_<k>`` per class."""

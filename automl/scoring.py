@@ -200,11 +200,6 @@ def explain(ctx: RunContext, model: keras.Model, rule: dict, test: tuple | None,
     return result
 
 
-# The ``split`` of ``scores.csv`` rows scored out of fold by a refit's fold models (their
-# metrics are the summary's ``val``).
-SCORES_OUT_OF_FOLD = "oof"
-
-
 def score_run(ctx: RunContext) -> dict:
     """Pick the best recorded trial, then the ensemble and the decision rule on the
     selection set; score validation, the shifted selection set and, once, the official
@@ -273,8 +268,8 @@ def score_run(ctx: RunContext) -> dict:
                                         seed=seed)
     # After a refit these rows are every train + validation image's out-of-fold score, not a
     # validation split: they are written as such.
-    rows = [records.score_rows(ctx.parts["val"], SCORES_OUT_OF_FOLD if ctx.refit is not None else "val",
-                               val_scores, ctx.data_root)]
+    val_split = records.SCORES_OUT_OF_FOLD if ctx.refit is not None else "val"
+    rows = [records.score_rows(ctx.parts["val"], val_split, val_scores, ctx.data_root)]
     test_table, test_images, test = ctx.parts["test"], None, None
     if len(test_table):
         # The only place the official test split is read: after every choice is made.

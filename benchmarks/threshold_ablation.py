@@ -7,7 +7,6 @@ import argparse
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from automl import decisions, metrics, records
 
@@ -17,8 +16,8 @@ def ablate(run_dir: Path) -> dict:
     summary = records.read_json(run_dir / "summary.json")
     if summary.get("task") != "binary" or not summary.get("test"):
         raise ValueError(f"{run_dir}: needs a binary run with a test split")
-    scores = pd.read_csv(run_dir / "scores.csv")
-    split = {name: scores[scores.split == name] for name in ("val", "test")}
+    scores = records.read_scores(run_dir)
+    split = {"val": scores["selection"], "test": scores["test"]}
     y = {name: (frame.label == "PNEUMONIA").to_numpy(np.int64) for name, frame in split.items()}
     rule = summary["config"].get("threshold", "balanced")
     thresholds = {

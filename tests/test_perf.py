@@ -157,3 +157,25 @@ def test_threshold_ablation_rescores_test_under_a_clean_validation_threshold(tmp
     (run / "summary.json").write_text(json.dumps({"task": "multiclass", "test": {}}))
     with pytest.raises(ValueError, match="needs a binary run"):
         ablation.ablate(run)
+
+
+def test_operating_points_are_chosen_on_the_selection_rows_and_read_on_test(tmp_path):
+    points = _load("operating_points")
+    run = tmp_path / "binary-refit"
+    run.mkdir()
+    # A refit run: its selection rows are the out-of-fold ones ("oof"), never "val".
+    rows = [("oof", "PNEUMONIA", v) for v in (0.2, 0.6, 0.7, 0.8, 0.9)] + \
+        [("oof", "NORMAL", v) for v in (0.1, 0.3, 0.4, 0.5, 0.65)] + \
+        [("val", "NORMAL", 0.99)] * 3 + \
+        [("test", "PNEUMONIA", 0.52), ("test", "PNEUMONIA", 0.95), ("test", "NORMAL", 0.58),
+         ("test", "NORMAL", 0.05)]
+    (run / "scores.csv").write_text("split,label,score\n" + "".join(f"{s},{lab},{v}\n" for s, lab, v in rows))
+    (run / "summary.json").write_text(json.dumps({"task": "binary", "threshold": 0.6, "test": {"accuracy": 1.0},
+                                                  "config": {"threshold": "balanced"}}))
+    by_rule = {r["rule"]: r for r in points.operating_points(run, rules=("sens:0.8", "spec:0.8"))}
+    sens, spec = by_rule["sens:0.8"], by_rule["spec:0.8"]
+    # sens:0.8 keeps 4 of 5 out-of-fold positives: the highest such threshold is between 0.5 and 0.6.
+    assert 0.5 < sens["threshold"] <= 0.6 and sens["val_sensitivity"] == 0.8
+    assert sens["test_sensitivity"] == 0.5 and sens["test_specificity"] == 0.5
+    # spec:0.8 keeps 4 of 5 out-of-fold negatives below: between 0.5 and 0.6 as well.
+    assert spec["val_specificity"] == 0.8 and spec["test_accuracy"] == 0.5
