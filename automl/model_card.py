@@ -52,8 +52,7 @@ def write_model_card(run_dir: Path) -> Path:
         (f"Keras Tuner `{esc(config.get('tuner', DASH))}` search, {summary.get('trials_completed', DASH)} "
          f"completed and {summary.get('trials_failed', DASH)} failed trials in "
          f"{fmt((summary.get('search_seconds') or 0) / 60, 1)} minutes. " + _chosen(summary, config)
-         + f" Decision threshold {fmt(summary.get('threshold'))} (rule "
-         f"`{esc(str(config.get('threshold') or 'balanced'))}`), class weights "
+         + f" Decision threshold {fmt(summary.get('threshold'))}{_rule(summary, config)}, class weights "
          f"{summary.get('prior_weights') or DASH}. The test split was scored once, after every choice."),
         "## Test results", _results(test),
         "## Bias", _bias(test),
@@ -102,6 +101,14 @@ def _saliency(result: dict | None, summary: dict) -> str:
             f"salient pixels are deleted first and {fmt(result['random_area'])} when pixels are "
             f"deleted at random; difference {fmt(result['difference'])} (a faithful map makes the "
             "probability fall sooner; target ≥ 0.1). See `saliency_panel.png` for test images.")
+
+
+def _rule(summary: dict, config: dict) -> str:
+    """`` (rule `sens:0.95`)`` after a threshold the run chose by that rule; nothing without one
+    (multiclass runs choose class weights instead)."""
+    if not isinstance(summary.get("threshold"), (int, float)):
+        return ""
+    return f" (rule `{esc(str(config.get('threshold') or 'balanced'))}`)"
 
 
 def chosen_out_of_fold(summary: dict) -> bool:

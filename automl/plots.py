@@ -68,7 +68,8 @@ def history_png(history: dict, path: Path, *, title: str) -> None:
 def score_histogram_png(scores: pd.DataFrame, threshold: float, path: Path) -> None:
     """Anomaly-score histograms per subtype (normal, bacterial, viral) and split, with the
     validation-chosen threshold."""
-    splits = sorted(scores.split.unique(), key=["val", "test"].index)
+    order = ["val", records.SCORES_OUT_OF_FOLD, "test"]
+    splits = sorted(scores.split.unique(), key=lambda s: order.index(s) if s in order else len(order))
     fig, axes = plt.subplots(1, len(splits), figsize=(4.2 * len(splits), 3.2), squeeze=False)
     colours = {"normal": "tab:blue", "bacteria": "tab:red", "virus": "tab:orange"}
     for ax, split in zip(axes[0], splits):

@@ -67,8 +67,8 @@ def estimate_seconds(trials: list[dict], k: int, *, objective: str, direction: s
     :func:`forward_share` of a training step per image, the trial's seconds become seconds
     per training image. The end adds scoring every pool image in ``scored_copies``
     versions, once plain and once through test-time augmentation. (Charging the search's
-    validation passes to training made the estimate up to 40% high on 2 CPU cores, which
-    cost a fold.)
+    validation passes to training made the estimate 7-22% high on the committed refit
+    study, which kept the fifth fold out on both seeds.)
     """
     val_size = max(pool_size - train_size, 0)
     scored = val_size + (val_size * scored_copies if scored_copies > 1 else 0)

@@ -249,7 +249,7 @@ def render_headline(runs: list[Run], anchors: dict, studies: list[Study] = ()) -
 
 def peer_tables(runs: list[Run], studies: list[Study] = ()) -> dict[str, list[dict]]:
     """For each task that has peer or ablation runs, the row of our search they are compared
-    with (the headline, or our best study at the peers' time budget:
+    with (the headline, or our best study or run at the peers' time budget:
     :func:`automl.report_peers.comparator`) followed by theirs
     (:func:`automl.report_peers.peer_rows`, full precision): the README's and perf.md's table."""
     tables = {}

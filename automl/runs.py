@@ -125,8 +125,7 @@ def ranked(runs: list[Run]) -> list[Run]:
 def _objective_group(run: Run) -> tuple[bool, str]:
     """Runs on the task's default objective (no ``--objective`` recorded) first, then the runs
     of each objective a user named, by name: a ``val_accuracy`` is not a better ``val_auc``."""
-    named = dig(run.summary, "config", "objective") is not None
-    return named, run.objective if named else ""
+    return dig(run.summary, "config", "objective") is not None, run.objective
 
 
 def _is_loss(run: Run) -> bool:

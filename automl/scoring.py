@@ -104,7 +104,9 @@ def decision_rule(evaluation: str, y: np.ndarray, scores: np.ndarray, *,
     if evaluation == "multiclass":
         return {"threshold": None, "weights": decisions.choose_prior_correction(y, scores)}
     if evaluation == "binary" and len(np.unique(y)) < 2 and choices.is_named_threshold_rule(threshold_rule):
-        return {"threshold": 0.5, "weights": None}  # one class only: nothing to balance
+        # One class only: nothing to balance (an operating point on the class present could be
+        # met, but by a threshold that says nothing about the other class).
+        return {"threshold": 0.5, "weights": None}
     return {"threshold": decisions.choose_threshold(y, scores, rule=threshold_rule), "weights": None}
 
 

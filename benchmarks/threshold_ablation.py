@@ -22,7 +22,8 @@ def ablate(run_dir: Path) -> dict:
     rule = summary["config"].get("threshold", "balanced")
     thresholds = {
         "as run (" + summary["config"].get("validation", "plain") + " validation)": summary["threshold"],
-        "clean validation": decisions.choose_threshold(y["val"], split["val"].score, rule=rule),
+        "clean " + ("out-of-fold scores" if summary.get("val_source") == "out-of-fold" else "validation"):
+            decisions.choose_threshold(y["val"], split["val"].score, rule=rule),
     }
     rows = []
     for name, threshold in thresholds.items():

@@ -170,8 +170,9 @@ def test_operating_points_are_chosen_on_the_selection_rows_and_read_on_test(tmp_
         [("test", "PNEUMONIA", 0.52), ("test", "PNEUMONIA", 0.95), ("test", "NORMAL", 0.58),
          ("test", "NORMAL", 0.05)]
     (run / "scores.csv").write_text("split,label,score\n" + "".join(f"{s},{lab},{v}\n" for s, lab, v in rows))
-    (run / "summary.json").write_text(json.dumps({"task": "binary", "threshold": 0.6, "test": {"accuracy": 1.0},
-                                                  "config": {"threshold": "balanced"}}))
+    (run / "summary.json").write_text(json.dumps({
+        "task": "binary", "threshold": 0.6, "test": {"accuracy": 1.0}, "config": {"threshold": "balanced"},
+        "val_source": "out-of-fold"}))
     by_rule = {r["rule"]: r for r in points.operating_points(run, rules=("sens:0.8", "spec:0.8"))}
     sens, spec = by_rule["sens:0.8"], by_rule["spec:0.8"]
     # sens:0.8 keeps 4 of 5 out-of-fold positives: the highest such threshold is between 0.5 and 0.6.
@@ -179,3 +180,6 @@ def test_operating_points_are_chosen_on_the_selection_rows_and_read_on_test(tmp_
     assert sens["test_sensitivity"] == 0.5 and sens["test_specificity"] == 0.5
     # spec:0.8 keeps 4 of 5 out-of-fold negatives below: between 0.5 and 0.6 as well.
     assert spec["val_specificity"] == 0.8 and spec["test_accuracy"] == 0.5
+    # The threshold ablation reads the same rows, and says which they are.
+    clean = _load("threshold_ablation").ablate(run)["rows"][1]
+    assert clean["threshold_from"] == "clean out-of-fold scores" and 0.5 < clean["threshold"] < 0.65

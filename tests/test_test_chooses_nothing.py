@@ -137,6 +137,8 @@ def refit_run_is_whole(run_dir, data):
     assert r["seconds"] >= sum(f["seconds"] for f in r["fold_records"]) > 0
     scores = pd.read_csv(run_dir / "scores.csv")
     assert set(scores.split) == {"oof", "test"}  # the pool's rows are not a validation split
+    # ... and the plots read them as the summary's "val" (a plot error is caught, not raised).
+    assert "plot_error" not in summary and (run_dir / "roc.png").exists()
     oof = scores[scores.split == "oof"]
     counts = summary["data"]["counts"]
     assert len(oof) == oof.path.nunique() == counts["train"] + counts["val"]
