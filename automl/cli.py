@@ -147,7 +147,7 @@ def _predict(args) -> int:
     from automl.predict import predict
 
     return predict(Path(args.run), [Path(p) for p in args.images], out=Path(args.out) if args.out else None,
-                   cam=Path(args.cam) if args.cam else None)
+                   cam=Path(args.cam) if args.cam else None, threshold=args.threshold)
 
 
 def _export(args) -> int:
@@ -289,6 +289,9 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("images", nargs="+", metavar="IMAGE_OR_FOLDER")
     predict.add_argument("--out", help="also write the rows to this CSV")
     predict.add_argument("--cam", help="write Grad-CAM and SmoothGrad overlays into this folder")
+    predict.add_argument("--threshold", help="decide by this rule instead of the run's threshold: an "
+                         "operating point sens:X / spec:X (or balanced, youden, f1) chosen on the run's "
+                         "validation scores, or a number; see the model card's operating points")
     predict.set_defaults(func=_predict)
 
     export = commands.add_parser("export", help="the scored model as a SavedModel or TFLite file")

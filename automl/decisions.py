@@ -8,6 +8,9 @@ from automl.choices import operating_point
 from automl.metrics import check_labels, check_scores, macro_f1_from_confusion
 
 PRIOR_GRID = np.geomspace(0.25, 4.0, 9)
+# The operating points a delivered binary model lists (model card, export metadata): the
+# screening side first.
+OPERATING_POINTS = ("sens:0.99", "sens:0.95", "sens:0.90", "spec:0.90", "spec:0.95")
 
 
 def choose_threshold(y_true, scores, *, rule: str | float = "balanced") -> float:
@@ -67,6 +70,21 @@ def choose_threshold(y_true, scores, *, rule: str | float = "balanced") -> float
         obj = tp / n_pos - fp / n_neg
     best = cand[obj >= obj.max() - 1e-12]
     return float(best[np.argmin(np.abs(best - np.median(best)))])
+
+
+def operating_point_table(y_true, scores, rules=OPERATING_POINTS) -> list[dict]:
+    """For each rule (see :func:`choose_threshold`), the threshold it picks on ``(y_true,
+    scores)`` and the sensitivity and specificity that threshold has there."""
+    y = check_labels(y_true, n_classes=2)
+    s = check_scores(scores, len(y))
+    rows = []
+    for rule in rules:
+        threshold = choose_threshold(y, s, rule=rule)
+        positive = s >= threshold
+        rows.append({"rule": str(rule), "threshold": threshold,
+                     "sensitivity": float(positive[y == 1].mean()),
+                     "specificity": float((~positive[y == 0]).mean())})
+    return rows
 
 
 def choose_prior_correction(y_true, probs) -> np.ndarray | None:

@@ -12,7 +12,10 @@ FORMATS = ("savedmodel", "tflite")
 
 
 def metadata(run_dir: Path) -> dict:
-    """What a user of the exported file needs beside it: the input it takes and the decision."""
+    """What a user of the exported file needs beside it: the input it takes and the decision
+    (with the other operating points a two-class model offers, chosen on its selection set)."""
+    from automl.model_card import selection_operating_points
+
     summary = records.read_json(Path(run_dir) / "summary.json")
     size = summary["config"]["image_size"]
     test = summary.get("test") or {}
@@ -26,7 +29,8 @@ def metadata(run_dir: Path) -> dict:
                    "class probabilities, shape (n, k), in class_names order"),
         "decision": {"threshold": summary.get("threshold"), "prior_weights": summary.get("prior_weights"),
                      "rule": "pneumonia when P(pneumonia) >= threshold" if summary.get("threshold")
-                     is not None else "argmax of probabilities × prior_weights (ones if null)"},
+                     is not None else "argmax of probabilities × prior_weights (ones if null)",
+                     "operating_points": selection_operating_points(run_dir, summary)},
         "test": {k: test.get(k) for k in ("n", "accuracy", "auc", "sensitivity", "specificity")},
         "environment": summary.get("env"),
     }

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from automl import plots, records
+from automl import decisions, plots, records
 from automl.markdown import DASH, dig, esc, fmt, fmt_ci, table
 from automl.metrics import chance_level_warning
 
@@ -56,6 +56,8 @@ def write_model_card(run_dir: Path) -> Path:
          f"{summary.get('prior_weights') or DASH}. The test split was scored once, after every choice."),
         "## Test results", _results(test),
         "## Bias", _bias(test),
+        *(["## Operating points", _operating_points(points, summary, config)]
+          if (points := selection_operating_points(run_dir, summary)) else []),
         "## Calibration",
         (f"Expected calibration error {fmt(test.get('ece'))}, Brier score {fmt(test.get('brier'))} "
          "(of P(pneumonia); lower is better)." + (f"\n\n![reliability diagram]({reliability})"
@@ -109,6 +111,34 @@ def _rule(summary: dict, config: dict) -> str:
     if not isinstance(summary.get("threshold"), (int, float)):
         return ""
     return f" (rule `{esc(str(config.get('threshold') or 'balanced'))}`)"
+
+
+def selection_operating_points(run_dir: Path, summary: dict) -> list[dict] | None:
+    """:func:`automl.decisions.operating_point_table` on a run's clean selection rows of
+    ``scores.csv`` (validation, or a refit's out-of-fold scores): thresholds a receiver of a
+    two-class model (binary, or an anomaly score) may pick instead of the run's own. None for
+    a multiclass run, or without scores of both classes."""
+    if summary.get("task") == "multiclass" or not (Path(run_dir) / "scores.csv").exists():
+        return None
+    rows = records.read_scores(run_dir)["selection"]
+    y = (rows.label == "PNEUMONIA").to_numpy(np.int64)
+    if "score" not in rows or y.min(initial=1) == y.max(initial=0):
+        return None
+    return decisions.operating_point_table(y, rows.score.to_numpy())
+
+
+def _operating_points(points: list[dict], summary: dict, config: dict) -> str:
+    where = "out-of-fold scores of train + validation" if chosen_out_of_fold(summary) else \
+        "clean validation images"
+    return "\n\n".join([
+        (f"The run's own threshold ({fmt(summary.get('threshold'))}) came from rule "
+         f"`{esc(str(config.get('threshold') or 'balanced'))}`. Other operating points, chosen on the "
+         f"{where} (never on test); apply one with `automl predict --run RUN --threshold RULE`. A "
+         "target met on these images can move on another population: the shift of this data "
+         "set's test split moved specificity far more than sensitivity."),
+        table([{"rule": f"`{esc(p['rule'])}`", "threshold": fmt(p["threshold"]),
+                "sensitivity": fmt(p["sensitivity"]), "specificity": fmt(p["specificity"])}
+               for p in points], DASH)])
 
 
 def chosen_out_of_fold(summary: dict) -> bool:

@@ -47,11 +47,47 @@ def known_labels(files: list[Path]) -> pd.DataFrame | None:
                          "patient": [data_index.patient_id(f.name) for f in files]})
 
 
+def decision_threshold(run_dir: Path, summary: dict, rule: str | None, *, log=print) -> float | None:
+    """The threshold ``predict`` applies: the run's own, or with ``rule`` (an operating point
+    such as ``sens:0.95``, a named rule, or a number) one chosen on the run's clean selection
+    scores in ``scores.csv`` (validation, or a refit's out-of-fold scores), never on the
+    images being predicted.
+
+    Raises:
+        ValueError: a rule for a multiclass run (it decides by class weights), a bad rule,
+            or a run folder without its selection scores.
+    """
+    from automl import choices, decisions
+
+    if rule is None:
+        return summary.get("threshold")
+    if summary.get("threshold") is None:
+        raise ValueError(f"--threshold: run {summary['run_id']} decides by class weights, not a threshold")
+    if not choices.is_threshold_rule(rule):
+        choices.operating_point(rule)  # a malformed target says what is wrong with it
+        raise ValueError(f"--threshold: got {rule!r}; choose balanced, youden, f1, sens:X, spec:X or "
+                         "a number")
+    if not choices.is_named_threshold_rule(rule):
+        return float(rule)
+    if not (Path(run_dir) / "scores.csv").exists():
+        raise ValueError(f"--threshold {rule}: {Path(run_dir) / 'scores.csv'} is missing; it holds the "
+                         "selection scores the threshold is chosen on")
+    rows = records.read_scores(run_dir)["selection"]
+    y = (rows.label == "PNEUMONIA").to_numpy(np.int64)
+    point = decisions.operating_point_table(y, rows.score.to_numpy(), rules=(rule,))[0]
+    log(f"threshold {point['threshold']:.4f} ({rule} on the run's {len(rows)} selection images: "
+        f"sensitivity {point['sensitivity']:.3f}, specificity {point['specificity']:.3f}) instead of the "
+        f"run's {summary['threshold']:.4f}")
+    return point["threshold"]
+
+
 def predict(run_dir: Path, inputs: list[Path], *, out: Path | None = None, cam: Path | None = None,
-            log=print) -> int:
+            threshold: str | None = None, log=print) -> int:
     """Score ``inputs`` (images or folders) with the run in ``run_dir``; print one row per
     image (and write them to ``out`` as CSV); with Kaggle-layout labels, print the metrics;
-    with ``cam``, write each image's Grad-CAM and SmoothGrad overlays there (classifiers).
+    with ``cam``, write each image's Grad-CAM and SmoothGrad overlays there (classifiers);
+    with ``threshold``, decide by that rule instead of the run's own
+    (:func:`decision_threshold`).
 
     Returns:
         The exit code: 0, or 1 when any input was skipped (each is named with its reason).
@@ -64,6 +100,7 @@ def predict(run_dir: Path, inputs: list[Path], *, out: Path | None = None, cam: 
     run_dir = Path(run_dir)
     config, summary = SearchConfig.load(run_dir), records.read_json(run_dir / "summary.json")
     task, hparams = get_task(config.task), summary.get("best_hparams") or {}
+    cut = decision_threshold(run_dir, summary, threshold, log=log)
     files, problems = collect(inputs)
     for problem in problems:
         log(f"skipped {problem['path']}: {problem['reason']}")
@@ -80,7 +117,7 @@ def predict(run_dir: Path, inputs: list[Path], *, out: Path | None = None, cam: 
     model = automl.load_model(run_dir / "best_model.keras")
     scores = task.scores(model, images, hparams=hparams)
     weights = None if summary.get("prior_weights") is None else np.asarray(summary["prior_weights"])
-    predicted = metrics.predict_labels(scores, threshold=summary.get("threshold"), weights=weights)
+    predicted = metrics.predict_labels(scores, threshold=cut, weights=weights)
     rows = pd.DataFrame({"path": [str(f) for f in files]})
     if np.ndim(scores) == 1:
         rows["anomaly_score" if task.evaluation == "anomaly" else "p_pneumonia"] = scores
@@ -98,7 +135,7 @@ def predict(run_dir: Path, inputs: list[Path], *, out: Path | None = None, cam: 
     labelled = known_labels(files)
     if labelled is not None and len(task.select(labelled)) == len(labelled):
         result = metrics.evaluate(task.labels(labelled), scores, kind=task.evaluation,
-                                  threshold=summary.get("threshold"), weights=weights,
+                                  threshold=cut, weights=weights,
                                   class_names=list(task.class_names),
                                   groups=labelled.patient.to_numpy(), n_resamples=0)
         log(f"against the folder labels: accuracy {result['accuracy']:.4f}, balanced accuracy "

@@ -5,7 +5,7 @@ import json
 from automl.model_card import write_model_card
 
 SECTIONS = ("## Intended use", "## Out of scope", "## Data and split", "## How the model was chosen",
-            "## Test results", "## Bias", "## Calibration", "## Saliency faithfulness",
+            "## Test results", "## Bias", "## Operating points", "## Calibration", "## Saliency faithfulness",
             "## Known failure modes", "## Versions and reproduction")
 TEST = {"n": 4, "accuracy": 0.75, "balanced_accuracy": 0.75, "f1_macro": 0.73, "auc": 0.8,
         "sensitivity": 0.5, "specificity": 1.0, "ece": 0.1, "brier": 0.2, "ci_unit": "patient",
@@ -29,11 +29,17 @@ def write_records(folder, **extra) -> None:
                "ensemble": {"trials": ["2", "0"], "used": True}, **extra}
     (folder / "summary.json").write_text(json.dumps(summary))
     (folder / "command.txt").write_text("automl search --task binary --seed 7\n")
+    # Selection rows (10 pneumonia at 0.55..1.0, 10 normal at 0.0..0.45; a refit's are "oof"),
+    # then the test rows.
+    split = "oof" if extra.get("val_source") == "out-of-fold" else "val"
+    selection = [(split, "PNEUMONIA", "bacteria", 0.55 + 0.05 * i) for i in range(10)] + \
+        [(split, "NORMAL", "normal", 0.05 * i) for i in range(10)]
+    test = [("test", "NORMAL", "normal", 0.1), ("test", "NORMAL", "normal", 0.3),
+            ("test", "PNEUMONIA", "bacteria", 0.9), ("test", "PNEUMONIA", "virus", 0.2)]
     (folder / "scores.csv").write_text(
         "split,path,label,subtype,patient,score\n" + "".join(
-            f"test,t{i}.jpeg,{label},{sub},p{i},{p}\n" for i, (label, sub, p) in enumerate(
-                [("NORMAL", "normal", 0.1), ("NORMAL", "normal", 0.3),
-                 ("PNEUMONIA", "bacteria", 0.9), ("PNEUMONIA", "virus", 0.2)])))
+            f"{s},t{i}.jpeg,{label},{sub},p{i},{p}\n"
+            for i, (s, label, sub, p) in enumerate(selection + test)))
 
 
 def test_a_card_has_every_section_filled_from_the_records(tmp_path):
@@ -46,6 +52,17 @@ def test_a_card_has_every_section_filled_from_the_records(tmp_path):
                    "NORMAL 1.000, PNEUMONIA 0.500", "Guangzhou", "Research and benchmarking only"):
         assert filled in text, filled
     assert (tmp_path / "reliability.png").stat().st_size > 1000
+    # Operating points on the validation rows (never test): sens:0.90 keeps 9 of the 10
+    # pneumonia scores, the lowest being 0.55, so its threshold sits between 0.55 and 0.60.
+    points = text.split("## Operating points")[1].split("##")[0]
+    assert "came from rule `balanced`" in points and "clean validation images" in points
+    assert "| `sens:0.90` | 0.575       | 0.900         | 1.000         |" in points
+    assert "automl predict --run RUN --threshold RULE" in points
+
+
+def test_a_multiclass_card_lists_no_operating_points(tmp_path):
+    write_records(tmp_path, task="multiclass", threshold=None, prior_weights=[1.0, 2.0, 1.0])
+    assert "## Operating points" not in write_model_card(tmp_path).read_text()
 
 
 def test_a_refit_runs_card_says_its_choices_were_made_out_of_fold(tmp_path):
@@ -63,3 +80,4 @@ def test_a_refit_runs_card_says_its_choices_were_made_out_of_fold(tmp_path):
     assert "ensemble and decision rule chosen" not in chosen
     saliency = text.split("## Saliency faithfulness")[1].split("##")[0]
     assert "64 pneumonia images of train + validation" in saliency and "validation pneumonia" not in saliency
+    assert "chosen on the out-of-fold scores of train + validation" in text.split("## Operating points")[1]

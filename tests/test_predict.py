@@ -29,6 +29,10 @@ def test_predict_reports_bad_files_and_reproduces_the_test_metrics(binary_run, s
     assert cli.main(["predict", "--run", str(binary_run), str(synthetic_data / "test")]) == 0
     summary = json.loads((binary_run / "summary.json").read_text())
     assert f"accuracy {summary['test']['accuracy']:.4f}" in capsys.readouterr().out
+    # An operating point instead of the run's threshold, from the command line.
+    assert cli.main(["predict", "--run", str(binary_run), str(synthetic_data / "test"),
+                     "--threshold", "sens:0.95"]) == 0
+    assert "(sens:0.95 on the run's" in capsys.readouterr().out
 
 
 @pytest.mark.slow
@@ -48,6 +52,7 @@ def test_the_export_matches_predict(fmt, binary_run, synthetic_data, tmp_path):
     meta = json.loads((tmp_path / fmt / "metadata.json").read_text())
     summary = json.loads((binary_run / "summary.json").read_text())
     assert meta["decision"]["threshold"] == summary["threshold"] and meta["input"]["shape"][1] == 32
+    assert [p["rule"] for p in meta["decision"]["operating_points"]][:2] == ["sens:0.99", "sens:0.95"]
     x = load_images([str(f) for f in files], 32, disk_cache=False).astype("float32") / 255.0
     if fmt == "savedmodel":
         loaded = tf.saved_model.load(str(tmp_path / fmt / "model"))  # kept: it owns the variables
@@ -59,3 +64,27 @@ def test_the_export_matches_predict(fmt, binary_run, synthetic_data, tmp_path):
         got = np.concatenate([next(iter(runner(**{name: x[i:i + 1]}).values())).reshape(-1)
                               for i in range(len(x))])
     np.testing.assert_allclose(got, expected, atol=1e-5)
+
+
+def test_a_threshold_rule_is_chosen_on_the_runs_selection_scores_never_on_the_new_images(tmp_path):
+    from automl.predict import decision_threshold
+
+    summary = {"run_id": "binary-x", "threshold": 0.42}
+    rows = [("val", "PNEUMONIA", 0.55 + 0.05 * i) for i in range(10)] + \
+        [("val", "NORMAL", 0.05 * i) for i in range(10)] + [("test", "NORMAL", 0.99)] * 5
+    (tmp_path / "scores.csv").write_text("split,label,score\n" +
+                                         "".join(f"{s},{lab},{v}\n" for s, lab, v in rows))
+    said = []
+    assert decision_threshold(tmp_path, summary, None) == 0.42  # the run's own
+    assert decision_threshold(tmp_path, summary, "sens:0.9", log=said.append) == pytest.approx(0.575)
+    assert "sensitivity 0.900, specificity 1.000" in said[0] and "instead of the run's 0.4200" in said[0]
+    assert decision_threshold(tmp_path, summary, "0.7") == 0.7
+    with pytest.raises(ValueError, match="the target sensitivity must be a number in"):
+        decision_threshold(tmp_path, summary, "sens:90")
+    with pytest.raises(ValueError, match="got 'best'"):
+        decision_threshold(tmp_path, summary, "best")
+    with pytest.raises(ValueError, match="decides by class weights"):
+        decision_threshold(tmp_path, {"run_id": "multiclass-x", "threshold": None}, "sens:0.9")
+    (tmp_path / "scores.csv").unlink()
+    with pytest.raises(ValueError, match="scores.csv is missing"):
+        decision_threshold(tmp_path, summary, "sens:0.9")
