@@ -167,6 +167,25 @@ def read_scores(run_dir: Path) -> dict:
             "test": scores[scores.split == "test"].reset_index(drop=True)}
 
 
+def binary_scores(run_dir: Path) -> tuple[dict, dict, dict]:
+    """A finished binary run's summary, its ``scores.csv`` rows as ``{"val": selection rows,
+    "test": test rows}`` (:func:`read_scores`) and their labels (1 = PNEUMONIA): what the
+    after-the-fact threshold studies in ``benchmarks/`` read.
+
+    Raises:
+        ValueError: another task, or a run without a test split.
+    """
+    import numpy as np
+
+    summary = read_json(Path(run_dir) / "summary.json")
+    if summary.get("task") != "binary" or not summary.get("test"):
+        raise ValueError(f"{run_dir}: needs a binary run with a test split")
+    scores = read_scores(run_dir)
+    split = {"val": scores["selection"], "test": scores["test"]}
+    return summary, split, {name: (frame.label == "PNEUMONIA").to_numpy(np.int64)
+                            for name, frame in split.items()}
+
+
 def score_rows(table, split: str, scores, root: Path):
     """``scores.csv`` rows of one split: path (relative to the data folder, so records hold
     no machine paths), label, subtype, patient, and ``score`` or ``score_<k>`` per class."""

@@ -22,12 +22,7 @@ RULES = ("balanced", "sens:0.95", "sens:0.90", "spec:0.90")
 def operating_points(run_dir: Path, rules=RULES) -> list[dict]:
     """One row per rule: the threshold chosen on the clean selection scores, the sensitivity
     and specificity it has there, and what it gives on test."""
-    summary = records.read_json(run_dir / "summary.json")
-    if summary.get("task") != "binary" or not summary.get("test"):
-        raise ValueError(f"{run_dir}: needs a binary run with a test split")
-    scores = records.read_scores(run_dir)
-    split = {"val": scores["selection"], "test": scores["test"]}
-    y = {name: (frame.label == "PNEUMONIA").to_numpy(np.int64) for name, frame in split.items()}
+    _, split, y = records.binary_scores(run_dir)
     rows = []
     for rule in rules:
         threshold = decisions.choose_threshold(y["val"], split["val"].score.to_numpy(), rule=rule)

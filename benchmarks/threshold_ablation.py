@@ -6,19 +6,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import numpy as np
-
 from automl import decisions, metrics, records
 
 
 def ablate(run_dir: Path) -> dict:
     """Test metrics under the run's own threshold and under the same rule on clean validation."""
-    summary = records.read_json(run_dir / "summary.json")
-    if summary.get("task") != "binary" or not summary.get("test"):
-        raise ValueError(f"{run_dir}: needs a binary run with a test split")
-    scores = records.read_scores(run_dir)
-    split = {"val": scores["selection"], "test": scores["test"]}
-    y = {name: (frame.label == "PNEUMONIA").to_numpy(np.int64) for name, frame in split.items()}
+    summary, split, y = records.binary_scores(run_dir)
     rule = summary["config"].get("threshold", "balanced")
     thresholds = {
         "as run (" + summary["config"].get("validation", "plain") + " validation)": summary["threshold"],
