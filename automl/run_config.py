@@ -92,7 +92,7 @@ class SearchConfig:
             raise ValueError(f"--threshold: {error}") from None
         if not choices.is_threshold_rule(self.threshold):
             raise ValueError(f"--threshold: got {self.threshold!r}; choose "
-                             f"{allowed([*choices.THRESHOLD_RULES, 'sens:X or spec:X', 'a number'])}")
+                             f"{allowed([*choices.THRESHOLD_RULES, 'sens:X', 'spec:X', 'a number'])}")
         unknown = [f for f in self.families if f not in choices.ALL_FAMILIES]
         if unknown or not self.families:
             raise ValueError(f"--families: got {','.join(unknown) or 'none'}; choose from "

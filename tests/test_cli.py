@@ -51,7 +51,8 @@ def test_a_mistyped_option_exits_2_at_once_and_makes_no_run_folder(tmp_path):
                             timeout=60)
     assert result.returncode == 2 and time.time() - started < 15
     error = [line for line in result.stderr.splitlines() if line.startswith("error:")]
-    assert error == ["error: --threshold: got 'balancd'; choose balanced, youden, f1 or a number"]
+    assert error == ["error: --threshold: got 'balancd'; choose balanced, youden, f1, sens:X, spec:X or "
+                     "a number"]
     assert not (tmp_path / "runs").exists()
 
 

@@ -8,7 +8,7 @@ from automl.run_config import SearchConfig
 BAD = [
     ({"task": "regression"}, "--task: got 'regression'; choose binary, multiclass or autoencoder"),
     ({"tuner": "optuna"}, "--tuner: got 'optuna'; choose hyperband, bayesian, random or grid"),
-    ({"threshold": "balancd"}, "--threshold: got 'balancd'; choose balanced, youden, f1, sens:X or spec:X or "
+    ({"threshold": "balancd"}, "--threshold: got 'balancd'; choose balanced, youden, f1, sens:X, spec:X or "
                                "a number"),
     ({"threshold": "sens:95"}, "--threshold: threshold rule 'sens:95': the target sensitivity must be a "
                                "number in (0, 1]"),
