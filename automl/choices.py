@@ -19,7 +19,7 @@ ALL_FAMILIES = FAMILIES + APPLICATION_FAMILIES
 # operating point "sens:X" / "spec:X" (the threshold that keeps sensitivity / specificity at
 # least X on the selection set: the screening user's "at 95% sensitivity").
 THRESHOLD_RULES = ("balanced", "youden", "f1")
-OPERATING_POINTS = ("sens", "spec")
+OPERATING_POINT_MEASURES = {"sens": "sensitivity", "spec": "specificity"}
 DEFAULT_THRESHOLD = "balanced"
 
 # "shift": select trials, thresholds and ensembles on validation pooled with simulated
@@ -110,15 +110,15 @@ def operating_point(value) -> tuple[str, float] | None:
     """``("sens", 0.95)`` for ``"sens:0.95"`` (likewise ``spec``); None for anything that is
     not an operating point. Raises ValueError for one whose target is not in (0, 1]."""
     name, sep, target = str(value).partition(":")
-    if not sep or name not in OPERATING_POINTS:
+    if not sep or name not in OPERATING_POINT_MEASURES:
         return None
     try:
         number = float(target)
     except ValueError:
         number = float("nan")
     if not 0.0 < number <= 1.0:
-        measure = {"sens": "sensitivity", "spec": "specificity"}[name]
-        raise ValueError(f"threshold rule {value!r}: the target {measure} must be a number in (0, 1]")
+        raise ValueError(f"threshold rule {value!r}: the target {OPERATING_POINT_MEASURES[name]} must be a "
+                         "number in (0, 1]")
     return name, number
 
 
@@ -130,15 +130,19 @@ def is_named_threshold_rule(value) -> bool:
         return False
 
 
-def is_threshold_rule(value: str | float) -> bool:
-    """A named rule, an operating point (``sens:0.95``) or a finite number (a fixed threshold)."""
+def check_threshold_rule(value: str | float) -> None:
+    """Raise ValueError (one line, saying what is wrong) unless ``value`` is a named rule, an
+    operating point (``sens:0.95``) or a finite number (a fixed threshold)."""
+    operating_point(value)  # a malformed target says what is wrong with it
     if is_named_threshold_rule(value):
-        return True
+        return
     try:
         number = float(value)
     except (TypeError, ValueError):
-        return False
-    return number == number and abs(number) != float("inf")
+        number = float("nan")
+    if not (number == number and abs(number) != float("inf")):
+        choices = allowed([*THRESHOLD_RULES, "sens:X", "spec:X", "a number"])
+        raise ValueError(f"got {value!r}; choose {choices}")
 
 
 def allowed(values) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from automl.choices import operating_point
+from automl.choices import THRESHOLD_RULES, operating_point
 from automl.metrics import check_labels, check_scores, macro_f1_from_confusion
 
 PRIOR_GRID = np.geomspace(0.25, 4.0, 9)
@@ -40,7 +40,7 @@ def choose_threshold(y_true, scores, *, rule: str | float = "balanced") -> float
             raise ValueError(f"numeric rule must be finite, got {rule!r}")
         return value
     point = operating_point(rule)
-    if point is None and rule not in ("balanced", "youden", "f1"):
+    if point is None and rule not in THRESHOLD_RULES:
         raise ValueError(f"rule must be 'balanced', 'youden', 'f1', 'sens:X', 'spec:X' or a number, "
                          f"got {rule!r}")
     y = check_labels(y_true, n_classes=2)

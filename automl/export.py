@@ -30,7 +30,9 @@ def metadata(run_dir: Path) -> dict:
         "decision": {"threshold": summary.get("threshold"), "prior_weights": summary.get("prior_weights"),
                      "rule": "pneumonia when P(pneumonia) >= threshold" if summary.get("threshold")
                      is not None else "argmax of probabilities × prior_weights (ones if null)",
-                     "operating_points": selection_operating_points(run_dir, summary)},
+                     "operating_points": selection_operating_points(
+                         records.read_scores(run_dir) if (Path(run_dir) / "scores.csv").exists() else None,
+                         summary)},
         "test": {k: test.get(k) for k in ("n", "accuracy", "auc", "sensitivity", "specificity")},
         "environment": summary.get("env"),
     }

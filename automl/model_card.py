@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from automl import decisions, plots, records
 from automl.markdown import DASH, dig, esc, fmt, fmt_ci, table
@@ -33,7 +32,8 @@ def write_model_card(run_dir: Path) -> Path:
     summary = records.read_json(run_dir / "summary.json")
     command = (run_dir / "command.txt").read_text().strip() if (run_dir / "command.txt").exists() else DASH
     test, config, env = summary.get("test") or {}, summary.get("config") or {}, summary.get("env") or {}
-    reliability = _reliability_png(run_dir, summary)
+    scores = records.read_scores(run_dir) if (run_dir / "scores.csv").exists() else None
+    reliability = _reliability_png(run_dir, summary, scores)
     counts = dig(summary, "data", "counts") or {}
     sections = [
         f"# Model card: {esc(summary['run_id'])}",
@@ -52,12 +52,12 @@ def write_model_card(run_dir: Path) -> Path:
         (f"Keras Tuner `{esc(config.get('tuner', DASH))}` search, {summary.get('trials_completed', DASH)} "
          f"completed and {summary.get('trials_failed', DASH)} failed trials in "
          f"{fmt((summary.get('search_seconds') or 0) / 60, 1)} minutes. " + _chosen(summary, config)
-         + f" Decision threshold {fmt(summary.get('threshold'))}{_rule(summary, config)}, class weights "
+         + f" Decision threshold {fmt(summary.get('threshold'))}{_rule(summary)}, class weights "
          f"{summary.get('prior_weights') or DASH}. The test split was scored once, after every choice."),
         "## Test results", _results(test),
         "## Bias", _bias(test),
-        *(["## Operating points", _operating_points(points, summary, config)]
-          if (points := selection_operating_points(run_dir, summary)) else []),
+        *(["## Operating points", _operating_points(points, summary)]
+          if (points := selection_operating_points(scores, summary)) else []),
         "## Calibration",
         (f"Expected calibration error {fmt(test.get('ece'))}, Brier score {fmt(test.get('brier'))} "
          "(of P(pneumonia); lower is better)." + (f"\n\n![reliability diagram]({reliability})"
@@ -105,34 +105,41 @@ def _saliency(result: dict | None, summary: dict) -> str:
             "probability fall sooner; target ≥ 0.1). See `saliency_panel.png` for test images.")
 
 
-def _rule(summary: dict, config: dict) -> str:
+def threshold_rule(summary: dict) -> str:
+    """The ``--threshold`` rule the run's threshold came from (``balanced`` by default)."""
+    return str(dig(summary, "config", "threshold") or "balanced")
+
+
+def _rule(summary: dict) -> str:
     """`` (rule `sens:0.95`)`` after a threshold the run chose by that rule; nothing without one
     (multiclass runs choose class weights instead)."""
     if not isinstance(summary.get("threshold"), (int, float)):
         return ""
-    return f" (rule `{esc(str(config.get('threshold') or 'balanced'))}`)"
+    return f" (rule `{esc(threshold_rule(summary))}`)"
 
 
-def selection_operating_points(run_dir: Path, summary: dict) -> list[dict] | None:
-    """:func:`automl.decisions.operating_point_table` on a run's clean selection rows of
-    ``scores.csv`` (validation, or a refit's out-of-fold scores): thresholds a receiver of a
-    two-class model (binary, or an anomaly score) may pick instead of the run's own. None for
-    a multiclass run, or without scores of both classes."""
-    if summary.get("task") == "multiclass" or not (Path(run_dir) / "scores.csv").exists():
+def selection_operating_points(scores: dict | None, summary: dict,
+                               rules=decisions.OPERATING_POINTS) -> list[dict] | None:
+    """:func:`automl.decisions.operating_point_table` on a run's clean selection rows
+    (``scores`` as :func:`automl.records.read_scores` gives them: validation, or a refit's
+    out-of-fold scores): thresholds a receiver of a two-class model (binary, or an anomaly
+    score) may pick instead of the run's own. None for a multiclass run, without scores, or
+    without scores of both classes."""
+    if summary.get("task") == "multiclass" or scores is None:
         return None
-    rows = records.read_scores(run_dir)["selection"]
+    rows = scores["selection"]
     y = (rows.label == "PNEUMONIA").to_numpy(np.int64)
     if "score" not in rows or y.min(initial=1) == y.max(initial=0):
         return None
-    return decisions.operating_point_table(y, rows.score.to_numpy())
+    return decisions.operating_point_table(y, rows.score.to_numpy(), rules)
 
 
-def _operating_points(points: list[dict], summary: dict, config: dict) -> str:
+def _operating_points(points: list[dict], summary: dict) -> str:
     where = "out-of-fold scores of train + validation" if chosen_out_of_fold(summary) else \
         "clean validation images"
     return "\n\n".join([
         (f"The run's own threshold ({fmt(summary.get('threshold'))}) came from rule "
-         f"`{esc(str(config.get('threshold') or 'balanced'))}`. Other operating points, chosen on the "
+         f"`{esc(threshold_rule(summary))}`. Other operating points, chosen on the "
          f"{where} (never on test); apply one with `automl predict --run RUN --threshold RULE`. A "
          "target met on these images can move on another population: the shift of this data "
          "set's test split moved specificity far more than sensitivity."),
@@ -194,15 +201,12 @@ def _bias(test: dict) -> str:
     return "\n\n".join(lines)
 
 
-def _reliability_png(run_dir: Path, summary: dict) -> str | None:
+def _reliability_png(run_dir: Path, summary: dict, scores: dict | None) -> str | None:
     """The test split's reliability diagram of P(pneumonia), when the run has probabilities."""
-    path = run_dir / "scores.csv"
-    if summary.get("task") == "autoencoder" or not path.exists():
+    if summary.get("task") == "autoencoder" or scores is None or scores["test"].empty:
         return None
-    scores = pd.read_csv(path).query("split == 'test'")
-    if scores.empty:
-        return None
-    p = scores["score"].to_numpy() if "score" in scores else 1.0 - scores["score_0"].to_numpy()
-    y = (scores.label == "PNEUMONIA").to_numpy(np.int64)
+    test = scores["test"]
+    p = test["score"].to_numpy() if "score" in test else 1.0 - test["score_0"].to_numpy()
+    y = (test.label == "PNEUMONIA").to_numpy(np.int64)
     plots.reliability_png(y, p, run_dir / "reliability.png", title=f"{summary['run_id']}: test")
     return "reliability.png"

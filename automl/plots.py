@@ -142,9 +142,9 @@ def run_plots(run_dir: Path, summary: dict, best: dict, task, *, model=None, ima
         y = (frame.label == "PNEUMONIA").to_numpy(int)
         s = frame["score"] if "score" in frame else 1 - frame["score_0"]  # P(pneumonia)
         # A refit's out-of-fold rows ("oof") are what its summary calls "val".
-        metrics = summary["val" if part == records.SCORES_OUT_OF_FOLD else part]
+        measured = summary["val" if part == records.SCORES_OUT_OF_FOLD else part]
         name = "out-of-fold (train + val)" if part == records.SCORES_OUT_OF_FOLD else part
-        auc = metrics.get("auc_pneumonia", metrics["auc"])
+        auc = measured.get("auc_pneumonia", measured["auc"])
         curves[f"{name} (AUC {auc:.3f})" if auc is not None else name] = (y, s.to_numpy())
     roc_png(curves, run_dir / "roc.png", title=f"{summary['task']}: pneumonia vs normal ROC")
     written.append("roc.png")

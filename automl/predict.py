@@ -57,25 +57,29 @@ def decision_threshold(run_dir: Path, summary: dict, rule: str | None, *, log=pr
         ValueError: a rule for a multiclass run (it decides by class weights), a bad rule,
             or a run folder without its selection scores.
     """
-    from automl import choices, decisions
+    from automl import choices
+    from automl.model_card import selection_operating_points
 
     if rule is None:
         return summary.get("threshold")
     if summary.get("threshold") is None:
         raise ValueError(f"--threshold: run {summary['run_id']} decides by class weights, not a threshold")
-    if not choices.is_threshold_rule(rule):
-        choices.operating_point(rule)  # a malformed target says what is wrong with it
-        raise ValueError(f"--threshold: got {rule!r}; choose balanced, youden, f1, sens:X, spec:X or "
-                         "a number")
+    try:
+        choices.check_threshold_rule(rule)
+    except ValueError as error:
+        raise ValueError(f"--threshold: {error}") from None
     if not choices.is_named_threshold_rule(rule):
         return float(rule)
     if not (Path(run_dir) / "scores.csv").exists():
         raise ValueError(f"--threshold {rule}: {Path(run_dir) / 'scores.csv'} is missing; it holds the "
                          "selection scores the threshold is chosen on")
-    rows = records.read_scores(run_dir)["selection"]
-    y = (rows.label == "PNEUMONIA").to_numpy(np.int64)
-    point = decisions.operating_point_table(y, rows.score.to_numpy(), rules=(rule,))[0]
-    log(f"threshold {point['threshold']:.4f} ({rule} on the run's {len(rows)} selection images: "
+    scores = records.read_scores(run_dir)
+    points = selection_operating_points(scores, summary, rules=(rule,))
+    if not points:
+        raise ValueError(f"--threshold {rule}: the run's selection scores do not hold both classes")
+    point = points[0]
+    images = len(scores["selection"])
+    log(f"threshold {point['threshold']:.4f} ({rule} on the run's {images} selection images: "
         f"sensitivity {point['sensitivity']:.3f}, specificity {point['specificity']:.3f}) instead of the "
         f"run's {summary['threshold']:.4f}")
     return point["threshold"]

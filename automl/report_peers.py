@@ -61,10 +61,9 @@ def peer_rows(task: str, runs: list[Run], head: Study | Run, studies: list[Study
     validation, its time budget, its search minutes and its test scores (a study's as mean
     and sd over seeds). ``headline``: whether ``head`` is the task's headline; if not (the
     :func:`comparator` at the peers' budget) its label says so, not "best"."""
-    label = "cxr-automl study" if isinstance(head, Study) else "cxr-automl (best run)"
-    if not headline:
-        label = ("cxr-automl study" if isinstance(head, Study) else "cxr-automl run") + \
-            " at the peers' budget"
+    kind = "cxr-automl study" if isinstance(head, Study) else "cxr-automl run"
+    label = f"{kind} at the peers' budget" if not headline else \
+        "cxr-automl study" if isinstance(head, Study) else "cxr-automl (best run)"
     head_row = _row(head, label)
     return [head_row, *(_row(run, "cxr-automl, plain validation (ablation)")
                         for run in companions(task, runs, head, studies))]

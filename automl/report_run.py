@@ -7,7 +7,7 @@ from pathlib import Path
 
 from automl.markdown import DASH, dig, esc, fmt, fmt_count, number, rel, short_text, table
 from automl.metrics import chance_level_warning
-from automl.model_card import chosen_out_of_fold, saliency_images
+from automl.model_card import chosen_out_of_fold, saliency_images, threshold_rule
 from automl.runs import Run
 
 KEY_HPARAMS = ("family", "score", "intensity", "blocks", "base_filters", "learning_rate", "augment",
@@ -224,8 +224,7 @@ def render_run(run: Run, out: Path) -> str:
                      f"rate {fmt(dig(metrics, 'bias', 'positive_rate_skew'), signed=True)}")
     if number(s.get("threshold")) is not None:
         chosen_on = "out-of-fold scores of train + validation" if chosen_out_of_fold(s) else "validation"
-        rule = dig(s, "config", "threshold") or "balanced"
-        facts.append(f"decision threshold (rule `{esc(str(rule))}`, chosen on {chosen_on}): "
+        facts.append(f"decision threshold (rule `{esc(threshold_rule(s))}`, chosen on {chosen_on}): "
                      f"{fmt(s['threshold'])}")
     if not run.test:
         facts.append("**validation only**: no test split was scored; figures below are validation")

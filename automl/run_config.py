@@ -87,12 +87,9 @@ class SearchConfig:
         _one_of("--xla", self.xla, choices.XLA_MODES)
         choices.refit_folds(self.refit)
         try:
-            choices.operating_point(self.threshold)
+            choices.check_threshold_rule(self.threshold)
         except ValueError as error:
             raise ValueError(f"--threshold: {error}") from None
-        if not choices.is_threshold_rule(self.threshold):
-            raise ValueError(f"--threshold: got {self.threshold!r}; choose "
-                             f"{allowed([*choices.THRESHOLD_RULES, 'sens:X', 'spec:X', 'a number'])}")
         unknown = [f for f in self.families if f not in choices.ALL_FAMILIES]
         if unknown or not self.families:
             raise ValueError(f"--families: got {','.join(unknown) or 'none'}; choose from "

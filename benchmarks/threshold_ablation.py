@@ -7,6 +7,7 @@ import argparse
 from pathlib import Path
 
 from automl import decisions, metrics, records
+from automl.model_card import chosen_out_of_fold
 
 
 def ablate(run_dir: Path) -> dict:
@@ -15,7 +16,7 @@ def ablate(run_dir: Path) -> dict:
     rule = summary["config"].get("threshold", "balanced")
     thresholds = {
         "as run (" + summary["config"].get("validation", "plain") + " validation)": summary["threshold"],
-        "clean " + ("out-of-fold scores" if summary.get("val_source") == "out-of-fold" else "validation"):
+        "clean " + ("out-of-fold scores" if chosen_out_of_fold(summary) else "validation"):
             decisions.choose_threshold(y["val"], split["val"].score, rule=rule),
     }
     rows = []
