@@ -101,7 +101,7 @@ def build_features(hp, image_size: int, *, families: tuple[str, ...] = FAMILIES,
          else inputs)
     if family in APPLICATIONS:
         return inputs, _application(x, family, image_size, pretrained)
-    blocks = hp.Int("blocks", 2, 6, default=4)
+    blocks = hp.Int("blocks", MIN_BLOCKS, MAX_BLOCKS, default=4)
     base = hp.Choice("base_filters", [8, 16, 32], default=16)
     kernel = hp.Choice("kernel_size", [3, 5], default=3)
     batch_norm = hp.Boolean("batch_norm", default=True)
@@ -122,7 +122,14 @@ def stem_stride(image_size: int) -> int:
     return 2 if image_size >= 96 else 1
 
 
-MIN_BLOCKS, MIN_APPLICATION_SIZE = 2, 32  # keras.applications refuse inputs under 32 px
+MIN_BLOCKS, MAX_BLOCKS, MIN_APPLICATION_SIZE = 2, 6, 32  # keras.applications refuse inputs under 32 px
+
+
+def max_blocks(image_size: int, stride: int) -> int:
+    """The most pooling blocks (at most MAX_BLOCKS) an ``image_size`` input keeps at least
+    one pixel through, after a stride-``stride`` stem."""
+    fits = [b for b in range(MIN_BLOCKS, MAX_BLOCKS + 1) if image_size // stride // 2**b >= 1]
+    return max(fits, default=MIN_BLOCKS)
 
 
 def check_image_size(image_size: int, *, fixed: dict, families: tuple[str, ...]) -> None:

@@ -49,6 +49,9 @@ PRUNE_MIN_EPOCH = 2
 # trials there against the median of 3 (reports/perf_notes.md). They are pruned from half
 # their epochs on, once this many full-size trials finished.
 PRUNE_WARMUP_FULL_TRIALS = 5
+# ... and, under --prune median, a trial whose validation AUC sat at exactly 0.5 (one score
+# for every image) this many epochs in a row stops at once (automl.pruning.ChanceStopping).
+CHANCE_EPOCHS = 2
 
 # --refit: "none", or "cv:K": after the search, the best configurations are retrained on K
 # patient-grouped folds of train + validation, and every decision is made on their

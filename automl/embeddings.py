@@ -137,17 +137,19 @@ def embed_run(run_dir: Path, *, tsne: bool = True, log=print) -> dict:
     summary = records.read_json(run_dir / "summary.json")
     config, _, task, parts = prepare(SearchConfig.load(run_dir), log=log)
     model = automl.load_model(run_dir / "best_model.keras")
-    encoder = scoring.embedding_model(model)  # an ensemble's best member
     task.attach_training(SplitData(parts["train"], load_images(parts["train"].path, config.image_size)))
     # KNN choices are made on the run's own selection set (pooled under shift validation).
     val_table, val_images = parts["val"], load_images(parts["val"].path, config.image_size)
+    member = 0  # an ensemble's best member
     if isinstance(summary.get("refit"), dict):
-        # After a refit the encoder (member_0: fold 0 of the best configuration) trained on
-        # the validation images of the other folds: the KNN chooses on those it never saw.
-        unseen = refit.unseen_validation(parts, summary["refit"]["folds"], config.seed)
+        # After a refit every fold model trained on the validation images of the other folds:
+        # the encoder is one fold model of the best configuration, and the KNN chooses on the
+        # validation images it held out.
+        member, unseen = refit.unseen_validation(parts, summary["refit"]["folds"], config.seed)
         val_table, val_images = val_table[unseen].reset_index(drop=True), val_images[unseen]
-        log(f"KNN: choices on the {int(unseen.sum())} validation images that the refit's fold-0 "
+        log(f"KNN: choices on the {int(unseen.sum())} validation images that the refit's fold-{member} "
             f"encoder did not train on")
+    encoder = scoring.embedding_model(model, member)
     selection = selection_set(config, task, val_images, val_table)
     images = {"train": load_images(parts["train"].path, config.image_size),
               "selection": selection.images}

@@ -1,4 +1,4 @@
-"""The median stopping rule: stop a trial whose objective falls below the median of finished trials."""
+"""Pruning: the median stopping rule, and a stop for trials whose output separates nothing."""
 
 from __future__ import annotations
 
@@ -73,9 +73,41 @@ class MedianStopping(keras.callbacks.Callback):
         if worse:
             print(f"trial pruned at epoch {trained}: {self.objective} {self.best:.4f} is worse than the "
                   f"median {median:.4f} of {count} finished trials", flush=True)
-            self.model.pruned = {"epoch": trained, "value": float(value), "best": float(self.best),
-                                 "median": median, "reference_trials": count}
+            self.model.pruned = {"rule": "median", "epoch": trained, "value": float(value),
+                                 "best": float(self.best), "median": median, "reference_trials": count}
             self.model.stop_training = True
+
+
+class ChanceStopping(keras.callbacks.Callback):
+    """Stop training when Keras's validation AUC has been exactly 0.5 for ``epochs``
+    epochs in a row: every validation image gets the same score (to the metric's
+    thresholds' resolution), a model that has learnt nothing and, in the searches
+    recorded so far, never started to.
+
+    The median rule cannot stop such a trial while it is warming up, nor a full-size
+    trial before half its epochs; this one can, from the ``epochs``-th epoch on. What it
+    decided is left on ``model.pruned`` (with ``"rule": "chance"``).
+    """
+
+    def __init__(self, epochs: int = choices.CHANCE_EPOCHS, metric: str = "val_auc"):
+        super().__init__()
+        self.epochs, self.metric = epochs, metric
+
+    def on_train_begin(self, logs=None):
+        self.run = 0
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = (logs or {}).get(self.metric)
+        if value is None:
+            return
+        self.run = self.run + 1 if abs(float(value) - 0.5) < 1e-9 else 0
+        trained = epoch + 1
+        if self.run < self.epochs or trained >= (self.params or {}).get("epochs", trained + 1):
+            return  # not dead yet, or the last epoch anyway: nothing to save
+        print(f"trial pruned at epoch {trained}: {self.metric} has been 0.5 (the same score for every "
+              f"validation image) for {self.run} epochs", flush=True)
+        self.model.pruned = {"epoch": trained, "value": float(value), "rule": "chance"}
+        self.model.stop_training = True
 
 
 def trial_image_size(record: dict, default: int) -> int:

@@ -31,12 +31,20 @@ def pool_folds(pool: pd.DataFrame, k: int, seed: int) -> np.ndarray:
     return folds
 
 
-def unseen_validation(parts: dict, k: int, seed: int) -> np.ndarray:
-    """Which of ``parts["val"]``'s images are in fold 0 of the run's refit pool (train then
-    validation, as :func:`automl.search.run_refit` pools them): the ones fold 0's model,
-    the encoder of the refit run's embeddings, never trained on."""
+def unseen_validation(parts: dict, k: int, seed: int) -> tuple[int, np.ndarray]:
+    """The fold whose model encodes a refit run's embeddings, and which of ``parts["val"]``'s
+    images it never trained on (those it held out: the refit pools train, then validation,
+    as :func:`automl.search.run_refit` does).
+
+    It is the first fold that holds validation images out. With K = 5 and a validation
+    share of 1/5 the refit's folds can reproduce the search's own split (the same grouped,
+    stratified splitter, the same seed): then a single fold holds every validation image,
+    and fold 0 would have trained on all of them.
+    """
     pool = pd.concat([parts["train"], parts["val"]], ignore_index=True)
-    return pool_folds(pool, k, seed)[len(parts["train"]):] == 0
+    folds = pool_folds(pool, k, seed)[len(parts["train"]):]
+    fold = int(folds.min()) if len(folds) else 0
+    return fold, folds == fold
 
 
 def refit_epochs(trial: dict, objective: str, direction: str) -> int:

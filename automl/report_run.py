@@ -54,6 +54,12 @@ def _trial_order(trial: dict) -> tuple:
     return (not tid.isdigit(), int(tid) if tid.isdigit() else 0, tid)
 
 
+def pruned_reason(pruned: dict) -> str:
+    """" at epoch E (median M)", or " at epoch E (AUC at chance)" for the chance rule."""
+    why = "AUC at chance" if pruned.get("rule") == "chance" else f"median {fmt(pruned.get('median'))}"
+    return f" at epoch {esc(pruned.get('epoch'))} ({why})"
+
+
 def render_trials(run: Run) -> str:
     """Trial-level table: every recorded trial, its image size, pruned ones with the epoch and
     median that stopped them, failed ones with the exception line."""
@@ -62,8 +68,7 @@ def render_trials(run: Run) -> str:
         "trial": esc(t.get("trial_id")) + (" (best)" if str(t.get("trial_id")) == str(best) else ""),
         "worker": esc(t.get("worker", DASH)),
         "status": esc(t.get("status", DASH)) + (
-            f" at epoch {esc(dig(t, 'pruned', 'epoch'))} (median {fmt(dig(t, 'pruned', 'median'))})"
-            if isinstance(t.get("pruned"), dict) else ""),
+            pruned_reason(t["pruned"]) if isinstance(t.get("pruned"), dict) else ""),
         "px": esc(t.get("image_size") or dig(run.summary, "config", "image_size") or DASH),
         esc(name): fmt(dig(t, "metrics", name)),
         "seconds": fmt(t.get("seconds"), 1),

@@ -158,11 +158,15 @@ def scored_model(models: list[keras.Model]) -> keras.Model:
                        name=f"{models[0].name}_ensemble_of_{len(models)}")
 
 
-def embedding_model(model: keras.Model) -> keras.Model:
+def embedding_model(model: keras.Model, member: int = 0) -> keras.Model:
     """Images -> the ``embedding`` layer of ``model``, or of its first nested model that has
-    one: the best member (``member_0``) of an ensemble from :func:`scored_model`, inside its
-    test-time augmentation wrapper if any."""
-    found = _with_embedding(model)
+    one: by default the best member (``member_0``) of an ensemble from :func:`scored_model`,
+    inside its test-time augmentation wrapper if any; ``member`` picks another (after a
+    refit, member ``f`` of the best configuration is its fold-``f`` model)."""
+    nested = next((layer for layer in model.layers if layer.name == f"member_{member}"), None)
+    if member and nested is None:
+        raise ValueError(f"{model.name}: no ensemble member {member}")
+    found = _with_embedding(nested or model)
     if found is None:
         raise ValueError(f"{model.name}: no layer named 'embedding' in the model or its members")
     return keras.Model(found.inputs, found.get_layer("embedding").output)

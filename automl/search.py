@@ -158,7 +158,9 @@ def run_search(config: SearchConfig, *, resume: str | Path | None = None, role: 
     previous = tuning.install_interrupt_handlers()
     try:
         if not refit_planned:
-            tuner.search(epochs=config.epochs, callbacks=tuning.trial_callbacks(budget, run_dir, objective),
+            callbacks = tuning.trial_callbacks(budget, run_dir, objective,
+                                               reserve=lambda: tuner.reserve_seconds())
+            tuner.search(epochs=config.epochs, callbacks=callbacks,
                          verbose=2 if verbose else 0)
         tuning.check_interrupted()
     except tuning.RunInterrupted as error:

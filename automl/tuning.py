@@ -62,14 +62,26 @@ class TrialTimeLimit(keras.callbacks.Callback):
 
     One slow configuration must not eat the whole search budget on a CPU, and the
     trial running when the search budget ends must not overrun it by much.
+
+    With a refit to follow, ``reserve_from`` is the budget's end and ``reserve()`` the
+    seconds the refit needs: a trial that starts before ``reserve_from - reserve()``
+    stops once that point has passed, so the refit gets the time kept for it (a trial
+    that starts after it is the final full-size retraining, limited by ``stop_at``).
     """
 
-    def __init__(self, minutes: float | None, stop_at: float | None = None):
+    def __init__(self, minutes: float | None, stop_at: float | None = None, *,
+                 reserve_from: float | None = None, reserve=None):
         super().__init__()
         self.minutes, self.stop_at = minutes, stop_at
+        self.reserve_from, self.reserve = reserve_from, reserve
 
     def on_train_begin(self, logs=None):
         self.started = time.time()
+        self.refit_from = None
+        if self.reserve_from and self.reserve:
+            reserved = self.reserve()
+            if reserved > 0 and self.started < self.reserve_from - reserved:
+                self.refit_from = self.reserve_from - reserved
 
     def on_epoch_end(self, epoch, logs=None):
         now = time.time()
@@ -78,6 +90,9 @@ class TrialTimeLimit(keras.callbacks.Callback):
             self.model.stop_training = True
         elif self.stop_at and now > self.stop_at:
             print("trial stopped: the search's time budget is spent")
+            self.model.stop_training = True
+        elif self.refit_from and now > self.refit_from:
+            print("trial stopped: the time kept for the refit has begun")
             self.model.stop_training = True
 
 
@@ -286,6 +301,13 @@ class TaskHyperModel(kt.HyperModel):
             # The architecture is the full-size one at every size: a screened model is the
             # model that would be retrained, on a quarter of the pixels (and of the compute).
             hp.Fixed("stem_stride", backbones.stem_stride(self.space.image_size))
+        conv = set(self.space.families) - set(backbones.APPLICATIONS)
+        if self.screen_size and conv and "blocks" not in self.space.fixed:
+            # Declared first, this range holds at every size: only configurations that can be
+            # screened are drawn (6 blocks after a stride-2 stem cannot be built at 64 px;
+            # every such trial used to fail).
+            most = backbones.max_blocks(self.screen_size, hp.values["stem_stride"])
+            hp.Int("blocks", backbones.MIN_BLOCKS, most, default=min(4, most))
 
     def trial_size(self, hp) -> int:
         return int(hp.values.get("image_size") or self.space.image_size)
@@ -318,7 +340,8 @@ class TaskHyperModel(kt.HyperModel):
                           min_epoch=max(choices.PRUNE_MIN_EPOCH, int(kwargs.get("epochs") or 0) // 2))
                      if promoted else {})
             kwargs["callbacks"] = [*kwargs.get("callbacks", []), pruning.MedianStopping(
-                self.records_path, self.space.objective, image_size=size, **judge)]
+                self.records_path, self.space.objective, image_size=size, **judge),
+                pruning.ChanceStopping()]
         space = dataclasses.replace(self.space, image_size=size)
         return self.task.fit(hp, model, train, val, space, **kwargs)
 
@@ -371,18 +394,20 @@ def build_tuner(config: SearchConfig, hypermodel: TaskHyperModel, run_dir: Path,
     return tuner
 
 
-def trial_callbacks(config: SearchConfig, run_dir: Path, objective: str) -> list:
+def trial_callbacks(config: SearchConfig, run_dir: Path, objective: str, *, reserve=None) -> list:
     """Early stopping on the objective, NaN guard, time limits, TensorBoard and the interrupt
-    check for every trial."""
-    stop_at = None
+    check for every trial. ``reserve()``: the seconds to keep free at the end of the budget
+    (see :class:`TrialTimeLimit`)."""
+    stop_at = end = None
     if config.time_budget_minutes:
         minutes = config.time_budget_minutes
-        stop_at = time.time() + 60 * (minutes + choices.overrun_minutes(minutes))
+        end = time.time() + 60 * minutes
+        stop_at = end + 60 * choices.overrun_minutes(minutes)
     return [
         keras.callbacks.EarlyStopping(monitor=objective, mode=choices.objective_direction(objective),
                                       patience=config.patience, restore_best_weights=True),
         keras.callbacks.TerminateOnNaN(),
-        TrialTimeLimit(config.trial_minutes, stop_at=stop_at),
+        TrialTimeLimit(config.trial_minutes, stop_at=stop_at, reserve_from=end, reserve=reserve),
         keras.callbacks.TensorBoard(log_dir=str(run_dir / "tb"), write_graph=False, profile_batch=0),
         InterruptCheck(),
     ]

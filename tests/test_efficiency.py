@@ -49,8 +49,8 @@ def test_a_trial_below_the_median_stops_and_says_why(tmp_path):
     assert not stopper.model.stop_training  # epoch 1: before min_epoch
     stopper.on_epoch_end(1, {"val_auc": 0.7})
     assert stopper.model.stop_training
-    assert stopper.model.pruned == {"epoch": 2, "value": 0.7, "best": 0.7, "median": 0.81,
-                                    "reference_trials": 3}
+    assert stopper.model.pruned == {"rule": "median", "epoch": 2, "value": 0.7, "best": 0.7,
+                                    "median": 0.81, "reference_trials": 3}
 
 
 def test_no_pruning_above_the_median_before_the_warmup_or_at_the_last_epoch(tmp_path):
@@ -172,6 +172,95 @@ def test_promoted_full_size_trials_are_judged_later_and_against_more_peers(tmp_p
     assert (stopper(48, None).warmup_trials, stopper(48, None).min_epoch) == (3, 2)
 
 
+def _chance_stopper(epochs=12):
+    stopper = pruning.ChanceStopping()
+    stopper.set_model(types.SimpleNamespace(stop_training=False))
+    stopper.set_params({"epochs": epochs})
+    stopper.on_train_begin()
+    return stopper
+
+
+def test_a_trial_whose_validation_auc_sits_at_chance_stops_as_pruned():
+    dead = _chance_stopper()
+    dead.on_epoch_end(0, {"val_auc": 0.5})
+    assert not dead.model.stop_training  # one epoch at chance: a model may still start
+    dead.on_epoch_end(1, {"val_auc": 0.5})
+    assert dead.model.stop_training
+    assert dead.model.pruned == {"epoch": 2, "value": 0.5, "rule": "chance"}
+    # Back above chance in between, the count starts again; the last epoch saves nothing.
+    waking = _chance_stopper()
+    for epoch, value in enumerate([0.5, 0.547, 0.5]):
+        waking.on_epoch_end(epoch, {"val_auc": value})
+    assert not waking.model.stop_training
+    last = _chance_stopper(epochs=2)
+    for epoch in range(2):
+        last.on_epoch_end(epoch, {"val_auc": 0.5})
+    assert not last.model.stop_training
+    # A task without Keras's AUC (the autoencoder) is never judged by it.
+    other = _chance_stopper()
+    for epoch in range(4):
+        other.on_epoch_end(epoch, {"val_loss": 0.5})
+    assert not other.model.stop_training
+
+
+def test_a_trial_that_crosses_the_time_kept_for_the_refit_stops_there():
+    from automl.tuning import TrialTimeLimit
+
+    clock = [1000.0]
+
+    def limit(reserved):
+        callback = TrialTimeLimit(None, stop_at=1000.0 + 700, reserve_from=1000.0 + 600,
+                                  reserve=lambda: reserved)
+        callback.set_model(types.SimpleNamespace(stop_training=False))
+        callback.on_train_begin()
+        return callback
+
+    with mock.patch("automl.tuning.time.time", lambda: clock[0]):
+        crossing = limit(300.0)  # starts at 0 s, the refit's time begins at 300 s
+        free = limit(0.0)  # no refit planned (or none fits): only the budget's end counts
+        clock[0] = 1000.0 + 250
+        crossing.on_epoch_end(0)
+        assert not crossing.model.stop_training
+        clock[0] = 1000.0 + 310
+        crossing.on_epoch_end(1)
+        free.on_epoch_end(1)
+        assert crossing.model.stop_training and not free.model.stop_training
+        # A trial that starts inside the refit's time is the final full-size retraining a
+        # screened search must end with: only the budget's end (and its overrun) stops it.
+        final = limit(300.0)
+        clock[0] = 1000.0 + 650
+        final.on_epoch_end(0)
+        assert not final.model.stop_training
+        clock[0] = 1000.0 + 701
+        final.on_epoch_end(1)
+        assert final.model.stop_training
+
+
+def test_screening_draws_only_as_many_blocks_as_the_screen_size_can_pool():
+    import keras_tuner as kt
+
+    from automl import backbones, tuning
+    from automl.tasks.base import SearchSpace
+
+    assert [backbones.max_blocks(size, stride) for size, stride in [(64, 2), (64, 1), (224, 2)]] == [5, 6, 6]
+    assert backbones.max_blocks(8, 2) == backbones.MIN_BLOCKS
+
+    def blocks(screen_size, fixed=None, families=("plain",)):
+        hypermodel = tuning.TaskHyperModel.__new__(tuning.TaskHyperModel)
+        hypermodel.space = SearchSpace(image_size=128, families=families, fixed=fixed or {})
+        hypermodel.screen_size = screen_size
+        hp = kt.HyperParameters()
+        hypermodel.declare_hyperparameters(hp)
+        return next((h for h in hp.space if h.name == "blocks"), None)
+
+    assert blocks(64).max_value == 5 and blocks(64).default == 4
+    assert blocks(32).max_value == 4
+    assert blocks(64, fixed={"stem_stride": 1}).max_value == 6
+    assert blocks(None) is None  # no screening: build_features' full range
+    assert blocks(64, fixed={"blocks": 3}).name == "blocks"  # pinned: Fixed, as the user asked
+    assert blocks(64, families=("efficientnetb0",)) is None  # no conv family: no blocks at all
+
+
 def test_precision_policies():
     assert precision.policy_name("float32", gpus=1, bf16=True) == "float32"
     assert precision.policy_name("mixed", gpus=1, bf16=False) == "mixed_float16"
@@ -218,8 +307,8 @@ def test_a_screened_and_pruned_search_records_both_and_chooses_at_full_size(synt
     assert sizes == {24, 48}, sizes
     assert all(t["stage"] == ("screen" if t["image_size"] == 24 else "full") for t in trials)
     pruned = [t for t in trials if t["status"] == "PRUNED"]
-    assert pruned and all(t["pruned"]["epoch"] >= 2 and t["pruned"]["best"] < t["pruned"]["median"]
-                          for t in pruned)
+    assert pruned and all(t["pruned"]["epoch"] >= 2 for t in pruned)
+    assert all(t["pruned"]["best"] < t["pruned"]["median"] for t in pruned if t["pruned"]["rule"] == "median")
     summary = records.read_json(run_dir / "summary.json")
     best = next(t for t in trials if t["trial_id"] == summary["best_trial"])
     assert best["image_size"] == 48 and best["status"] == "COMPLETED"

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import types
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -101,12 +104,27 @@ def test_plan_takes_folds_first_then_configurations_within_the_time_left():
 def test_the_refit_encoder_never_trained_on_the_validation_images_the_knn_chooses_on():
     pool = _pool(patients=40)
     parts = {"train": pool.iloc[:60].reset_index(drop=True), "val": pool.iloc[60:].reset_index(drop=True)}
-    unseen = refit.unseen_validation(parts, 3, seed=5)
+    fold, unseen = refit.unseen_validation(parts, 3, seed=5)
     folds = refit.pool_folds(pd.concat([parts["train"], parts["val"]], ignore_index=True), 3, seed=5)
-    fold0_training = set(pd.concat([parts["train"], parts["val"]], ignore_index=True).path[folds != 0])
-    assert 0 < unseen.sum() < len(unseen)
-    assert not set(parts["val"].path[unseen]) & fold0_training
-    assert set(parts["val"].path[~unseen]) <= fold0_training
+    encoder_training = set(pd.concat([parts["train"], parts["val"]], ignore_index=True).path[folds != fold])
+    assert fold == 0 and 0 < unseen.sum() < len(unseen)
+    assert not set(parts["val"].path[unseen]) & encoder_training
+    assert set(parts["val"].path[~unseen]) <= encoder_training
+
+
+def test_when_the_refit_folds_reproduce_the_search_split_the_encoder_is_the_fold_that_held_it_out():
+    from automl.data.splits import make_splits
+
+    # K = 5 folds and a 1/5 validation share, same seed: the same splitter draws the same
+    # groups, so one fold is the validation split (seed 1 of binary-study-00ae6f89: fold 2).
+    pool = _pool(patients=60)
+    index = types.SimpleNamespace(table=pool.assign(split="train"), root=Path("pool"))
+    splits = make_splits(index, val_fraction=0.2, seed=1)
+    parts = {"train": splits.train, "val": splits.val}
+    folds = refit.pool_folds(pd.concat([splits.train, splits.val], ignore_index=True), 5, seed=1)
+    assert len(np.unique(folds[len(splits.train):])) == 1  # every validation image in one fold
+    fold, unseen = refit.unseen_validation(parts, 5, seed=1)
+    assert fold == folds[len(splits.train)] and unseen.all()
 
 
 @pytest.mark.slow

@@ -154,19 +154,19 @@ def refit_run_is_whole(run_dir, data):
     assert np.allclose(saved, averaged, atol=1e-6)
     recorded = test[[c for c in test.columns if c.startswith("score")]].to_numpy()
     assert recorded.shape == saved.shape and np.allclose(saved, recorded, atol=1e-5)
-    # The embeddings of a refit run: KNN and t-SNE on the validation images its fold-0
-    # encoder never saw (the t-SNE map had once labelled them with the whole split's rows).
+    # The embeddings of a refit run: KNN and t-SNE on the validation images its encoder (a
+    # fold model) never saw (the t-SNE map had once labelled them with the whole split's rows).
     _, _, _, parts = prepare(SearchConfig.load(run_dir), log=lambda *a: None)
-    mask = refit.unseen_validation(parts, r["folds"], summary["config"]["seed"])
+    fold, mask = refit.unseen_validation(parts, r["folds"], summary["config"]["seed"])
     unseen = int(mask.sum())
-    assert 0 < unseen < counts["val"]
-    # Those are the images fold 0 held out in the refit itself: their recorded out-of-fold
-    # scores (pool order: train, then validation) are fold 0's models' (members 0, 2, ...).
+    assert 0 < unseen <= counts["val"]
+    # Those are the images that fold held out in the refit itself: their recorded out-of-fold
+    # scores (pool order: train, then validation) are that fold's models' (members f, f + 2, ...).
     held = oof.iloc[counts["train"]:][mask]
     x = task.model_inputs(load_images([data / p for p in held.path], 32))
-    fold_0 = np.mean([m.predict(x, verbose=0).reshape(len(held), -1) for m in members[::2]], axis=0)
+    held_out_by = np.mean([m.predict(x, verbose=0).reshape(len(held), -1) for m in members[fold::2]], axis=0)
     recorded = held[[c for c in held.columns if c.startswith("score")]].to_numpy()
-    assert np.allclose(fold_0, recorded, atol=1e-5)
+    assert np.allclose(held_out_by, recorded, atol=1e-5)
     tsne = embed_run(run_dir, log=lambda *a: None)["tsne"]
     assert tsne["features"]["embedding"]["n"] == unseen + counts["test"]
     assert (run_dir / "tsne_embedding.png").exists()
