@@ -12,12 +12,13 @@ from automl.report_peers import render_peer_rows
 from automl.runs import load_runs, load_studies
 
 BENCHMARKS = ("bench_data", "bench_training", "bench_memory", "bench_tuners", "bench_training_compare",
-              "time_to_accuracy")
+              "time_to_accuracy", "trial_minutes")
 MAKE = {
     "bench_data": "make bench-data DATA=...",
     "bench_training": "make bench-training",
     "bench_training_compare": "make bench-training DATA=...",
     "time_to_accuracy": "python benchmarks/time_to_accuracy.py --run RUN... --label ...",
+    "trial_minutes": "python benchmarks/trial_minutes.py --run RUN...",
     "bench_memory": "make bench-memory",
     "bench_tuners": "make bench-tuners DATA=...",
 }
@@ -29,6 +30,7 @@ HEADINGS = {
     "peers": "(5) Peers",
     "bench_training_compare": "(2b) Precision, XLA and threads: old against new settings",
     "time_to_accuracy": "(6) Time to accuracy: the default budget",
+    "trial_minutes": "(7) Where the search minutes went",
 }
 TTA_PNG = "time_to_accuracy.png"
 FRACTIONS = ("0.25", "0.5", "0.75", "1.0")
@@ -230,6 +232,30 @@ def section_time_to_accuracy(data: dict | None) -> str:
         "", f"![time to accuracy]({TTA_PNG})", "", table(rows, "no rows")])
 
 
+def section_trial_minutes(data: dict | None) -> str:
+    if not data:
+        return _missing("trial_minutes")
+
+    def spent(part: dict) -> str:
+        return f"{part['trials']} ({_num(part['minutes'], '.1f')} min)" if part.get("trials") else "0"
+
+    rows = [{
+        "study": f"`{esc(row.get('study'))}`" if row.get("study") else DASH,
+        "run": f"`{esc(row.get('run_id'))}`", "seed": esc(row.get("seed")),
+        "search minutes": _num(row.get("search_minutes"), ".1f"), "trials": str(row.get("trials", DASH)),
+        **{name: spent(row[name]) for name in ("completed", "pruned (median)", "pruned (chance)", "failed")},
+        "dead (val AUC 0.5 throughout)": spent(row["dead"]) + (
+            f", {row['dead']['full_size']} at full size" if row["dead"].get("full_size") else ""),
+    } for row in data.get("rows", [])]
+    return "\n".join([
+        "Each run's recorded trials and their minutes, by how they ended. A *dead* trial gave "
+        "every validation image one score (Keras's validation AUC exactly 0.5 at every epoch); "
+        "since session 12 such a trial stops after 2 epochs as *pruned (chance)*, when it had "
+        "more epochs to run (screening trials at 64 px train 2 epochs: nothing to save there). "
+        "Failed trials take seconds: they fail while being built.",
+        "", table(rows, "no rows")])
+
+
 def plot_time_to_accuracy(data: dict | None, path: Path) -> None:
     """Best validation objective and test accuracy/AUC against minutes, one line per search."""
     if not data:
@@ -300,6 +326,7 @@ def render(results: dict[str, dict | None], peers: list[dict], notes: str | None
         ("bench_memory", section_memory(results.get("bench_memory"))),
         ("peers", section_peers(peers)),
         ("time_to_accuracy", section_time_to_accuracy(results.get("time_to_accuracy"))),
+        ("trial_minutes", section_trial_minutes(results.get("trial_minutes"))),
     ]
     for key, body in sections:
         parts += ["", f"## {HEADINGS[key]}", "", body]

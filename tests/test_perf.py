@@ -97,7 +97,7 @@ def test_perf_report_with_nothing_measured(tmp_path):
     out = tmp_path / "perf.md"
     perf.main(["--results", str(tmp_path), "--out", str(out)])
     text = out.read_text()
-    assert text.count("not measured yet") == 7
+    assert text.count("not measured yet") == 8
 
 
 def test_tuner_curve_is_monotone_best_so_far(tmp_path):
@@ -183,3 +183,30 @@ def test_operating_points_are_chosen_on_the_selection_rows_and_read_on_test(tmp_
     # The threshold ablation reads the same rows, and says which they are.
     clean = _load("threshold_ablation").ablate(run)["rows"][1]
     assert clean["threshold_from"] == "clean out-of-fold scores" and 0.5 < clean["threshold"] < 0.65
+
+
+def test_trial_minutes_are_summed_by_outcome_and_dead_trials_found(tmp_path):
+    trial_minutes, perf = _load("trial_minutes"), _load("perf")
+    run = tmp_path / "binary-study-x" / "binary-run"
+    run.mkdir(parents=True)
+    trials = [
+        {"status": "COMPLETED", "seconds": 120, "stage": "full", "history": {"val_auc": [0.8, 0.9]}},
+        {"status": "COMPLETED", "seconds": 60, "stage": "full", "history": {"val_auc": [0.5, 0.5, 0.5]}},
+        {"status": "PRUNED", "seconds": 30, "stage": "screen", "pruned": {"rule": "median", "epoch": 2},
+         "history": {"val_auc": [0.6, 0.7]}},
+        {"status": "PRUNED", "seconds": 24, "stage": "full", "pruned": {"rule": "chance", "epoch": 2},
+         "history": {"val_auc": [0.5, 0.5]}},
+        {"status": "PRUNED", "seconds": 6, "pruned": {"epoch": 2}, "history": {"val_auc": [0.5, 0.51]}},
+        {"status": "FAILED", "seconds": 0.5, "history": {}},
+    ]
+    (run / "trials.jsonl").write_text("".join(json.dumps(t) + "\n" for t in trials))
+    (run / "summary.json").write_text(json.dumps({"search_seconds": 600, "config": {"seed": 1}}))
+    row = trial_minutes.run_minutes(run)
+    assert (row["study"], row["seed"], row["search_minutes"], row["trials"]) == ("binary-study-x", 1, 10, 6)
+    assert row["completed"] == {"trials": 2, "minutes": 3.0}
+    assert row["pruned (median)"] == {"trials": 2, "minutes": 0.6}  # records before the rule was named
+    assert row["pruned (chance)"] == {"trials": 1, "minutes": 0.4}
+    assert row["failed"]["trials"] == 1
+    assert row["dead"] == {"trials": 2, "minutes": 1.4, "full_size": 2}
+    text = perf.section_trial_minutes({"rows": [row]})
+    assert "`binary-study-x`" in text and "1 (0.4 min)" in text and "2 (1.4 min), 2 at full size" in text
