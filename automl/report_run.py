@@ -55,7 +55,7 @@ def _trial_order(trial: dict) -> tuple:
 
 
 def pruned_reason(pruned: dict) -> str:
-    """" at epoch E (median M)", or " at epoch E (AUC at chance)" for the chance rule."""
+    """A pruned trial's status suffix: at epoch E (median M), or (AUC at chance) for the chance rule."""
     why = "AUC at chance" if pruned.get("rule") == "chance" else f"median {fmt(pruned.get('median'))}"
     return f" at epoch {esc(pruned.get('epoch'))} ({why})"
 
