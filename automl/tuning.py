@@ -385,9 +385,14 @@ def build_tuner(config: SearchConfig, hypermodel: TaskHyperModel, run_dir: Path,
         oracle = tuner.oracle
         oracle.__class__ = type(f"SizePromoting{type(oracle).__name__}",
                                 (fidelity.SizePromotionMixin, type(oracle)), {})
+        def seconds(minutes):
+            return 60 * minutes if minutes else None
+
         oracle.setup_promotion(screen_size=config.screen_size, full_size=config.image_size,
                                max_epochs=max(config.epochs, 1), hyperband=config.tuner == "hyperband",
-                               records_path=run_dir / "trials.jsonl")
+                               records_path=run_dir / "trials.jsonl",
+                               budget_seconds=seconds(config.time_budget_minutes),
+                               members=config.ensemble or 1, trial_seconds=seconds(config.trial_minutes))
     hypermodel.discovering = False
     tuner.setup_recording(run_dir, run_dir.name, hypermodel.task, objective=objective,
                           time_budget_minutes=config.time_budget_minutes)

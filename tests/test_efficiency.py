@@ -133,6 +133,67 @@ def test_failed_screens_count_towards_the_first_ranking(tmp_path):
     assert _oracle(nothing, tmp_path, [(24, 10.0)] * 6).next_promotion() is None
 
 
+def _timed_oracle(tmp_path, screens, *, full=(), budget_seconds=1000.0):
+    """A promoting oracle with a time budget over screened trials ``(id, score, seconds per
+    epoch, lr)`` and retrained ones ``(id, lr, seconds per epoch)``; 2 screen epochs, 8 full."""
+    path = tmp_path / "timed.jsonl"
+    path.unlink(missing_ok=True)
+    trials = []
+    for trial_id, score, per_epoch, lr in screens:
+        trials.append(_screen(trial_id, score, lr=lr))
+        records.append_jsonl(path, {"trial_id": str(trial_id), "image_size": 24, "status": "COMPLETED",
+                                    "seconds": 2 * per_epoch, "history": {"loss": [1.0, 0.5]},
+                                    "hparams": {"image_size": 24, "lr": lr}})
+    for trial_id, lr, per_epoch in full:
+        trials.append(_Trial(str(trial_id), {"image_size": 48, "lr": lr}, 0.9))
+        records.append_jsonl(path, {"trial_id": str(trial_id), "image_size": 48, "status": "COMPLETED",
+                                    "seconds": 8 * per_epoch, "history": {"loss": [1.0] * 8},
+                                    "hparams": {"image_size": 48, "lr": lr}})
+    oracle = _PromotingOracle()
+    oracle.trials = {t.trial_id: t for t in trials}
+    oracle.setup_promotion(screen_size=24, full_size=48, max_epochs=8, hyperband=False, records_path=path,
+                           budget_seconds=budget_seconds, members=3, trial_seconds=400.0)
+    return oracle
+
+
+def test_a_promotion_keeps_to_the_best_screens_whose_full_size_time_fits_an_ensemble_member(tmp_path):
+    assert fidelity.PRIOR_COST_PER_PIXEL_RATIO == 0.6 and fidelity.MEMBER_SLACK == 1.5
+    # Budget 1000 s: the full-size stage's share is 600 s, 200 s for each of 3 members,
+    # 300 s with the slack. The prior ratio at 24 -> 48 px is 0.6 * 4 = 2.4 per epoch.
+    screens = [(0, 0.95, 30.0, 0), (1, 0.93, 20.0, 1), (2, 0.90, 10.0, 2), (3, 0.99, 5.0, 3),
+               (4, 0.50, 1.0, 4), (5, 0.80, 25.0, 5), (6, 0.2, 1.0, 6), (7, 0.1, 1.0, 7)]
+    oracle = _timed_oracle(tmp_path, screens)
+    trial_records = records.read_jsonl(oracle.records_path)
+    estimates = oracle.full_size_estimates(list(oracle.trials.values()), trial_records)
+    assert estimates["0"] == 400.0  # 30 * 2.4 * 8 = 576 s, capped by the trial limit
+    assert estimates["2"] == pytest.approx(10 * 2.4 * 8)
+    assert oracle.next_promotion()["lr"] == 3  # the best screen fits: taken
+    # Without trial 3, the best three are 0 (400 s), 1 (384 s) and 2 (192 s): 2 fits.
+    oracle = _timed_oracle(tmp_path, [s for s in screens if s[0] != 3])
+    assert oracle.next_promotion()["lr"] == 2
+    # Then the best three are 0 (400 s), 1 (384 s) and 5 (400 s); trial 4 fits but is not
+    # among them: when none of the best three fits, the cheapest of them is retrained.
+    oracle = _timed_oracle(tmp_path, [s for s in screens if s[0] not in (2, 3)])
+    assert oracle.next_promotion()["lr"] == 1
+    # Without a time budget the best screen is retrained, whatever it costs.
+    oracle = _timed_oracle(tmp_path, [s for s in screens if s[0] != 3], budget_seconds=None)
+    assert oracle.next_promotion()["lr"] == 0
+
+
+def test_the_cost_ratio_is_measured_on_the_runs_own_retrained_configurations(tmp_path):
+    screens = [(0, 0.95, 30.0, 0), (1, 0.93, 20.0, 1), (2, 0.90, 10.0, 2), (5, 0.80, 10.0, 5),
+               (6, 0.7, 10.0, 6), (7, 0.6, 10.0, 7)]
+    # Configuration 5 was retrained at 15 s per epoch: 1.5 times its screen's 10 s.
+    oracle = _timed_oracle(tmp_path, screens, full=[(8, 5, 15.0)], budget_seconds=3000.0)
+    trial_records = records.read_jsonl(oracle.records_path)
+    assert fidelity.cost_ratio(trial_records, 24, 48) == pytest.approx(1.5)
+    assert fidelity.cost_ratio(trial_records[:6], 24, 48) == pytest.approx(2.4)  # the prior
+    # 1,800 s share - 120 s spent, over 2 members still wanted, with the slack: 1,260 s.
+    assert oracle.member_allowance(120.0, 1, 1) == pytest.approx(1.5 * 1680 / 2)
+    assert oracle.next_promotion()["lr"] == 0  # 30 * 1.5 * 8 = 360 s fits
+    assert fidelity.epoch_seconds({"seconds": 10.0, "history": {}}) is None
+
+
 def test_a_budget_spent_before_any_full_size_trial_retrains_the_best_screen_once(tmp_path):
     from automl import tuning
 
