@@ -121,7 +121,17 @@ def render_refit(s: dict) -> str:
                               "held-out patients": esc(f.get("held_out_patients")),
                               f"held-out {esc(r.get('quality'))} (clean)": fmt(f.get("quality"))}
                              for f in folds], "")]
+    if r.get("failed_folds"):
+        lines += ["", "Dropped from the refit (a fold model fell too far below its validation in the "
+                  "search): " + render_failed_folds(r["failed_folds"]) + "."]
     return "\n".join(lines)
+
+
+def render_failed_folds(failed: list) -> str:
+    """``trial T fold F: 0.701 held out against 0.992 on validation`` for each failed fold model."""
+    return "; ".join(f"trial {esc(f.get('trial_id'))} fold {esc((f.get('fold') or 0) + 1)}: "
+                     f"{fmt(f.get('quality'))} held out against {fmt(f.get('validation'))} on validation"
+                     for f in failed if isinstance(f, dict))
 
 
 def render_by_family(run: Run) -> str:
@@ -257,6 +267,11 @@ def render_run(run: Run, out: Path) -> str:
         parts += ["#### By family and score (validation)", render_by_family(run)]
     if isinstance(s.get("refit"), dict):
         parts += ["#### Cross-validated refit: out-of-fold estimate beside test", render_refit(s)]
+    elif isinstance(s.get("refit_skipped"), dict) and s["refit_skipped"].get("rejected"):
+        parts += ["#### Cross-validated refit: rejected", (
+            f"Every refit configuration had a fold model that failed ("
+            f"{render_failed_folds(s['refit_skipped']['rejected'])}), so every choice was made on "
+            f"validation and the saved model is the search's."), ""]
     elif isinstance(s.get("refit_skipped"), dict):
         skipped = s["refit_skipped"]
         parts += ["#### Cross-validated refit: skipped", (

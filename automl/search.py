@@ -233,8 +233,9 @@ def run_refit(config: SearchConfig, run_dir: Path, task: Task, space: SearchSpac
               folds: int, *, seconds_left: float | None, log=print):
     """Retrain the best configurations on up to ``folds`` folds of train + validation, as
     many folds, then configurations, as the time left allows. Returns the refit
-    (:class:`automl.refit.RefitResult`), or why it was skipped (a dict) when not even two
-    folds of the best configuration fit the time left, or None without candidates."""
+    (:class:`automl.refit.RefitResult`), or why it was skipped or rejected (a dict): not even
+    two folds of the best configuration fit the time left, or every configuration has a
+    failed fold model; None without candidates."""
     train, val = data
     trials = refit_candidates(config, run_dir, objective)
     if not trials:
@@ -267,7 +268,27 @@ def run_refit(config: SearchConfig, run_dir: Path, task: Task, space: SearchSpac
                              shifted=config.validation == "shift", seed=config.seed, store=store, log=log)
     result.plan = {"folds_requested": folds, "seconds_left": seconds_left,
                    "seconds_estimated": round(cost(trials, k), 2)}
-    return result
+    return checked_refit(task, result, log=log)
+
+
+def checked_refit(task: Task, result: refit.RefitResult, *, log=print):
+    """The refit without the configurations that have a failed fold model
+    (:func:`automl.refit.failed_folds`); why it was rejected (a dict) when that leaves none:
+    the search's choices on validation then stand."""
+    failed = refit.failed_folds(task, result)
+    measure = task.objective.removeprefix("val_")
+    for f in failed:
+        log(f"refit: trial {f['trial_id']}, fold {f['fold'] + 1} failed: {measure} "
+            f"{f['quality']:.3f} on its held-out images against {f['validation']:.3f} on validation in the "
+            f"search (tolerance {refit.FOLD_TOLERANCE:g})")
+    if not failed:
+        return result
+    kept = refit.without(result, {f["trial_id"] for f in failed})
+    if not kept.trials:
+        log("refit rejected: no configuration has every fold model sound; choices made on validation")
+        return {**result.plan, "rejected": failed, "seconds": round(result.seconds, 2)}
+    kept.plan = {**kept.plan, "failed_folds": failed}
+    return kept
 
 
 def split_data(config: SearchConfig, task: Task, parts: dict, image_size: int) -> tuple[SplitData, SplitData]:

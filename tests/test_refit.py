@@ -143,3 +143,53 @@ def test_a_refit_that_cannot_fit_the_time_budget_is_skipped_and_said(synthetic_d
     assert summary.get("val_source") != "out-of-fold" and not (run_dir / "refit").exists()
     assert any(line.startswith("refit skipped: two folds of trial") for line in said)
     assert "Cross-validated refit: skipped" in report_run.render_run(runs.load_run(run_dir), tmp_path)
+
+
+def _checked(qualities: dict[str, list[float]], validation: dict[str, float]):
+    """:func:`automl.search.checked_refit` over a refit of configurations whose fold models
+    scored ``qualities[trial]`` on their held-out images (``validation[trial]`` in the search)."""
+    from automl.search import checked_refit
+    from automl.tasks import get_task
+
+    trials = [{"trial_id": t, "metrics": {"val_auc": validation[t]}} for t in qualities]
+    result = refit.RefitResult(
+        trials=trials, pool=pd.DataFrame(), folds=np.array([0, 1]), selection=None,
+        models={t: [f"{t}{f}" for f in range(len(q))] for t, q in qualities.items()},
+        oof={t: np.zeros(2) for t in qualities},
+        fold_records=[{"trial_id": t, "fold": f, "quality": v} for t, q in qualities.items()
+                      for f, v in enumerate(q)],
+        seconds=60.0, plan={"folds_requested": 2})
+    return checked_refit(get_task("binary"), result, log=lambda *a: None)
+
+
+def test_a_refit_drops_a_configuration_with_a_failed_fold_model_and_is_rejected_when_none_is_left():
+    assert refit.FOLD_TOLERANCE == 0.1
+    validation = {"12": 0.99, "07": 0.98}
+    sound = _checked({"12": [0.992, 0.985], "07": [0.97, 0.95]}, validation)
+    assert [t["trial_id"] for t in sound.trials] == ["12", "07"] and "failed_folds" not in sound.plan
+    # The seed-1 refit of binary-study-4fa06528: fold 2 ended at 0.701 against 0.99.
+    dropped = _checked({"12": [0.992, 0.701], "07": [0.97, 0.95]}, validation)
+    assert [t["trial_id"] for t in dropped.trials] == ["07"] and list(dropped.models) == ["07"]
+    failed = [{"trial_id": "12", "fold": 1, "quality": 0.701, "validation": 0.99}]
+    assert dropped.plan["failed_folds"] == failed
+    assert {r["trial_id"] for r in dropped.fold_records} == {"07"}
+    rejected = _checked({"12": [0.992, 0.701]}, {"12": 0.99})
+    assert rejected == {"folds_requested": 2, "seconds": 60.0, "rejected": failed}
+
+
+@pytest.mark.slow
+def test_a_rejected_refit_leaves_the_searchs_choices_and_says_so(synthetic_data, tmp_path, monkeypatch):
+    from automl import records, report_run, runs
+    from automl.run_config import SearchConfig
+    from automl.search import run_search
+
+    monkeypatch.setattr(refit, "FOLD_TOLERANCE", -1.0)  # every fold model "fails"
+    said = []
+    run_dir = run_search(SearchConfig(data=str(synthetic_data), tuner="random", max_trials=1, epochs=1,
+                                      image_size=32, fixed={"blocks": 2}, refit="cv:2", out=str(tmp_path)),
+                         log=said.append)
+    summary = records.read_json(run_dir / "summary.json")
+    assert summary.get("refit") is None and summary.get("val_source") != "out-of-fold"
+    assert [f["fold"] for f in summary["refit_skipped"]["rejected"]] == [0, 1]
+    assert any(line.startswith("refit rejected") for line in said)
+    assert "Cross-validated refit: rejected" in report_run.render_run(runs.load_run(run_dir), tmp_path)
