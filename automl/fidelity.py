@@ -50,13 +50,14 @@ def epoch_seconds(record: dict) -> float | None:
 def cost_ratio(trial_records: list[dict], screen_size: int, full_size: int) -> float:
     """Full-size over screened seconds per epoch, measured on the configurations this run
     has trained at both sizes (their median), else the prior scaled by the pixel ratio."""
+    timed = [(r, config_key(r.get("hparams") or {}), epoch_seconds(r)) for r in trial_records]
     screened = {}
-    for r in trial_records:
-        if (r.get("image_size") or 0) == screen_size and epoch_seconds(r):
-            screened.setdefault(config_key(r.get("hparams") or {}), epoch_seconds(r))
-    ratios = [epoch_seconds(r) / screened[config_key(r.get("hparams") or {})] for r in trial_records
+    for r, key, seconds in timed:
+        if (r.get("image_size") or 0) == screen_size and seconds:
+            screened.setdefault(key, seconds)
+    ratios = [seconds / screened[key] for r, key, seconds in timed
               if (r.get("image_size") or 0) == full_size and r.get("status") == "COMPLETED"
-              and epoch_seconds(r) and config_key(r.get("hparams") or {}) in screened]
+              and seconds and key in screened]
     if ratios:
         return float(sorted(ratios)[len(ratios) // 2])
     return PRIOR_COST_PER_PIXEL_RATIO * (full_size / screen_size) ** 2
@@ -113,7 +114,7 @@ class SizePromotionMixin:
         """Seconds one more full-size trial may take: what is left of the full-size stage's
         share of the budget (on every worker) over the ensemble members still wanted, with
         :data:`MEMBER_SLACK`."""
-        if not getattr(self, "full_stage_seconds", None):
+        if not self.full_stage_seconds:
             return None
         left = max(self.full_stage_seconds * max(workers, 1) - full_seconds, 0.0)
         return MEMBER_SLACK * left / max(self.promotion_members - full_trials, 1)
@@ -172,7 +173,7 @@ class SizePromotionMixin:
         estimates = self.full_size_estimates(ranked, trial_records)
         workers = len({r.get("worker") for r in trial_records}) or 1
         allowance = self.member_allowance(full_seconds, len(full), workers)
-        trial = promotion_choice(ranked, estimates, allowance, getattr(self, "promotion_members", 1))
+        trial = promotion_choice(ranked, estimates, allowance, self.promotion_members)
         if trial is None:
             return None
         if trial is not ranked[0]:

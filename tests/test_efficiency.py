@@ -357,9 +357,16 @@ def test_a_screened_and_pruned_search_records_both_and_chooses_at_full_size(synt
     # Every screened trial falls below the median at epoch 2 (a stand-in median of 1.0 over
     # 99 trials), so pruning is certain; full-size trials are first judged at epoch 3 (half
     # their 6 epochs) and against the real median, so they are never touched by it.
+    # The best screen is retrained, whatever the wall clock says: with a half-minute budget the
+    # time rule (tested above) would pick among near-chance screens by their timing.
     real_median = pruning.median_at
+
+    def best_screen(ranked, *args):
+        return ranked[0] if ranked else None
+
     with mock.patch.object(pruning, "median_at", lambda finished, objective, epoch, direction:
-                           (1.0, 99) if epoch == 2 else real_median(finished, objective, epoch, direction)):
+                           (1.0, 99) if epoch == 2 else real_median(finished, objective, epoch, direction)), \
+            mock.patch.object(fidelity, "promotion_choice", best_screen):
         run_dir = run_search(SearchConfig(
             data=str(synthetic_data), tuner="random", image_size=48, screen_size=24, epochs=6,
             max_trials=30, time_budget_minutes=0.5, prune="median", out=str(tmp_path)), log=lambda *a: None)
