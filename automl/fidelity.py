@@ -21,6 +21,13 @@ PRIOR_COST_PER_PIXEL_RATIO = 0.6
 # How much longer than its even share of the full-size stage one ensemble member may take:
 # on those 58 configurations the estimate below erred by a median of 16%, at most 77%.
 MEMBER_SLACK = 1.5
+# How far below the best screen's validation objective a screen may be and still be taken for
+# its shorter full-size time. Of the 65 screened configurations that the committed binary runs
+# retrained at 128 px, the two screened below 0.7 AUC (0.60, 0.64) came out at 0.83-0.84; the
+# 63 screened at 0.78 or more reached 0.95-0.997 unless their training collapsed (four did, at
+# any screen score). In binary-20261127-205027-0c9e the time rule retrained a 0.78 screen
+# (the best was 0.975) into a 0.83 model, one of the ensemble's three full-size slots.
+PROMOTION_MARGIN = 0.1
 
 
 def config_key(values: dict) -> str:
@@ -63,24 +70,25 @@ def cost_ratio(trial_records: list[dict], screen_size: int, full_size: int) -> f
     return PRIOR_COST_PER_PIXEL_RATIO * (full_size / screen_size) ** 2
 
 
-def promotion_choice(ranked: list, estimates: dict, allowance: float | None, members: int):
+def promotion_choice(ranked: list, estimates: dict, allowance: float | None, members: int,
+                     margin: float = PROMOTION_MARGIN):
     """Which of the ``ranked`` screened trials (best first, none retrained yet) to retrain:
-    of the best ``members``, the best whose estimated full-size seconds
-    (``estimates[trial_id]``, None = unknown) fit the ``allowance``, else the cheapest of
-    them. Without an allowance (no time budget), the best.
+    of the best ``members`` whose score is within ``margin`` of the best's, the best whose
+    estimated full-size seconds (``estimates[trial_id]``, None = unknown) fit the
+    ``allowance``, else the cheapest of them. Without an allowance (no time budget), the best.
 
     Why: at two epochs the big networks rank first (they learn fastest early), and one of
     them retrained at full size could take half a short budget: the search then ended with
-    two full-size models where its ensemble wanted three. Keeping to the best few screens
-    bounds what the ranking gives up for time."""
+    two full-size models where its ensemble wanted three. Keeping to the best few screens,
+    and to those near the best score, bounds what the ranking gives up for time."""
     if allowance is None or not ranked:
         return ranked[0] if ranked else None
-    best = ranked[:max(members, 1)]
-    for trial in best:
+    near = [t for t in ranked[:max(members, 1)] if abs(t.score - ranked[0].score) <= margin]
+    for trial in near:
         estimate = estimates.get(trial.trial_id)
         if estimate is None or estimate <= allowance:
             return trial
-    return min(best, key=lambda t: estimates[t.trial_id])
+    return min(near, key=lambda t: estimates[t.trial_id])
 
 
 class SizePromotionMixin:

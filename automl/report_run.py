@@ -121,6 +121,9 @@ def render_refit(s: dict) -> str:
                               "held-out patients": esc(f.get("held_out_patients")),
                               f"held-out {esc(r.get('quality'))} (clean)": fmt(f.get("quality"))}
                              for f in folds], "")]
+    if r.get("passed_over"):
+        lines += ["", "Passed over (not even two folds of these better-validated configurations fitted "
+                  f"the time left): trial {esc(', '.join(map(str, r['passed_over'])))}."]
     if r.get("failed_folds"):
         lines += ["", "Dropped from the refit (a fold model fell too far below its validation in the "
                   "search): " + render_failed_folds(r["failed_folds"]) + "."]

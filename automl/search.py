@@ -203,13 +203,16 @@ def run_search(config: SearchConfig, *, resume: str | Path | None = None, role: 
 
 
 def refit_candidates(config: SearchConfig, run_dir: Path, objective: str) -> list[dict]:
-    """The configurations a refit retrains: the best distinct full-size trials, as many as
-    the ensemble would take (within the latency cap, if any)."""
+    """The configurations a refit may retrain: the best distinct full-size trials, as many as
+    the ensemble would take (within the latency cap, if any), and of them those within
+    :data:`automl.refit.CANDIDATE_MARGIN` of the best on the validation objective."""
     ranked = scoring.ranked_trials(records.read_jsonl(run_dir / "trials.jsonl"), objective,
                                    image_size=config.image_size)
     if config.max_latency_ms is not None:
         ranked = scoring.within_latency(ranked, config.max_latency_ms)
-    return scoring.distinct_top(ranked, config.ensemble or 1)
+    top = scoring.distinct_top(ranked, config.ensemble or 1)
+    best = top[0]["metrics"][objective] if top else None
+    return [t for t in top if abs(t["metrics"][objective] - best) <= refit.CANDIDATE_MARGIN]
 
 
 def refit_cost(config: SearchConfig, objective: str, pool_size: int, train_size: int):
@@ -234,11 +237,12 @@ def run_refit(config: SearchConfig, run_dir: Path, task: Task, space: SearchSpac
     """Retrain the best configurations on up to ``folds`` folds of train + validation, as
     many folds, then configurations, as the time left allows. Returns the refit
     (:class:`automl.refit.RefitResult`), or why it was skipped or rejected (a dict): not even
-    two folds of the best configuration fit the time left, or every configuration has a
-    failed fold model; None without candidates."""
+    two folds of any candidate fit the time left, or every configuration has a failed fold
+    model; None without candidates. When two folds of the best do not fit but a lesser
+    candidate's do, that one is refitted (``plan["passed_over"]`` names the trials above it)."""
     train, val = data
-    trials = refit_candidates(config, run_dir, objective)
-    if not trials:
+    candidates = refit_candidates(config, run_dir, objective)
+    if not candidates:
         return None
     pool = pd.concat([train.table, val.table], ignore_index=True)
     cost = refit_cost(config, objective, len(pool), len(train.table))
@@ -248,18 +252,25 @@ def run_refit(config: SearchConfig, run_dir: Path, task: Task, space: SearchSpac
         # A resumed run refits what it had planned, keeping the fold models it finished.
         by_id = {t["trial_id"]: t for t in records.read_jsonl(run_dir / "trials.jsonl")}
         trials, k = [by_id[i] for i in planned["trials"]], planned["folds"]
+        passed_over = planned.get("passed_over", [])
     else:
-        best = trials[:1]
-        trials, k = refit.plan(trials, folds, cost, seconds_left)
+        best = candidates[0]
+        trials, k = refit.plan(candidates, folds, cost, seconds_left)
         if not trials:
-            needed = cost(best, 2)
-            log(f"refit skipped: two folds of trial {best[0]['trial_id']} need about {needed / 60:.1f} "
+            needed = cost([best], 2)
+            log(f"refit skipped: two folds of trial {best['trial_id']} need about {needed / 60:.1f} "
                 f"minutes, {max(seconds_left, 0) / 60:.1f} are left in the budget; choices made on "
                 f"validation")
             return {"folds_requested": folds, "seconds_left": round(max(seconds_left, 0.0), 2),
                     "seconds_needed": round(needed, 2)}
+        passed_over = [t["trial_id"] for t in candidates[:candidates.index(trials[0])]]
+        if passed_over:
+            log(f"refit: two folds of the best configuration (trial {best['trial_id']}) need about "
+                f"{cost([best], 2) / 60:.1f} minutes, {max(seconds_left, 0) / 60:.1f} are left: refitting "
+                f"the next best that fits (trial {trials[0]['trial_id']})")
         store.mkdir(parents=True, exist_ok=True)
-        records.write_json(store / refit.PLAN_FILE, {"trials": [t["trial_id"] for t in trials], "folds": k})
+        records.write_json(store / refit.PLAN_FILE, {"trials": [t["trial_id"] for t in trials], "folds": k,
+                                                     "passed_over": passed_over})
     log(f"refit: {len(trials)} configuration(s) x {k} folds of {len(pool)} train + validation images, "
         f"about {cost(trials, k) / 60:.1f} minutes"
         + (f" ({max(seconds_left, 0) / 60:.1f} left in the budget)" if seconds_left is not None else ""))
@@ -267,7 +278,8 @@ def run_refit(config: SearchConfig, run_dir: Path, task: Task, space: SearchSpac
                              objective=objective, direction=choices.objective_direction(objective),
                              shifted=config.validation == "shift", seed=config.seed, store=store, log=log)
     result.plan = {"folds_requested": folds, "seconds_left": seconds_left,
-                   "seconds_estimated": round(cost(trials, k), 2)}
+                   "seconds_estimated": round(cost(trials, k), 2),
+                   **({"passed_over": passed_over} if passed_over else {})}
     return checked_refit(task, result, log=log)
 
 

@@ -180,6 +180,18 @@ def test_a_promotion_keeps_to_the_best_screens_whose_full_size_time_fits_an_ense
     assert oracle.next_promotion()["lr"] == 0
 
 
+def test_a_promotion_never_takes_a_cheap_screen_far_below_the_best_for_its_time(tmp_path):
+    assert fidelity.PROMOTION_MARGIN == 0.1
+    # Trial 1 is the second best and would fit (192 s of 300), but screened 0.15 below the
+    # best: the best three near the best are 0 and 2, neither fits, the cheaper (2) is taken.
+    screens = [(0, 0.95, 30.0, 0), (1, 0.80, 10.0, 1), (2, 0.86, 20.0, 2), (3, 0.5, 1.0, 3),
+               (4, 0.4, 1.0, 4), (5, 0.3, 1.0, 5)]
+    assert _timed_oracle(tmp_path, screens).next_promotion()["lr"] == 2
+    # Within the margin the cheap screen is taken, as before.
+    screens[1] = (1, 0.86, 10.0, 1)
+    assert _timed_oracle(tmp_path, screens).next_promotion()["lr"] == 1
+
+
 def test_the_cost_ratio_is_measured_on_the_runs_own_retrained_configurations(tmp_path):
     screens = [(0, 0.95, 30.0, 0), (1, 0.93, 20.0, 1), (2, 0.90, 10.0, 2), (5, 0.80, 10.0, 5),
                (6, 0.7, 10.0, 6), (7, 0.6, 10.0, 7)]

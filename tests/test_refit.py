@@ -101,6 +101,60 @@ def test_plan_takes_folds_first_then_configurations_within_the_time_left():
     assert refit.plan(trials, 5, cost, 10) == ([], 0)
 
 
+def test_when_two_folds_of_the_best_do_not_fit_the_plan_takes_the_next_best_that_fits():
+    trials = [{"trial_id": "a"}, {"trial_id": "b"}, {"trial_id": "c"}]
+    per_fold = {"a": 500.0, "b": 100.0, "c": 50.0}
+
+    def cost(chosen, k):
+        return k * sum(per_fold[t["trial_id"]] for t in chosen)
+
+    assert refit.plan(trials, 5, cost, 1000) == (trials[:1], 2)  # the best fits: as before
+    assert refit.plan(trials, 5, cost, 750) == (trials[1:], 5)  # b and c, 5 folds: 750 s
+    assert refit.plan(trials, 5, cost, 400) == (trials[1:2], 4)
+    assert refit.plan(trials, 5, cost, 150) == (trials[2:], 3)
+    assert refit.plan(trials, 5, cost, 99) == ([], 0)
+
+
+def test_the_refit_passes_over_a_best_that_does_not_fit_never_a_far_weaker_one(tmp_path, monkeypatch):
+    from automl import records, search
+    from automl.run_config import SearchConfig
+    from automl.tasks import get_task
+    from automl.tasks.base import SplitData
+
+    per_fold = {"00": 1e6, "01": 20.0, "02": 1.0}
+    for trial_id, auc in (("00", 0.99), ("01", 0.975), ("02", 0.83)):
+        records.append_jsonl(tmp_path / "trials.jsonl", {
+            "trial_id": trial_id, "status": "COMPLETED", "image_size": 32, "metrics": {"val_auc": auc},
+            "hparams": {"lr": trial_id}})
+    config = SearchConfig(data="unused", image_size=32, ensemble=3, refit="cv:5", out=str(tmp_path))
+    # Trial 02 is 0.16 below the best: never a refit candidate, however cheap.
+    assert refit.CANDIDATE_MARGIN == 0.02
+    assert [t["trial_id"] for t in search.refit_candidates(config, tmp_path, "val_auc")] == ["00", "01"]
+    monkeypatch.setattr(refit, "estimate_seconds",
+                        lambda trials, k, **kw: k * sum(per_fold[t["trial_id"]] for t in trials))
+
+    def cross_fit(task, space, pool, images, trials, k, **kwargs):
+        return refit.RefitResult(trials=trials, pool=pool, folds=np.arange(len(pool)) % k, selection=None)
+
+    monkeypatch.setattr(refit, "cross_fit", cross_fit)
+    pool = _pool(patients=6)
+    data = (SplitData(pool[:4], np.zeros((4, 2, 2, 1))),
+            SplitData(pool[4:], np.zeros((len(pool) - 4, 2, 2, 1))))
+    said = []
+    result = search.run_refit(config, tmp_path, get_task("binary"), None, data, "val_auc", 5,
+                              seconds_left=100.0, log=said.append)
+    assert [t["trial_id"] for t in result.trials] == ["01"] and result.plan["passed_over"] == ["00"]
+    assert records.read_json(tmp_path / "refit" / refit.PLAN_FILE) == {"trials": ["01"], "folds": 5,
+                                                                       "passed_over": ["00"]}
+    assert any("refitting the next best that fits (trial 01)" in line for line in said)
+    from automl import report_run
+
+    summary = {"refit": {"folds": 5, "folds_requested": 5, "trials": ["01"], "chosen": ["01"],
+                         "passed_over": ["00"]}}
+    shown = report_run.render_refit(summary)
+    assert "Passed over" in shown and "trial 00" in shown
+
+
 def test_the_refit_encoder_never_trained_on_the_validation_images_the_knn_chooses_on():
     pool = _pool(patients=40)
     parts = {"train": pool.iloc[:60].reset_index(drop=True), "val": pool.iloc[60:].reset_index(drop=True)}
