@@ -288,18 +288,25 @@ def test_a_trial_that_crosses_the_time_kept_for_the_refit_stops_there():
         callback.on_train_begin()
         return callback
 
+    def epoch(callback, number, begin, end):
+        clock[0] = 1000.0 + begin
+        callback.on_epoch_begin(number)
+        clock[0] = 1000.0 + end
+        callback.on_epoch_end(number)
+
     with mock.patch("automl.tuning.time.time", lambda: clock[0]):
         crossing = limit(300.0)  # starts at 0 s, the refit's time begins at 300 s
         free = limit(0.0)  # no refit planned (or none fits): only the budget's end counts
-        clock[0] = 1000.0 + 250
-        crossing.on_epoch_end(0)
-        assert not crossing.model.stop_training
-        clock[0] = 1000.0 + 310
-        crossing.on_epoch_end(1)
-        free.on_epoch_end(1)
+        epoch(crossing, 0, 0, 100)
+        epoch(crossing, 1, 100, 190)
+        assert not crossing.model.stop_training  # 190 s + another 90 s ends before 300 s
+        epoch(crossing, 2, 190, 250)
+        epoch(free, 2, 190, 250)
+        # Another 60-second epoch would end at 310 s, inside the refit's time: it stops now.
         assert crossing.model.stop_training and not free.model.stop_training
         # A trial that starts inside the refit's time is the final full-size retraining a
         # screened search must end with: only the budget's end (and its overrun) stops it.
+        clock[0] = 1000.0 + 310
         final = limit(300.0)
         clock[0] = 1000.0 + 650
         final.on_epoch_end(0)
