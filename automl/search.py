@@ -211,8 +211,8 @@ def refit_candidates(config: SearchConfig, run_dir: Path, objective: str) -> lis
     if config.max_latency_ms is not None:
         ranked = scoring.within_latency(ranked, config.max_latency_ms)
     top = scoring.distinct_top(ranked, config.ensemble or 1)
-    best = top[0]["metrics"][objective] if top else None
-    return [t for t in top if abs(t["metrics"][objective] - best) <= refit.CANDIDATE_MARGIN]
+    return [t for t in top if abs(t["metrics"][objective] - top[0]["metrics"][objective])
+            <= refit.CANDIDATE_MARGIN]
 
 
 def refit_cost(config: SearchConfig, objective: str, pool_size: int, train_size: int):

@@ -116,7 +116,7 @@ def test_when_two_folds_of_the_best_do_not_fit_the_plan_takes_the_next_best_that
 
 
 def test_the_refit_passes_over_a_best_that_does_not_fit_never_a_far_weaker_one(tmp_path, monkeypatch):
-    from automl import records, search
+    from automl import records, report_run, search
     from automl.run_config import SearchConfig
     from automl.tasks import get_task
     from automl.tasks.base import SplitData
@@ -147,8 +147,6 @@ def test_the_refit_passes_over_a_best_that_does_not_fit_never_a_far_weaker_one(t
     assert records.read_json(tmp_path / "refit" / refit.PLAN_FILE) == {"trials": ["01"], "folds": 5,
                                                                        "passed_over": ["00"]}
     assert any("refitting the next best that fits (trial 01)" in line for line in said)
-    from automl import report_run
-
     summary = {"refit": {"folds": 5, "folds_requested": 5, "trials": ["01"], "chosen": ["01"],
                          "passed_over": ["00"]}}
     shown = report_run.render_refit(summary)
