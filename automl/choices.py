@@ -53,6 +53,10 @@ PRUNE_WARMUP_FULL_TRIALS = 5
 # for every image) this many epochs in a row stops at once (automl.pruning.ChanceStopping).
 CHANCE_EPOCHS = 2
 
+# --portfolio: "on" draws the configurations of automl/portfolio.json first (automl.portfolio);
+# on by default on real data only, for which those records were made.
+PORTFOLIOS = ("on", "none")
+
 # --refit: "none", or "cv:K": after the search, the best configurations are retrained on K
 # patient-grouped folds of train + validation, and every decision is made on their
 # out-of-fold scores (automl.refit).
@@ -96,11 +100,11 @@ def overrun_minutes(budget_minutes: float) -> float:
 # Synthetic: the demo. Smoke: --smoke, a minute.
 BUDGETS = {
     "real": {"max_trials": 60, "epochs": 12, "image_size": 128, "screen_size": 64,
-             "time_budget_minutes": 18.0, "trial_minutes": 8.0, "ensemble": 3},
+             "time_budget_minutes": 18.0, "trial_minutes": 8.0, "ensemble": 3, "portfolio": "on"},
     "synthetic": {"max_trials": 20, "epochs": 10, "image_size": 48, "screen_size": 0,
-                  "time_budget_minutes": 2.0, "trial_minutes": None, "ensemble": 1},
+                  "time_budget_minutes": 2.0, "trial_minutes": None, "ensemble": 1, "portfolio": "none"},
     "smoke": {"max_trials": 2, "epochs": 1, "image_size": 32, "screen_size": 0,
-              "time_budget_minutes": 5.0, "trial_minutes": None, "ensemble": 1},
+              "time_budget_minutes": 5.0, "trial_minutes": None, "ensemble": 1, "portfolio": "none"},
 }
 
 

@@ -112,7 +112,7 @@ def _config(args, seed: int | None = None):
         trial_minutes=args.trial_minutes, strategy=args.strategy, ensemble=args.ensemble,
         validation=args.validation, max_latency_ms=args.max_latency_ms,
         screen_size=args.screen_size, prune=args.prune, precision=args.precision, xla=args.xla,
-        refit=args.refit,
+        refit=args.refit, portfolio=args.portfolio,
     ).validate()
 
 
@@ -228,6 +228,9 @@ def _add_search_options(parser: argparse.ArgumentParser) -> None:
                         help="mixed: float16 on a GPU, bfloat16 on a CPU that has it, float32 elsewhere")
     parser.add_argument("--xla", default=choices.DEFAULT_XLA, choices=choices.XLA_MODES,
                         help="XLA compilation of the train step (auto: on a GPU, not on a CPU)")
+    parser.add_argument("--portfolio", choices=choices.PORTFOLIOS,
+                        help="draw first the configurations that did best on validation in committed "
+                        "runs (automl/portfolio.json) (default: on for real data, none otherwise)")
     parser.add_argument("--refit", default=choices.DEFAULT_REFIT, metavar="none|cv:K",
                         help="after the search, retrain the best configurations on K patient-grouped "
                         "folds of train + validation and make every choice on out-of-fold scores")

@@ -44,6 +44,8 @@ class SearchConfig:
     prune: str = choices.DEFAULT_PRUNE
     precision: str = choices.DEFAULT_PRECISION
     refit: str = choices.DEFAULT_REFIT
+    # Warm start from automl/portfolio.json ("on"/"none"; None: the budget's default).
+    portfolio: str | None = None
     xla: str = choices.DEFAULT_XLA
     smoke: bool = False
     fixed: dict = field(default_factory=dict)
@@ -60,6 +62,7 @@ class SearchConfig:
         saved.setdefault("prune", "none")
         saved.setdefault("screen_size", 0)
         saved.setdefault("refit", "none")
+        saved.setdefault("portfolio", "none")
         return cls(**saved)
 
     def with_defaults(self, synthetic: bool) -> "SearchConfig":
@@ -85,6 +88,8 @@ class SearchConfig:
         _one_of("--prune", self.prune, choices.PRUNERS)
         _one_of("--precision", self.precision, choices.PRECISIONS)
         _one_of("--xla", self.xla, choices.XLA_MODES)
+        if self.portfolio is not None:
+            _one_of("--portfolio", self.portfolio, choices.PORTFOLIOS)
         choices.refit_folds(self.refit)
         try:
             choices.check_threshold_rule(self.threshold)

@@ -11,7 +11,7 @@ from pathlib import Path
 import keras
 import keras_tuner as kt
 
-from automl import backbones, choices, fidelity, pruning, records
+from automl import backbones, choices, fidelity, portfolio, pruning, records
 from automl.run_config import SearchConfig
 from automl.tasks.base import SearchSpace, SplitData, Task
 
@@ -401,6 +401,12 @@ def build_tuner(config: SearchConfig, hypermodel: TaskHyperModel, run_dir: Path,
                                records_path=run_dir / "trials.jsonl",
                                budget_seconds=seconds(config.time_budget_minutes),
                                members=config.ensemble or 1, trial_seconds=seconds(config.trial_minutes))
+    if config.portfolio == "on" and config.tuner != "grid":  # a grid has no random draws
+        configurations = [e["values"] for e in portfolio.entries(config.task)]
+        oracle = tuner.oracle
+        oracle.__class__ = type(f"Portfolio{type(oracle).__name__}",
+                                (portfolio.PortfolioMixin, type(oracle)), {})
+        oracle.setup_portfolio(configurations)
     hypermodel.discovering = False
     tuner.setup_recording(run_dir, run_dir.name, hypermodel.task, objective=objective,
                           time_budget_minutes=config.time_budget_minutes)
