@@ -14,10 +14,17 @@ SCREEN_SHARE = 0.4
 MIN_SCREENED = 6
 
 # Full-size seconds per epoch over screened seconds per epoch, per unit of pixel ratio,
-# until the run has retrained a configuration of its own to measure it: the median over the
-# 58 retrained configurations of the binary runs committed by 2026-11-27 (64 -> 128 px on
-# 2 CPU cores) was 2.4 for 4 times the pixels (a per-epoch fixed cost does not grow).
+# until the run has retrained a configuration of its width (``base_filters``) to measure it:
+# the median over the 58 retrained configurations of the binary runs committed by 2026-11-27
+# (64 -> 128 px on 2 CPU cores) was 2.4 for 4 times the pixels (a per-epoch fixed cost does
+# not grow) ...
 PRIOR_COST_PER_PIXEL_RATIO = 0.6
+# ... but it depends on the width: over the 92 retrained configurations committed by
+# 2026-11-28, 1.91 for 8 filters (37), 1.92 for 16 (7), 2.86 for 32 (48). The 8-filter nets
+# are bound by the per-epoch fixed cost, the 32-filter ones by convolutions. One ratio for
+# all had let a run that measured 1.3 on an 8-filter net estimate a 32-filter one at 4.8
+# minutes; it took its 8-minute limit (binary-20261128-033441-a67d, trial 07).
+PRIOR_COST_BY_WIDTH = {8: 1.91 / 4, 16: 1.92 / 4, 32: 2.86 / 4}
 # How much longer than its even share of the full-size stage one ensemble member may take:
 # on those 58 configurations the estimate below erred by a median of 16%, at most 77%.
 MEMBER_SLACK = 1.5
@@ -54,10 +61,13 @@ def epoch_seconds(record: dict) -> float | None:
     return float(record["seconds"]) / epochs if epochs and record.get("seconds") else None
 
 
-def cost_ratio(trial_records: list[dict], screen_size: int, full_size: int) -> float:
-    """Full-size over screened seconds per epoch, measured on the configurations this run
-    has trained at both sizes (their median), else the prior scaled by the pixel ratio."""
-    timed = [(r, config_key(r.get("hparams") or {}), epoch_seconds(r)) for r in trial_records]
+def cost_ratio(trial_records: list[dict], screen_size: int, full_size: int,
+               width: int | None = None) -> float:
+    """Full-size over screened seconds per epoch, measured on the configurations of this
+    ``width`` (``base_filters``; None: any) that this run has trained at both sizes (their
+    median), else the width's prior scaled by the pixel ratio."""
+    timed = [(r, config_key(r.get("hparams") or {}), epoch_seconds(r)) for r in trial_records
+             if width is None or (r.get("hparams") or {}).get("base_filters") == width]
     screened = {}
     for r, key, seconds in timed:
         if (r.get("image_size") or 0) == screen_size and seconds:
@@ -67,7 +77,7 @@ def cost_ratio(trial_records: list[dict], screen_size: int, full_size: int) -> f
               and seconds and key in screened]
     if ratios:
         return float(sorted(ratios)[len(ratios) // 2])
-    return PRIOR_COST_PER_PIXEL_RATIO * (full_size / screen_size) ** 2
+    return PRIOR_COST_BY_WIDTH.get(width, PRIOR_COST_PER_PIXEL_RATIO) * (full_size / screen_size) ** 2
 
 
 def promotion_choice(ranked: list, estimates: dict, allowance: float | None, members: int,
@@ -131,10 +141,11 @@ class SizePromotionMixin:
         """Estimated wall seconds of retraining each of ``trials`` at full size for the
         promotion's epochs (None where its screen has no timed epoch)."""
         by_id = {r.get("trial_id"): r for r in trial_records}
-        ratio = cost_ratio(trial_records, self.screen_size, self.full_size)
         estimates = {}
         for trial in trials:
             per_epoch = epoch_seconds(by_id.get(trial.trial_id) or {})
+            ratio = cost_ratio(trial_records, self.screen_size, self.full_size,
+                               width=trial.hyperparameters.values.get("base_filters"))
             estimate = per_epoch * ratio * self.promotion_epochs if per_epoch else None
             if estimate is not None and self.trial_seconds:
                 estimate = min(estimate, self.trial_seconds)

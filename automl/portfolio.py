@@ -23,6 +23,14 @@ def entries(task: str) -> list[dict]:
     return list((shipped.get("tasks") or {}).get(task, {}).get("entries") or [])
 
 
+def entry_number(configurations: list[dict], hparams: dict) -> int | None:
+    """Which of ``configurations`` (1 = first) a trial's hyperparameters are, at any image size."""
+    from automl.fidelity import config_key
+
+    key = config_key(hparams)
+    return next((i + 1 for i, values in enumerate(configurations) if config_key(values) == key), None)
+
+
 def fits(hp, value) -> bool:
     """True when ``value`` is one the hyperparameter ``hp`` can take."""
     kind = type(hp).__name__

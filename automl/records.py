@@ -123,16 +123,19 @@ def trial_record(run_id: str, task: str, trial_id: str, *, hparams: dict, histor
                  objective: str, direction: str, status: str = "COMPLETED", error: str | None = None,
                  params: int | None = None, seconds: float = 0.0, started_at: str | None = None,
                  worker: str | None = None, latency_ms: float | None = None, image_size: int | None = None,
-                 pruned: dict | None = None, stage: str | None = None) -> dict:
+                 pruned: dict | None = None, stage: str | None = None,
+                 portfolio: int | None = None) -> dict:
     """One ``trials.jsonl`` line: metrics from the best epoch by the objective, the full history,
     parameter count, CPU inference latency (ms per image at batch 1), the image size it
     trained at and its ``stage`` (``screen`` below the run's size, ``full`` at it) and, for a
-    PRUNED trial, where and why it was stopped."""
+    PRUNED trial, where and why it was stopped; ``portfolio``: which warm-start configuration
+    (:mod:`automl.portfolio`) it is, if one."""
     return {"run_id": run_id, "task": task, "trial_id": trial_id, "worker": worker,
             "status": status, "error": short_error(error), "hparams": hparams,
             "metrics": best_epoch_metrics(history, objective, direction), "history": history,
             "params": params, "latency_ms": latency_ms, "seconds": round(seconds, 3),
-            "started_at": started_at, "image_size": image_size, "stage": stage, "pruned": pruned}
+            "started_at": started_at, "image_size": image_size, "stage": stage, "pruned": pruned,
+            "portfolio": portfolio}
 
 
 def new_summary(run_id: str, task: str, config: dict, *, env: dict, objective: str, direction: str,

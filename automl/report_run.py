@@ -65,7 +65,8 @@ def render_trials(run: Run) -> str:
     median that stopped them, failed ones with the exception line."""
     name, best = dig(run.summary, "objective", "name"), run.summary.get("best_trial")
     rows = [{
-        "trial": esc(t.get("trial_id")) + (" (best)" if str(t.get("trial_id")) == str(best) else ""),
+        "trial": esc(t.get("trial_id")) + (" (best)" if str(t.get("trial_id")) == str(best) else "")
+        + (f" (portfolio {esc(t['portfolio'])})" if t.get("portfolio") else ""),
         "worker": esc(t.get("worker", DASH)),
         "status": esc(t.get("status", DASH)) + (
             pruned_reason(t["pruned"]) if isinstance(t.get("pruned"), dict) else ""),

@@ -128,8 +128,9 @@ class RecordingMixin:
     """
 
     def setup_recording(self, run_dir: Path, run_id: str, task: Task, *, objective: str,
-                        time_budget_minutes: float | None = None):
+                        time_budget_minutes: float | None = None, portfolio: list[dict] = ()):
         self._run_dir, self._run_id, self._task = run_dir, run_id, task
+        self._portfolio = list(portfolio)  # the warm-start configurations, to name them in records
         self._objective, self._direction = objective, choices.objective_direction(objective)
         self._records_path = run_dir / "trials.jsonl"
         self._started: dict[str, tuple[float, str]] = {}
@@ -199,7 +200,8 @@ class RecordingMixin:
             params=self._params.pop(trial.trial_id, None), latency_ms=latency,
             seconds=time.time() - started, started_at=started_at,
             image_size=hparams.get("image_size"), pruned=pruned,
-            stage=stage_of(hparams.get("image_size"), self._full_size()))
+            stage=stage_of(hparams.get("image_size"), self._full_size()),
+            portfolio=portfolio.entry_number(self._portfolio, hparams))
         records.append_jsonl(self._records_path, record)
         write_trial_status(self._run_dir / "tb", trial.trial_id, record)
         value = record["metrics"].get(self._objective)
@@ -401,6 +403,7 @@ def build_tuner(config: SearchConfig, hypermodel: TaskHyperModel, run_dir: Path,
                                records_path=run_dir / "trials.jsonl",
                                budget_seconds=seconds(config.time_budget_minutes),
                                members=config.ensemble or 1, trial_seconds=seconds(config.trial_minutes))
+    configurations = []
     if config.portfolio == "on" and config.tuner != "grid":  # a grid has no random draws
         configurations = [e["values"] for e in portfolio.entries(config.task)]
         oracle = tuner.oracle
@@ -409,7 +412,7 @@ def build_tuner(config: SearchConfig, hypermodel: TaskHyperModel, run_dir: Path,
         oracle.setup_portfolio(configurations)
     hypermodel.discovering = False
     tuner.setup_recording(run_dir, run_dir.name, hypermodel.task, objective=objective,
-                          time_budget_minutes=config.time_budget_minutes)
+                          time_budget_minutes=config.time_budget_minutes, portfolio=configurations)
     return tuner
 
 

@@ -206,6 +206,22 @@ def test_the_cost_ratio_is_measured_on_the_runs_own_retrained_configurations(tmp
     assert fidelity.epoch_seconds({"seconds": 10.0, "history": {}}) is None
 
 
+def test_the_cost_ratio_is_measured_and_assumed_per_network_width():
+    def pair(trial_id, width, screen, full):
+        hparams = {"base_filters": width, "lr": trial_id}
+        return [{"trial_id": f"{trial_id}s", "image_size": 64, "status": "COMPLETED", "seconds": 2 * screen,
+                 "history": {"loss": [1.0] * 2}, "hparams": dict(hparams, image_size=64)},
+                {"trial_id": f"{trial_id}f", "image_size": 128, "status": "COMPLETED", "seconds": 12 * full,
+                 "history": {"loss": [1.0] * 12}, "hparams": dict(hparams, image_size=128)}]
+
+    narrow = pair(0, 8, 10.0, 13.0)  # an 8-filter net retrained at 1.3 times its screen's time
+    assert fidelity.cost_ratio(narrow, 64, 128, width=8) == pytest.approx(1.3)
+    # A 32-filter net is not estimated from it: its width's prior, 2.86 at 4 times the pixels.
+    assert fidelity.cost_ratio(narrow, 64, 128, width=32) == pytest.approx(2.86)
+    assert fidelity.cost_ratio(narrow + pair(1, 32, 10.0, 35.0), 64, 128, width=32) == pytest.approx(3.5)
+    assert fidelity.cost_ratio([], 64, 128, width=None) == pytest.approx(2.4)  # no width: the overall prior
+
+
 def test_a_budget_spent_before_any_full_size_trial_retrains_the_best_screen_once(tmp_path):
     from automl import tuning
 

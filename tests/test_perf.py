@@ -210,3 +210,41 @@ def test_trial_minutes_are_summed_by_outcome_and_dead_trials_found(tmp_path):
     assert row["dead"] == {"trials": 2, "minutes": 1.4, "full_size": 2}
     text = perf.section_trial_minutes({"rows": [row]})
     assert "`binary-study-x`" in text and "1 (0.4 min)" in text and "2 (1.4 min), 2 at full size" in text
+
+
+def test_the_portfolio_is_chosen_on_validation_among_configurations_that_fit_a_member_share(tmp_path):
+    from automl import records
+
+    portfolio = _load("portfolio")
+    limit = portfolio.member_minutes()
+    assert limit == pytest.approx(1.5 * 0.6 * 18 / 3)  # the first promotion's allowance by default
+
+    def trial(config, best, minutes, *, size=128, status="COMPLETED"):
+        # 4 epochs trained of the default 12: the minutes are scaled to 12.
+        return {"trial_id": f"{config}{best}", "status": status, "image_size": size,
+                "seconds": minutes * 60 / 3,
+                "hparams": {"family": config, "image_size": size, "tuner/epochs": 12},
+                "history": {"loss": [1.0] * 4, "val_shift_auc": [0.5, best, best - 0.01, 0.6]}}
+
+    def run(name, trials, *, objective="val_shift_auc", task="binary"):
+        folder = tmp_path / name
+        folder.mkdir()
+        records.write_json(folder / "summary.json", {"task": task, "objective": {"name": objective},
+                                                     "test": {"accuracy": 1.0}})
+        for t in trials:
+            records.append_jsonl(folder / "trials.jsonl", t)
+        return folder
+
+    runs = [run("a", [trial("cheap", 0.95, 3.0), trial("dear", 0.99, 9.0), trial("mixed", 0.97, 4.0),
+                      trial("screened", 0.999, 1.0, size=64), trial("pruned", 0.999, 1.0, status="PRUNED")]),
+            run("b", [trial("mixed", 0.91, 4.0), trial("cheap", 0.97, 3.0)]),
+            run("c", [trial("old", 0.999, 1.0)], objective="val_auc"),
+            run("d", [trial("other", 0.999, 1.0)], task="multiclass")]
+    found = portfolio.full_size_trials(runs, "binary", 128, "val_shift_auc")
+    assert sorted(t["values"]["family"] for t in found) == ["cheap", "cheap", "dear", "mixed", "mixed"]
+    assert all(t["minutes"] in (3.0, 4.0, 9.0) for t in found)
+    chosen = portfolio.choose(found, top=2, max_minutes=limit, direction="max")
+    # Mean of each trial's best epoch: cheap 0.96, mixed 0.94; dear is too slow for a member.
+    assert [c["values"]["family"] for c in chosen] == ["cheap", "mixed"]
+    assert chosen[0]["validation_mean"] == pytest.approx(0.96) and chosen[0]["runs"] == ["a", "b"]
+    assert "image_size" not in chosen[0]["values"] and "tuner/epochs" not in chosen[0]["values"]

@@ -167,10 +167,15 @@ class SupervisedTask(Task):
         self.compile(model, hp)
         return model
 
+    def training_choices(self, hp) -> tuple[str, int, float]:
+        """The hyperparameters a trial declares when it starts training: balancing, batch
+        size and augmentation strength."""
+        return (hp.Choice("balancing", ["class_weight", "oversample", "none"], default="class_weight"),
+                hp.Choice("batch_size", [16, 32, 64], default=32),
+                hp.Float("augment", 0.0, 2.0, step=0.25, default=1.0))
+
     def fit(self, hp, model, train, val, space, **fit_kwargs):
-        balancing = hp.Choice("balancing", ["class_weight", "oversample", "none"], default="class_weight")
-        batch_size = hp.Choice("batch_size", [16, 32, 64], default=32)
-        augment = hp.Float("augment", 0.0, 2.0, step=0.25, default=1.0)
+        balancing, batch_size, augment = self.training_choices(hp)
         labels = self.labels(train.table)
         train_ds = make_dataset(train.images, self.targets(train.table), batch_size=batch_size,
                                 training=True, augment=augment, seed=space.seed,
