@@ -29,7 +29,7 @@ def test_trial_record_format():
                                 error="Traceback\n  File x\nValueError: bad\n", seconds=1.23456)
     assert set(line) == {"run_id", "task", "trial_id", "worker", "status", "error", "hparams",
                          "metrics", "history", "params", "latency_ms", "seconds", "started_at",
-                         "image_size", "stage", "pruned"}
+                         "image_size", "stage", "pruned", "portfolio"}
     assert line["error"].endswith("ValueError: bad") and line["seconds"] == 1.235
     json.dumps(line)
 
