@@ -22,7 +22,7 @@ PRIOR_COST_PER_PIXEL_RATIO = 0.6
 # ... but it depends on the width: over the 92 retrained configurations committed by
 # 2026-11-28, 1.91 for 8 filters (37), 1.92 for 16 (7), 2.86 for 32 (48). The 8-filter nets
 # are bound by the per-epoch fixed cost, the 32-filter ones by convolutions. One ratio for
-# all had let a run that measured 1.3 on an 8-filter net estimate a 32-filter one at 4.8
+# all had let a run that measured 1.7 on an 8-filter net estimate a 32-filter one at 6.3
 # minutes; it took its 8-minute limit (binary-20261128-033441-a67d, trial 07).
 PRIOR_COST_BY_WIDTH = {8: 1.91 / 4, 16: 1.92 / 4, 32: 2.86 / 4}
 # How much longer than its even share of the full-size stage one ensemble member may take:
