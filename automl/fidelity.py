@@ -141,11 +141,13 @@ class SizePromotionMixin:
         """Estimated wall seconds of retraining each of ``trials`` at full size for the
         promotion's epochs (None where its screen has no timed epoch)."""
         by_id = {r.get("trial_id"): r for r in trial_records}
-        estimates = {}
+        estimates, ratios = {}, {}
         for trial in trials:
             per_epoch = epoch_seconds(by_id.get(trial.trial_id) or {})
-            ratio = cost_ratio(trial_records, self.screen_size, self.full_size,
-                               width=trial.hyperparameters.values.get("base_filters"))
+            width = trial.hyperparameters.values.get("base_filters")
+            if width not in ratios:  # one pass over the records per width, not per trial
+                ratios[width] = cost_ratio(trial_records, self.screen_size, self.full_size, width=width)
+            ratio = ratios[width]
             estimate = per_epoch * ratio * self.promotion_epochs if per_epoch else None
             if estimate is not None and self.trial_seconds:
                 estimate = min(estimate, self.trial_seconds)
