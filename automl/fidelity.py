@@ -164,11 +164,22 @@ class SizePromotionMixin:
         return ended, scored, full
 
     def needs_final_promotion(self) -> bool:
-        """True when the budget ends with no full-size trial yet but a screened configuration
-        to retrain: the search then retrains that one rather than end without a model at
-        the size the user asked for."""
+        """True when the budget ends with no full-size model (no trial retrained yet, or every
+        one pruned or failed, none still running) but a screened configuration not yet
+        retrained: the search then retrains that one rather than end without a model at the
+        size the user asked for."""
         _, scored, full = self._screened()
-        return bool(scored) and not full
+        if any(t.status == "RUNNING" for t in full):
+            return False
+        retrained = {config_key(t.hyperparameters.values) for t in full}
+        if not any(config_key(t.hyperparameters.values) not in retrained for t in scored):
+            return False
+        if not full or not self.records_path:
+            return not full
+        # A pruned trial is COMPLETED for Keras Tuner; the trial records tell them apart.
+        trial_records = records.read_jsonl(self.records_path)
+        return not any(r.get("status") == "COMPLETED" and r.get("image_size") == self.full_size
+                       for r in trial_records)
 
     def next_promotion(self) -> dict | None:
         """The values of the next full-size trial, or None (keep screening)."""

@@ -239,6 +239,29 @@ def test_a_budget_spent_before_any_full_size_trial_retrains_the_best_screen_once
     assert plain.max_trials == 1
 
 
+def test_a_budget_whose_only_full_size_trial_was_pruned_retrains_the_next_screen(tmp_path):
+    from automl import tuning
+
+    screens = [_screen(0, 0.7), _screen(1, 0.9)]
+    full = _Trial("2", {"image_size": 48, "lr": 1}, 0.5)  # Keras Tuner's status for a pruned trial
+    oracle = _oracle([*screens, full], tmp_path, [(24, 10.0)] * 2)
+    records.append_jsonl(tmp_path / "trials.jsonl", {"trial_id": "2", "image_size": 48, "status": "PRUNED"})
+    tuning.end_of_budget(oracle)
+    assert oracle.max_trials == 4  # no full-size model: one more trial, the next screen
+    assert oracle.populate_space("3")["values"] == {"image_size": 48, "lr": 0, "tuner/epochs": 8,
+                                                    "tuner/initial_epoch": 0, "tuner/bracket": 0,
+                                                    "tuner/round": 0}
+    # A completed full-size trial is a model: the budget just ends.
+    done = _oracle([*screens, full], tmp_path, [(24, 10.0)] * 2 + [(48, 30.0)])
+    tuning.end_of_budget(done)
+    assert done.max_trials == 3
+    # So does a budget whose every screened configuration was retrained already.
+    retrained = _oracle([screens[1], full], tmp_path, [(24, 10.0)])
+    records.append_jsonl(tmp_path / "trials.jsonl", {"trial_id": "2", "image_size": 48, "status": "PRUNED"})
+    tuning.end_of_budget(retrained)
+    assert retrained.max_trials == 2
+
+
 def test_promoted_full_size_trials_are_judged_later_and_against_more_peers(tmp_path):
     from automl import tuning
 
@@ -393,7 +416,9 @@ def test_a_screened_and_pruned_search_records_both_and_chooses_at_full_size(synt
     # 99 trials), so pruning is certain; full-size trials are first judged at epoch 3 (half
     # their 6 epochs) and against the real median, so they are never touched by it.
     # The best screen is retrained, whatever the wall clock says: with a half-minute budget the
-    # time rule (tested above) would pick among near-chance screens by their timing.
+    # time rule (tested above) would pick among near-chance screens by their timing. The chance
+    # rule (tested above) is off: on tiny images a full-size model can sit at AUC 0.5 for two
+    # epochs, be pruned, and leave the half-minute search without a model (a CI run did so).
     real_median = pruning.median_at
 
     def best_screen(ranked, *args):
@@ -401,7 +426,8 @@ def test_a_screened_and_pruned_search_records_both_and_chooses_at_full_size(synt
 
     with mock.patch.object(pruning, "median_at", lambda finished, objective, epoch, direction:
                            (1.0, 99) if epoch == 2 else real_median(finished, objective, epoch, direction)), \
-            mock.patch.object(fidelity, "promotion_choice", best_screen):
+            mock.patch.object(fidelity, "promotion_choice", best_screen), \
+            mock.patch.object(pruning.ChanceStopping, "on_epoch_end", lambda self, epoch, logs=None: None):
         run_dir = run_search(SearchConfig(
             data=str(synthetic_data), tuner="random", image_size=48, screen_size=24, epochs=6,
             max_trials=30, time_budget_minutes=0.5, prune="median", out=str(tmp_path)), log=lambda *a: None)
