@@ -169,17 +169,18 @@ class SizePromotionMixin:
         retrained: the search then retrains that one rather than end without a model at the
         size the user asked for."""
         _, scored, full = self._screened()
-        if any(t.status == "RUNNING" for t in full):
-            return False
         retrained = {config_key(t.hyperparameters.values) for t in full}
-        if not any(config_key(t.hyperparameters.values) not in retrained for t in scored):
-            return False
+        untried = any(config_key(t.hyperparameters.values) not in retrained for t in scored)
+        running = any(t.status == "RUNNING" for t in full)
+        return untried and not running and not self._has_full_size_model(full)
+
+    def _has_full_size_model(self, full: list) -> bool:
+        """Whether a full-size trial completed unpruned. Keras Tuner marks a pruned trial
+        COMPLETED; the trial records tell them apart (without records, any full-size trial counts)."""
         if not full or not self.records_path:
-            return not full
-        # A pruned trial is COMPLETED for Keras Tuner; the trial records tell them apart.
-        trial_records = records.read_jsonl(self.records_path)
-        return not any(r.get("status") == "COMPLETED" and r.get("image_size") == self.full_size
-                       for r in trial_records)
+            return bool(full)
+        return any(r.get("status") == "COMPLETED" and r.get("image_size") == self.full_size
+                   for r in records.read_jsonl(self.records_path))
 
     def next_promotion(self) -> dict | None:
         """The values of the next full-size trial, or None (keep screening)."""
