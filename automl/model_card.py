@@ -91,8 +91,9 @@ def _chosen(summary: dict, config: dict) -> str:
             f"{refit.get('folds')} patient-grouped folds of train + validation (cross-validated refit). "
             f"The configurations averaged ({', '.join(map(str, refit.get('chosen', [])))}), test-time "
             f"augmentation ({'used' if refit.get('tta') else 'not used'}), the decision threshold and "
-            f"class weights were chosen on the fold models' out-of-fold scores{pooled}; the model is "
-            f"the average of the fold models.")
+            f"class weights were chosen on the fold models' out-of-fold scores{pooled}, each fold model "
+            f"calibrated on its own held-out images; the model is the average of the calibrated fold "
+            f"models.")
 
 
 def _saliency(result: dict | None, summary: dict) -> str:

@@ -84,6 +84,14 @@ def minutes(seconds) -> str:
     return fmt(number(seconds) / 60, 1) if number(seconds) is not None else DASH
 
 
+def calibrated(r: dict, pooled: str) -> str:
+    """The per-fold calibration's part of the refit line (refits recorded before it had none)."""
+    if "calibration" not in r:
+        return ""
+    return (f"each fold model calibrated on its held-out images (out-of-fold {pooled} of the best "
+            f"configuration as the fold models gave it: {fmt(r.get('oof_quality_uncalibrated'))}); ")
+
+
 def render_refit(s: dict) -> str:
     """What the refit chose on out-of-fold scores, and the out-of-fold estimate (all a user
     without a test split would have) beside the test result."""
@@ -104,7 +112,8 @@ def render_refit(s: dict) -> str:
         f"{esc(', '.join(map(str, r.get('chosen', []))))} (out-of-fold {pooled} by number "
         f"averaged: {esc(', '.join(fmt(q) for q in r.get('oof_quality_by_count', [])))}); test-time "
         f"augmentation {'used' if r.get('tta') else 'not used'} (out-of-fold {pooled} "
-        f"with it {fmt(r.get('oof_quality_tta'))}); {minutes(r.get('seconds'))} refit minutes after "
+        f"with it {fmt(r.get('oof_quality_tta'))}); {calibrated(r, pooled)}{minutes(r.get('seconds'))} "
+        f"refit minutes after "
         f"{minutes(s.get('search_seconds'))} search minutes.", ""]
     rows = []
     for name, key in (("out-of-fold (clean)", "val"), ("out-of-fold + re-acquisitions", "val_shift"),

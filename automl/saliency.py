@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from automl import tta
+from automl import calibration, tta
 
 METHODS = ("gradcam", "smoothgrad")
 DELETION_STEPS = 10  # 0%, 10%, ... 100% of the pixels removed
@@ -15,9 +15,11 @@ DELETION_STEPS = 10  # 0%, 10%, ... 100% of the pixels removed
 def members(model: keras.Model) -> list[keras.Model]:
     """The models whose maps are averaged: an ensemble's members, or the model itself; a
     member with test-time augmentation is explained through the model it wraps, on the
-    image as given (its maps of re-framed copies would not line up with the image)."""
+    image as given (its maps of re-framed copies would not line up with the image), and a
+    calibrated fold model (a refit's) through the model it calibrates: the maps are scaled
+    to [0, 1], and a one-probability calibration only rescales the evidence."""
     nested = [layer.layers[0] for layer in model.layers if layer.name.startswith("member_")]
-    return [tta.unwrapped(m) for m in nested or [model]]
+    return [tta.unwrapped(calibration.unwrapped(m)) for m in nested or [model]]
 
 
 def pneumonia_probability(outputs, evaluation: str):

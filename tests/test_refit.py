@@ -247,3 +247,74 @@ def test_a_rejected_refit_leaves_the_searchs_choices_and_says_so(synthetic_data,
     assert [f["fold"] for f in summary["refit_skipped"]["rejected"]] == [0, 1]
     assert any(line.startswith("refit rejected") for line in said)
     assert "Cross-validated refit: rejected" in report_run.render_run(runs.load_run(run_dir), tmp_path)
+
+
+def _scaled_folds(seed=0, n=400, copies=3):
+    """A refit of one configuration on two folds whose models rank their held-out images
+    equally well but on different scales (fold 1 says "pneumonia" far more readily), as the
+    fold models of binary-20261128-130133-c0a8 did."""
+    from sklearn.metrics import roc_auc_score
+
+    from automl.shift import SelectionSet
+
+    rng = np.random.default_rng(seed)
+    folds = np.arange(n) % 2
+    labels = rng.integers(0, 2, n)
+    y = np.tile(labels, copies)
+    margin = 1.5 * (2 * y - 1) + rng.normal(0, 1.0, len(y))
+    margin += np.where(np.tile(folds, copies) == 1, 3.0, 0.0)
+    scores = (1 / (1 + np.exp(-margin))).astype(np.float32)
+    result = refit.RefitResult(
+        trials=[{"trial_id": "01"}], pool=pd.DataFrame(index=range(n)), folds=folds,
+        selection=SelectionSet(np.zeros((n * copies, 1, 1, 1), np.uint8), y, n), oof={"01": scores})
+    per_fold = [roc_auc_score(y[np.tile(folds, copies) == f], scores[np.tile(folds, copies) == f])
+                for f in (0, 1)]
+    return result, y, scores, per_fold
+
+
+def test_calibrating_each_fold_on_its_held_out_images_puts_the_fold_models_on_one_scale():
+    from sklearn.metrics import roc_auc_score
+
+    from automl import decisions
+
+    result, y, scores, per_fold = _scaled_folds()
+    pooled = roc_auc_score(y, scores)
+    assert pooled < min(per_fold) - 0.02  # pooled as they came out, the folds rank worse
+    calibrated, fitted = refit.calibrated_oof(result, scores)
+    assert len(fitted) == 2 and roc_auc_score(y, calibrated) > min(per_fold) - 0.005
+    # Calibration is monotone within a fold: each fold ranks its images as before.
+    rows = np.tile(result.folds, 3) == 1
+    assert roc_auc_score(y[rows], calibrated[rows]) == pytest.approx(per_fold[1])
+    # One threshold now means the same for both folds: their balanced thresholds agree.
+    held = [np.tile(result.folds, 3) == f for f in (0, 1)]
+    thresholds = [decisions.choose_threshold(y[rows], calibrated[rows]) for rows in held]
+    raw = [decisions.choose_threshold(y[rows], scores[rows]) for rows in held]
+    assert abs(thresholds[0] - thresholds[1]) < 0.15 < abs(raw[0] - raw[1])
+
+
+@pytest.mark.parametrize("classes", [1, 3])
+def test_a_calibrated_model_is_its_model_then_the_calibration_and_survives_saving(tmp_path, classes):
+    import keras
+
+    import automl
+    from automl import calibration
+
+    rng = np.random.default_rng(1)
+    inputs = keras.Input((4, 4, 1))
+    flat = keras.layers.Flatten()(inputs)
+    outputs = keras.layers.Dense(classes, activation="sigmoid" if classes == 1 else "softmax")(flat)
+    model = keras.Model(inputs, outputs, name="fold_model")
+    x = rng.random((64, 4, 4, 1)).astype(np.float32)
+    raw = model.predict(x, verbose=0)
+    raw = raw[:, 0] if classes == 1 else raw
+    y = rng.integers(0, max(classes, 2), 64)
+    params = calibration.fit(y, raw)
+    wrapped = calibration.calibrated(model, params, name="trial_01_fold_0")
+    assert calibration.unwrapped(wrapped) is model and calibration.unwrapped(model) is model
+    wrapped.save(tmp_path / "m.keras")
+    loaded = automl.load_model(tmp_path / "m.keras")
+    expected = calibration.apply(raw, params).reshape(len(x), -1)
+    assert np.allclose(loaded.predict(x, verbose=0), expected, atol=1e-5)
+    # A fold whose held-out images lack a class is left as it is.
+    same = calibration.fit(np.zeros(64, int), raw)
+    assert np.allclose(calibration.apply(raw, same), np.clip(raw, 1e-6, 1 - 1e-6), atol=1e-5)

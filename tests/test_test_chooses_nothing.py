@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from automl import records, refit
+from automl import calibration, records, refit
 from automl.embeddings import embed_run
 from automl.run_config import SearchConfig
 from automl.search import prepare, run_search
@@ -152,6 +152,14 @@ def refit_run_is_whole(run_dir, data):
     saved = model.predict(x, verbose=0).reshape(len(test), -1)
     averaged = np.mean([m.predict(x, verbose=0).reshape(len(test), -1) for m in members], axis=0)
     assert np.allclose(saved, averaged, atol=1e-6)
+    # Each member is a fold model followed by the calibration fitted on its held-out images.
+    for index, member in enumerate(members):
+        trial, fold = r["chosen"][index // 2], index % 2
+        inner = calibration.unwrapped(member.layers[0])
+        raw = inner.predict(x, verbose=0)
+        raw = raw.reshape(-1) if raw.shape[1] == 1 else raw
+        expected = calibration.apply(raw, r["calibration"][trial][fold]).reshape(len(test), -1)
+        assert np.allclose(member.predict(x, verbose=0).reshape(len(test), -1), expected, atol=1e-5)
     recorded = test[[c for c in test.columns if c.startswith("score")]].to_numpy()
     assert recorded.shape == saved.shape and np.allclose(saved, recorded, atol=1e-5)
     # The embeddings of a refit run: KNN and t-SNE on the validation images its encoder (a
