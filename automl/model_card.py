@@ -86,14 +86,16 @@ def _chosen(summary: dict, config: dict) -> str:
         return (f"Trial, epoch, ensemble and decision rule chosen on {validation} by {objective}; "
                 f"ensemble used: {_ensemble(summary)}.")
     pooled = " pooled with their simulated re-acquisitions" if summary.get("val_shift") else ""
+    averaged = ("the average of its weights over its last epochs, "
+                if any(f.get("averaged_epochs", 1) > 1 for f in refit.get("fold_records", [])) else "")
     return (f"Trial chosen on {validation} by {objective}; then trial(s) "
             f"{', '.join(map(str, refit.get('trials', [])))} retrained from scratch on "
             f"{refit.get('folds')} patient-grouped folds of train + validation (cross-validated refit). "
             f"The configurations averaged ({', '.join(map(str, refit.get('chosen', [])))}), test-time "
             f"augmentation ({'used' if refit.get('tta') else 'not used'}), the decision threshold and "
             f"class weights were chosen on the fold models' out-of-fold scores{pooled}, each fold model "
-            f"calibrated on its own held-out images; the model is the average of the calibrated fold "
-            f"models.")
+            f"{averaged}calibrated on its own held-out images; the model is the average of the "
+            f"calibrated fold models.")
 
 
 def _saliency(result: dict | None, summary: dict) -> str:

@@ -85,10 +85,15 @@ def minutes(seconds) -> str:
 
 
 def calibrated(r: dict, pooled: str) -> str:
-    """The per-fold calibration's part of the refit line (refits recorded before it had none)."""
+    """The fold models' weight averaging and calibration in the refit line (refits recorded
+    before them had neither)."""
     if "calibration" not in r:
         return ""
-    return (f"each fold model calibrated on its held-out images (out-of-fold {pooled} of the best "
+    averaged = sorted({f.get("averaged_epochs", 1) for f in r.get("fold_records", []) if isinstance(f, dict)})
+    weights = (f"each fold model the average of its weights over its last "
+               f"{esc('/'.join(map(str, averaged)))} epochs, batch norm remeasured; "
+               if averaged and averaged != [1] else "")
+    return (f"{weights}each fold model calibrated on its held-out images (out-of-fold {pooled} of the best "
             f"configuration as the fold models gave it: {fmt(r.get('oof_quality_uncalibrated'))}); ")
 
 

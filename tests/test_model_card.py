@@ -69,7 +69,8 @@ def test_a_refit_runs_card_says_its_choices_were_made_out_of_fold(tmp_path):
     """After a cross-validated refit, the threshold, TTA and averaging were chosen on the
     fold models' out-of-fold scores, and the saliency images are the pool's, not validation's."""
     write_records(tmp_path, val_source="out-of-fold", val_shift={"auc": 0.9},
-                  refit={"folds": 4, "trials": ["12"], "chosen": ["12"], "tta": True},
+                  refit={"folds": 4, "trials": ["12"], "chosen": ["12"], "tta": True,
+                         "fold_records": [{"trial_id": "12", "fold": 0, "epochs": 8, "averaged_epochs": 4}]},
                   saliency={"method": "Grad-CAM", "images": 64, "saliency_area": 0.6, "random_area": 0.5,
                             "difference": -0.1})
     text = write_model_card(tmp_path).read_text()
@@ -77,6 +78,8 @@ def test_a_refit_runs_card_says_its_choices_were_made_out_of_fold(tmp_path):
     assert "retrained from scratch on 4 patient-grouped folds of train + validation" in chosen
     assert "test-time augmentation (used)" in chosen
     assert "out-of-fold scores pooled with their simulated re-acquisitions" in chosen
+    assert "each fold model the average of its weights over its last epochs, calibrated on its own " \
+           "held-out images" in chosen
     assert "ensemble and decision rule chosen" not in chosen
     saliency = text.split("## Saliency faithfulness")[1].split("##")[0]
     assert "64 pneumonia images of train + validation" in saliency and "validation pneumonia" not in saliency

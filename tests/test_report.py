@@ -545,7 +545,8 @@ def test_a_refit_runs_wall_minutes_count_its_refit(tmp_path):
                         "trials": ["12"], "chosen": ["12"], "quality": "auc", "oof_quality_by_count": [0.96],
                         "tta": True, "oof_quality_tta": 0.97, "oof_quality_uncalibrated": 0.94,
                         "calibration": {"12": [{"coef": [[1.1]], "intercept": [-0.3]}]},
-                        "fold_records": [{"trial_id": "12", "fold": 0, "epochs": 8, "quality": 0.98}]}
+                        "fold_records": [{"trial_id": "12", "fold": 0, "epochs": 8, "averaged_epochs": 4,
+                                          "quality": 0.98}]}
     summary.update(val_source="out-of-fold", val_shift=summary["val"],
                    saliency={"method": "Grad-CAM", "images": 64, "saliency_area": 0.6, "random_area": 0.5,
                              "difference": -0.1})
@@ -560,7 +561,8 @@ def test_a_refit_runs_wall_minutes_count_its_refit(tmp_path):
            "fit the time left)" in page
     assert "(out-of-fold auc, pooled with re-acquisitions, by number averaged: 0.960)" in page
     assert "held-out auc (clean)" in page and "27.0 refit minutes" in page
-    assert "each fold model calibrated on its held-out images (out-of-fold auc, pooled with " \
+    assert "each fold model the average of its weights over its last 4 epochs, batch norm remeasured; " \
+           "each fold model calibrated on its held-out images (out-of-fold auc, pooled with " \
            "re-acquisitions, of the best configuration as the fold models gave it: 0.940)" in page
     assert "decision threshold (rule `balanced`, chosen on out-of-fold scores of train + validation)" in page
     assert "64 pneumonia images of train + validation" in page
