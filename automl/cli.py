@@ -231,9 +231,10 @@ def _add_search_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--portfolio", choices=choices.PORTFOLIOS,
                         help="draw first the configurations that did best on validation in committed "
                         "runs (automl/portfolio.json) (default: on for real data, none otherwise)")
-    parser.add_argument("--refit", default=choices.DEFAULT_REFIT, metavar="none|cv:K",
+    parser.add_argument("--refit", metavar="none|cv:K",
                         help="after the search, retrain the best configurations on K patient-grouped "
-                        "folds of train + validation and make every choice on out-of-fold scores")
+                        "folds of train + validation and make every choice on out-of-fold scores "
+                        "(default: cv:5 for the binary task on real data, none otherwise)")
     parser.add_argument("-v", "--verbose", action="store_true",
                         help="Keras Tuner's tables of each trial's hyperparameters")
     parser.add_argument("--smoke", action="store_true", help="synthetic data, 2 trials, 1 epoch")

@@ -43,7 +43,8 @@ class SearchConfig:
     screen_size: int | None = None
     prune: str = choices.DEFAULT_PRUNE
     precision: str = choices.DEFAULT_PRECISION
-    refit: str = choices.DEFAULT_REFIT
+    # "none" or "cv:K" (None: the data's default, choices.REAL_DATA_REFIT on real data).
+    refit: str | None = None
     # Warm start from automl/portfolio.json ("on"/"none"; None: the budget's default).
     portfolio: str | None = None
     xla: str = choices.DEFAULT_XLA
@@ -71,6 +72,9 @@ class SearchConfig:
         values = {k: getattr(self, k) if getattr(self, k) is not None else v for k, v in budget.items()}
         if self.screen_size is None and values["screen_size"] >= values["image_size"]:
             values["screen_size"] = 0  # the budget's screening size only screens a larger image
+        if self.refit is None:
+            values["refit"] = choices.DEFAULT_REFIT if synthetic or self.smoke else \
+                choices.REAL_DATA_REFIT.get(self.task, choices.DEFAULT_REFIT)
         return dataclasses.replace(self, **values)
 
     def validate(self) -> "SearchConfig":
@@ -90,7 +94,8 @@ class SearchConfig:
         _one_of("--xla", self.xla, choices.XLA_MODES)
         if self.portfolio is not None:
             _one_of("--portfolio", self.portfolio, choices.PORTFOLIOS)
-        choices.refit_folds(self.refit)
+        if self.refit is not None:
+            choices.refit_folds(self.refit)
         try:
             choices.check_threshold_rule(self.threshold)
         except ValueError as error:

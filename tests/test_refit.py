@@ -40,6 +40,22 @@ def test_refit_option():
             choices.refit_folds(bad)
 
 
+def test_the_refit_is_the_binary_default_on_real_data_only():
+    from automl.run_config import SearchConfig
+
+    def default(task, synthetic, **kwargs):
+        return SearchConfig(task=task, **kwargs).with_defaults(synthetic=synthetic).refit
+
+    assert default("binary", synthetic=False) == "cv:5"
+    assert default("binary", synthetic=True) == "none" and default("binary", False, smoke=True) == "none"
+    # No real-data study of the multiclass refit yet; the autoencoder has none.
+    assert default("multiclass", synthetic=False) == "none" and default("autoencoder", False) == "none"
+    assert default("binary", synthetic=False, refit="none") == "none"  # the user's choice stands
+    assert default("multiclass", synthetic=False, refit="cv:3") == "cv:3"
+    with pytest.raises(ValueError, match="--refit"):
+        SearchConfig(refit="cv:1").validate()
+
+
 def test_refit_epochs_count_from_scratch_to_the_best_epoch():
     trial = {"history": {"val_auc": [0.7, 0.9, 0.8]}, "hparams": {"tuner/initial_epoch": 4}, "seconds": 30}
     assert refit.refit_epochs(trial, "val_auc", "max") == 6  # 4 inherited + 2

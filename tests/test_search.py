@@ -142,7 +142,8 @@ def test_pretrained_offline_fails_at_once(monkeypatch):
 
 @pytest.mark.realdata
 def test_real_data_one_trial(real_data, tmp_path):
-    run_dir = _search(real_data, tmp_path, max_trials=1, epochs=1, image_size=64)
+    # A search, not the refit (its real-data default): the refit has its own tests.
+    run_dir = _search(real_data, tmp_path, max_trials=1, epochs=1, image_size=64, refit="none")
     summary = json.loads((run_dir / "summary.json").read_text())
 
     def filled(value):
