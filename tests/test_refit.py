@@ -336,6 +336,18 @@ def test_a_calibrated_model_is_its_model_then_the_calibration_and_survives_savin
     loaded = automl.load_model(tmp_path / "m.keras")
     expected = calibration.apply(raw, params).reshape(len(x), -1)
     assert np.allclose(loaded.predict(x, verbose=0), expected, atol=1e-5)
+    if classes == 1:
+        # A user's fresh process, which has imported nothing of automl but load_model
+        # (here the test module had registered the layer: `automl export` had failed so).
+        import subprocess
+        import sys
+
+        np.save(tmp_path / "x.npy", x)
+        code = ("import sys, numpy as np, automl; m = automl.load_model(sys.argv[1]); "
+                "np.save(sys.argv[3], m.predict(np.load(sys.argv[2]), verbose=0))")
+        subprocess.run([sys.executable, "-c", code, str(tmp_path / "m.keras"), str(tmp_path / "x.npy"),
+                        str(tmp_path / "y.npy")], check=True, capture_output=True)
+        assert np.allclose(np.load(tmp_path / "y.npy"), expected, atol=1e-5)
     # A fold whose held-out images lack a class is left as it is.
     same = calibration.fit(np.zeros(64, int), raw)
     assert np.allclose(calibration.apply(raw, same), np.clip(raw, 1e-6, 1 - 1e-6), atol=1e-5)
