@@ -18,6 +18,20 @@ def isolated_cache(tmp_path_factory):
     yield
 
 
+@pytest.fixture(scope="session", autouse=True)
+def shipped_real_data_refit():
+    """The shipped ``choices.REAL_DATA_REFIT``, switched off for the session: the tests'
+    synthetic folders count as real data (only the built-in demo does not), where the binary
+    refit is on by default and would add five fold models to every one-epoch test search.
+    Tests of the refit ask for it (``refit="cv:2"``); the default's own test puts it back."""
+    from automl import choices
+
+    shipped = dict(choices.REAL_DATA_REFIT)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(choices, "REAL_DATA_REFIT", {})
+        yield shipped
+
+
 @pytest.fixture(scope="session")
 def synthetic_data(tmp_path_factory) -> Path:
     return write_synthetic(tmp_path_factory.mktemp("synthetic") / "chest_xray", per_class=24, size=48)

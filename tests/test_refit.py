@@ -40,8 +40,10 @@ def test_refit_option():
             choices.refit_folds(bad)
 
 
-def test_the_refit_is_the_binary_default_on_real_data_only():
+def test_the_refit_is_the_binary_default_on_real_data_only(shipped_real_data_refit, monkeypatch):
     from automl.run_config import SearchConfig
+
+    monkeypatch.setattr(choices, "REAL_DATA_REFIT", shipped_real_data_refit)
 
     def default(task, synthetic, **kwargs):
         return SearchConfig(task=task, **kwargs).with_defaults(synthetic=synthetic).refit
