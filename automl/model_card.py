@@ -87,7 +87,7 @@ def _chosen(summary: dict, config: dict) -> str:
                 f"ensemble used: {_ensemble(summary)}.")
     pooled = " pooled with their simulated re-acquisitions" if summary.get("val_shift") else ""
     averaged = ("the average of its weights over its last epochs, "
-                if any(f.get("averaged_epochs", 1) > 1 for f in refit.get("fold_records", [])) else "")
+                if max(averaged_epochs(refit), default=1) > 1 else "")
     return (f"Trial chosen on {validation} by {objective}; then trial(s) "
             f"{', '.join(map(str, refit.get('trials', [])))} retrained from scratch on "
             f"{refit.get('folds')} patient-grouped folds of train + validation (cross-validated refit). "
@@ -96,6 +96,12 @@ def _chosen(summary: dict, config: dict) -> str:
             f"class weights were chosen on the fold models' out-of-fold scores{pooled}, each fold model "
             f"{averaged}calibrated on its own held-out images; the model is the average of the "
             f"calibrated fold models.")
+
+
+def averaged_epochs(refit: dict) -> list[int]:
+    """The distinct numbers of last epochs whose weights a refit's fold models averaged
+    (``[1]``: none averaged; ``[]`` for refits recorded before the average existed)."""
+    return sorted({f.get("averaged_epochs", 1) for f in refit.get("fold_records", []) if isinstance(f, dict)})
 
 
 def _saliency(result: dict | None, summary: dict) -> str:

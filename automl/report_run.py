@@ -7,7 +7,7 @@ from pathlib import Path
 
 from automl.markdown import DASH, dig, esc, fmt, fmt_count, number, rel, short_text, table
 from automl.metrics import chance_level_warning
-from automl.model_card import chosen_out_of_fold, saliency_images, threshold_rule
+from automl.model_card import averaged_epochs, chosen_out_of_fold, saliency_images, threshold_rule
 from automl.runs import Run
 
 KEY_HPARAMS = ("family", "score", "intensity", "blocks", "base_filters", "learning_rate", "augment",
@@ -89,7 +89,7 @@ def calibrated(r: dict, pooled: str) -> str:
     before them had neither)."""
     if "calibration" not in r:
         return ""
-    averaged = sorted({f.get("averaged_epochs", 1) for f in r.get("fold_records", []) if isinstance(f, dict)})
+    averaged = averaged_epochs(r)
     weights = (f"each fold model the average of its weights over its last "
                f"{esc('/'.join(map(str, averaged)))} epochs, batch norm remeasured; "
                if averaged and averaged != [1] else "")

@@ -38,29 +38,31 @@ class _Snapshots(keras.callbacks.Callback):
         self.weights.append([np.array(w) for w in self.model.get_weights()])
 
 
-def test_the_trained_model_is_the_mean_of_its_last_epochs_weights():
+def _trained(epochs: int, averaged: int):
+    """The binary model trained ``epochs`` epochs with the average of the last ``averaged``,
+    and its weights at the end of each epoch before the average."""
     model = _binary_model()
     images, labels = _images()
     snapshots = _Snapshots()
     # The snapshot callback runs first: it sees each epoch's weights before the average does.
-    model.fit(make_dataset(images, labels.astype(np.float32), batch_size=8, training=True), epochs=4,
-              callbacks=[snapshots, weight_average.WeightAverage(4, 2)], verbose=0)
-    final = model.get_weights()
+    model.fit(make_dataset(images, labels.astype(np.float32), batch_size=8, training=True), epochs=epochs,
+              callbacks=[snapshots, weight_average.WeightAverage(epochs, averaged)], verbose=0)
+    return model, snapshots.weights
+
+
+def test_the_trained_model_is_the_mean_of_its_last_epochs_weights():
+    model, weights = _trained(4, 2)
     moved = 0
-    for i, w in enumerate(final):
-        expected = (snapshots.weights[2][i] + snapshots.weights[3][i]) / 2
+    for i, w in enumerate(model.get_weights()):
+        expected = (weights[2][i] + weights[3][i]) / 2
         np.testing.assert_allclose(w, expected, rtol=1e-5, atol=1e-6)
-        moved += not np.allclose(snapshots.weights[3][i], expected)
+        moved += not np.allclose(weights[3][i], expected)
     assert moved > 0  # the epochs' weights differ: the average is not the last epoch's
 
 
 def test_one_averaged_epoch_leaves_the_model_as_trained():
-    model = _binary_model()
-    images, labels = _images()
-    snapshots = _Snapshots()
-    model.fit(make_dataset(images, labels.astype(np.float32), batch_size=8, training=True), epochs=2,
-              callbacks=[snapshots, weight_average.WeightAverage(2, 1)], verbose=0)
-    for w, last in zip(model.get_weights(), snapshots.weights[-1]):
+    model, weights = _trained(2, 1)
+    for w, last in zip(model.get_weights(), weights[-1]):
         np.testing.assert_array_equal(w, last)
 
 
