@@ -15,9 +15,6 @@ def load_model(path):
     anomaly score also depends on the run's score choice and the normal training images."""
     import keras
 
-    # Register the normalisation, TTA and refit-calibration layers (a refit run's model
-    # holds one Calibration layer per fold model).
-    from automl import backbones, calibration, tta  # noqa: F401
-    from automl.anomaly import families  # noqa: F401  (registers MemoryUnit and ssim_loss)
+    from automl.models import layers  # noqa: F401  (registers every custom layer and loss)
 
     return keras.models.load_model(path, compile=False)

@@ -68,12 +68,12 @@ def _data_synthetic(args) -> int:
 
 
 def _search(args) -> int:
-    from automl.run_config import SearchConfig
-    from automl.search import run_search
+    from automl.search.orchestrator import run_search
+    from automl.settings.run_config import SearchConfig
 
     if args.resume:
         if args.workers:
-            from automl.distributed import launch
+            from automl.search.distributed import launch
 
             return launch(Path(args.resume), args.workers)
         run_search(SearchConfig(), resume=args.resume, role=args.role,
@@ -81,14 +81,14 @@ def _search(args) -> int:
         return 0
     config = _config(args)
     if args.create_only:
-        from automl.search import create_run
+        from automl.search.orchestrator import create_run
 
         run_dir, _ = create_run(config)
         print(run_dir)
         return 0
     if args.workers:
-        from automl.distributed import launch
-        from automl.search import create_run
+        from automl.search.distributed import launch
+        from automl.search.orchestrator import create_run
 
         run_dir, _ = create_run(config)
         print(f"run folder: {run_dir}")
@@ -100,7 +100,7 @@ def _search(args) -> int:
 def _config(args, seed: int | None = None):
     """The SearchConfig of the search options, every option checked before any data is read
     or folder made."""
-    from automl.run_config import SearchConfig
+    from automl.settings.run_config import SearchConfig
 
     return SearchConfig(
         task=args.task, data=args.data, tuner=args.tuner, max_trials=args.max_trials,
@@ -117,7 +117,7 @@ def _config(args, seed: int | None = None):
 
 
 def _study(args) -> int:
-    from automl.study import run_study
+    from automl.search.study import run_study
 
     run_study(_config(args, seed=args.seeds[0]), args.seeds, verbose=args.verbose)
     return 0
@@ -137,28 +137,28 @@ def _parse_fixed(pairs: list[str]) -> dict:
 
 
 def _embed(args) -> int:
-    from automl.embeddings import embed_run
+    from automl.serve.embeddings import embed_run
 
     embed_run(Path(args.run), tsne=not args.no_tsne)
     return 0
 
 
 def _predict(args) -> int:
-    from automl.predict import predict
+    from automl.serve.predict import predict
 
     return predict(Path(args.run), [Path(p) for p in args.images], out=Path(args.out) if args.out else None,
                    cam=Path(args.cam) if args.cam else None, threshold=args.threshold)
 
 
 def _export(args) -> int:
-    from automl.export import export
+    from automl.serve.export import export
 
     print(export(Path(args.run), args.format, out=Path(args.out) if args.out else None))
     return 0
 
 
 def _card(args) -> int:
-    from automl.model_card import write_model_card
+    from automl.report.model_card import write_model_card
 
     for run in args.run:
         print(write_model_card(Path(run)))
@@ -166,7 +166,7 @@ def _card(args) -> int:
 
 
 def _report(args) -> int:
-    from automl.report import write_report
+    from automl.report.pages import write_report
 
     written = write_report(Path(args.runs), Path(args.out))
     print(f"wrote {len(written)} files to {args.out}")
@@ -175,7 +175,7 @@ def _report(args) -> int:
 
 def _add_search_options(parser: argparse.ArgumentParser) -> None:
     """The options of one search, shared by ``search`` and ``study``."""
-    from automl import choices
+    from automl.settings import choices
 
     parser.add_argument("--task", default="binary", choices=choices.TASK_NAMES, help="what to learn")
     parser.add_argument("--data", help="data folder (default: $CXR_DATA_DIR, data/chest_xray, "
@@ -327,7 +327,7 @@ def main(argv: list[str] | None = None) -> int:
               "machine with an NVIDIA GPU), or make setup [GPU=1]", file=sys.stderr)
         return 2
     if args.command in ("search", "study", "embed", "predict", "export"):
-        from automl.gpu import allow_memory_growth
+        from automl.models.devices import allow_memory_growth
 
         allow_memory_growth()  # before the command's first TensorFlow op
     try:

@@ -15,17 +15,19 @@ import keras
 import numpy as np
 import pandas as pd
 
-from automl import choices, records, scoring
+from automl import records
 from automl.data import source
 from automl.data.index import Index, scan
 from automl.data.pipeline import load_images, make_dataset
+from automl.data.shift import SelectionSet
 from automl.data.splits import make_splits
-from automl.search import command_line
-from automl.shift import SelectionSet
-from automl.tasks import get_task
+from automl.evaluation import scoring
+from automl.search.orchestrator import command_line
 
 # Same records and scoring as a search: the toolkit's public functions, not copies.
-from automl.tuning import RecordingMixin, TrialTimeLimit
+from automl.search.tuning import RecordingMixin, TrialTimeLimit
+from automl.settings import choices
+from automl.tasks import get_task
 
 TASK = get_task("binary")
 OBJECTIVE = "val_auc"  # peers select on plain validation (they have no shift validation)

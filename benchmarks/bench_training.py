@@ -17,7 +17,9 @@ import keras_tuner as kt
 import numpy as np
 import tensorflow as tf
 
-from automl import backbones, choices, precision, records
+from automl import records
+from automl.models import backbones, precision
+from automl.settings import choices
 from automl.tasks.base import SearchSpace
 from automl.tasks.binary import BinaryTask
 

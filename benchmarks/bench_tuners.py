@@ -123,8 +123,8 @@ def search(data: str | None, *, tuners=TUNERS, image_size: int = 64, epochs: int
            minutes: float = 8.0, max_trials: int = 100, out: str = "benchmarks/results/runs",
            seed: int = 0, smoke: bool = False) -> list[Path]:
     """One search per tuner, same data, seed and wall budget; returns the run folders."""
-    from automl.run_config import SearchConfig
-    from automl.search import run_search  # TensorFlow only when searching
+    from automl.search.orchestrator import run_search  # TensorFlow only when searching
+    from automl.settings.run_config import SearchConfig
 
     folders = []
     for tuner in tuners:

@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from automl import metrics, records
+from automl import records
+from automl.evaluation import metrics
 
 
 def compare(run_dir: Path, *, n_resamples: int = 1000) -> dict:

@@ -18,9 +18,9 @@ BIN=${BIN:-.venv/bin}
 DONE=${DONE:-benchmarks/results/campaign_steps}
 mkdir -p "$DONE"
 # The default search's wall budget: the peers and the ablation get the same minutes.
-BUDGET=$("$BIN/python" -c "from automl import choices; print(choices.BUDGETS['real']['time_budget_minutes'])")
-EPOCHS=$("$BIN/python" -c "from automl import choices; print(choices.BUDGETS['real']['epochs'])")
-SIZE=$("$BIN/python" -c "from automl import choices; print(choices.BUDGETS['real']['image_size'])")
+BUDGET=$("$BIN/python" -c "from automl.settings import choices; print(choices.BUDGETS['real']['time_budget_minutes'])")
+EPOCHS=$("$BIN/python" -c "from automl.settings import choices; print(choices.BUDGETS['real']['epochs'])")
+SIZE=$("$BIN/python" -c "from automl.settings import choices; print(choices.BUDGETS['real']['image_size'])")
 
 step() {
   local name=$1

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from automl import decisions, metrics, records
+from automl import records
+from automl.evaluation import decisions, metrics
 
 RULES = ("balanced", "sens:0.95", "sens:0.90", "spec:0.90")
 

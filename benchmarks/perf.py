@@ -6,10 +6,10 @@ import argparse
 from pathlib import Path
 
 from automl import records
-from automl.markdown import DASH, esc, fmt, fmt_count, table
-from automl.report import peer_tables
-from automl.report_peers import render_peer_rows
-from automl.runs import load_runs, load_studies
+from automl.records.runs import load_runs, load_studies
+from automl.report.markdown import DASH, esc, fmt, fmt_count, table
+from automl.report.pages import peer_tables
+from automl.report.peer_section import render_peer_rows
 
 BENCHMARKS = ("bench_data", "bench_training", "bench_memory", "bench_tuners", "bench_training_compare",
               "time_to_accuracy", "trial_minutes")
@@ -44,9 +44,9 @@ def load_results(results: Path) -> dict[str, dict | None]:
 
 def load_peers(runs: Path) -> list[dict]:
     """Each task's search of ours at the peers' time budget (its headline study, unless that
-    had another budget: :func:`automl.report_peers.comparator`) and, after it, the latest
+    had another budget: :func:`automl.report.peer_section.comparator`) and, after it, the latest
     peer runs and our plain-validation ablation: the rows of the report's peer table
-    (:mod:`automl.report_peers`), full precision."""
+    (:mod:`automl.report.peer_section`), full precision."""
     if not runs.is_dir():
         return []
     found, _ = load_runs(runs)  # a torn or foreign file must not stop the report

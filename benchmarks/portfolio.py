@@ -17,7 +17,9 @@ import json
 import statistics
 from pathlib import Path
 
-from automl import choices, fidelity, records
+from automl import records
+from automl.search import promotion
+from automl.settings import choices
 from automl.tasks import get_task
 
 TOP = 4
@@ -25,9 +27,10 @@ TOP = 4
 
 def member_minutes() -> float:
     """Minutes one ensemble member may take in the default real-data search (the promotion's
-    allowance at the first full-size trial: :meth:`automl.fidelity.SizePromotionMixin.member_allowance`)."""
+    allowance at the first full-size trial:
+    :meth:`automl.search.promotion.SizePromotionMixin.member_allowance`)."""
     budget = choices.BUDGETS["real"]
-    return (fidelity.MEMBER_SLACK * (1 - fidelity.SCREEN_SHARE) * budget["time_budget_minutes"]
+    return (promotion.MEMBER_SLACK * (1 - promotion.SCREEN_SHARE) * budget["time_budget_minutes"]
             / budget["ensemble"])
 
 
@@ -57,7 +60,7 @@ def choose(trials: list[dict], *, top: int, max_minutes: float, direction: str) 
     """The ``top`` configurations by mean objective whose mean minutes fit ``max_minutes``."""
     groups: dict[str, list[dict]] = {}
     for trial in trials:
-        groups.setdefault(fidelity.config_key(trial["values"]), []).append(trial)
+        groups.setdefault(promotion.config_key(trial["values"]), []).append(trial)
     rows = [{"values": group[0]["values"],
              "validation_mean": statistics.fmean(t["objective"] for t in group),
              "full_size_minutes": statistics.fmean(t["minutes"] for t in group),

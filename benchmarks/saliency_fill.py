@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 from scipy.ndimage import gaussian_filter
 
-from automl import records, saliency
+from automl import records
+from automl.evaluation import saliency
 
 
 def deletion_areas(run_dir: Path, *, images: int = 64, steps: int = 10) -> dict:
@@ -17,8 +18,8 @@ def deletion_areas(run_dir: Path, *, images: int = 64, steps: int = 10) -> dict:
     order, for each fill, on the first ``images`` validation pneumonia images."""
     import automl
     from automl.data.pipeline import load_images
-    from automl.run_config import SearchConfig
-    from automl.search import prepare
+    from automl.search.orchestrator import prepare
+    from automl.settings.run_config import SearchConfig
 
     config, _, task, parts = prepare(SearchConfig.load(run_dir), log=lambda *a: None)
     val = load_images(parts["val"].path, config.image_size)

@@ -6,8 +6,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from automl import decisions, metrics, records
-from automl.model_card import chosen_out_of_fold
+from automl import records
+from automl.evaluation import decisions, metrics
+from automl.report.model_card import chosen_out_of_fold
 
 
 def ablate(run_dir: Path) -> dict:

@@ -1,7 +1,7 @@
 """Where a search's minutes went: trial seconds by outcome, and the dead trials among them.
 
 For each run, the recorded trials' seconds are summed by outcome: completed, pruned by
-the median rule, pruned at chance (validation AUC at 0.5, ``automl.pruning.ChanceStopping``)
+the median rule, pruned at chance (validation AUC at 0.5, ``automl.search.pruners.ChanceStopping``)
 and failed; *dead* trials are those whose Keras validation AUC was exactly 0.5 at every
 epoch they trained (one score for every image), whatever stopped them. Reads records
 only (``trials.jsonl``, ``summary.json``); test scores play no part.

@@ -24,7 +24,7 @@ def shipped_real_data_refit():
     synthetic folders count as real data (only the built-in demo does not), where the binary
     refit is on by default and would add five fold models to every one-epoch test search.
     Tests of the refit ask for it (``refit="cv:2"``); the default's own test puts it back."""
-    from automl import choices
+    from automl.settings import choices
 
     shipped = dict(choices.REAL_DATA_REFIT)
     with pytest.MonkeyPatch.context() as patch:
@@ -49,8 +49,8 @@ def real_data() -> Path:
 def binary_run(synthetic_data, tmp_path_factory) -> Path:
     """One finished tiny binary search (2 trials, ensemble of 2), shared by the tests that
     only read or apply a run."""
-    from automl.run_config import SearchConfig
-    from automl.search import run_search
+    from automl.search.orchestrator import run_search
+    from automl.settings.run_config import SearchConfig
 
     return run_search(SearchConfig(data=str(synthetic_data), tuner="random", max_trials=2, epochs=1,
                                    image_size=32, ensemble=2, fixed={"blocks": 2},

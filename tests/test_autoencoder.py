@@ -5,9 +5,9 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from automl.anomaly import scores as anomaly
-from automl.run_config import SearchConfig
-from automl.search import run_search
+from automl.search.orchestrator import run_search
+from automl.settings.run_config import SearchConfig
+from automl.tasks.anomaly import scores as anomaly
 
 
 def test_worst_patch_score_sees_a_small_lesion_the_mean_hides():
@@ -42,7 +42,7 @@ def test_combined_score_z_scores_each_part_on_normals():
 
 
 def test_synthetic_defects_are_local_and_masked():
-    from automl.anomaly.defects import defect_set
+    from automl.tasks.anomaly.defects import defect_set
 
     rng = np.random.default_rng(1)
     images = rng.uniform(0.2, 0.6, (40, 32, 32, 1)).astype(np.float32)
@@ -117,7 +117,7 @@ def test_objective_is_the_detection_auroc(synthetic_data, tmp_path):
 def test_mixed_precision_leaves_the_autoencoder_in_float32(synthetic_data, tmp_path, monkeypatch):
     """On a CPU with bfloat16 (this machine's), ``--precision mixed`` once failed most
     autoencoder trials: the memory family's loss and the embedding scores met bfloat16."""
-    from automl import precision
+    from automl.models import precision
 
     monkeypatch.setattr(precision, "cpu_has_bf16", lambda *a, **k: True)
     fixed = {"learning_rate": 3e-3, "loss": "ssim", "encoder_depth": 2, "augment": 0.0,
@@ -132,7 +132,7 @@ def test_mixed_precision_leaves_the_autoencoder_in_float32(synthetic_data, tmp_p
 
 
 def test_stretch_contrast_removes_global_exposure():
-    from automl.anomaly.intensity import stretch_contrast
+    from automl.tasks.anomaly.intensity import stretch_contrast
 
     rng = np.random.default_rng(0)
     base = rng.integers(0, 255, (1, 16, 16, 1)).astype(np.float32)
@@ -144,7 +144,7 @@ def test_stretch_contrast_removes_global_exposure():
 
 
 def test_equalize_histogram_removes_monotone_exposure_changes():
-    from automl.anomaly.intensity import equalize_histogram, prepare_intensity
+    from automl.tasks.anomaly.intensity import equalize_histogram, prepare_intensity
 
     rng = np.random.default_rng(0)
     base = rng.integers(0, 256, (3, 16, 16, 1)).astype(np.float32) / 255.0

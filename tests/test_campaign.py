@@ -12,7 +12,7 @@ SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "campaign.sh"
 
 def _fake_bin(tmp_path: Path) -> tuple[Path, Path]:
     """``automl``, ``pip``, ``make`` and ``python`` that log their arguments; python runs
-    ``-c`` snippets for real (the script reads the default budget from automl.choices)."""
+    ``-c`` snippets for real (the script reads the default budget from automl.settings.choices)."""
     log, bin_dir = tmp_path / "calls.log", tmp_path / "bin"
     bin_dir.mkdir()
     for name in ("automl", "pip", "make"):
@@ -32,7 +32,7 @@ def _campaign(tmp_path, bin_dir, out):
 
 
 def test_the_campaign_runs_each_step_once_and_a_rerun_skips_finished_steps(tmp_path):
-    from automl import choices
+    from automl.settings import choices
 
     bin_dir, log = _fake_bin(tmp_path)
     out = tmp_path / "runs"

@@ -57,7 +57,7 @@ def test_a_mistyped_option_exits_2_at_once_and_makes_no_run_folder(tmp_path):
 
 
 def test_search_help_shows_the_choices_and_defaults_of_automl_choices(capsys):
-    from automl import choices
+    from automl.settings import choices
 
     try:
         cli.main(["search", "--help"])
@@ -69,7 +69,7 @@ def test_search_help_shows_the_choices_and_defaults_of_automl_choices(capsys):
 
 
 def test_the_cli_task_names_are_the_task_registry():
-    from automl import choices
+    from automl.settings import choices
     from automl.tasks import TASKS
 
     assert choices.TASK_NAMES == tuple(TASKS)

@@ -69,20 +69,21 @@ def test_chief_and_two_workers_one_killed_mid_trial(synthetic_data, tmp_path):
 
 
 def test_workers_are_pinned_to_one_gpu_each(monkeypatch):
-    from automl import distributed, gpu
+    from automl.models import devices
+    from automl.search import distributed
 
     fake = ["0", "1", "2"]
-    assert [gpu.worker_devices(i, fake) for i in range(5)] == ["0", "1", "2", "0", "1"]
-    assert gpu.worker_devices(3, []) is None  # a CPU host: the environment is left alone
-    env = distributed.role_env("worker4", "127.0.0.1", 1234, devices=gpu.worker_devices(4, fake))
+    assert [devices.worker_devices(i, fake) for i in range(5)] == ["0", "1", "2", "0", "1"]
+    assert devices.worker_devices(3, []) is None  # a CPU host: the environment is left alone
+    env = distributed.role_env("worker4", "127.0.0.1", 1234, devices=devices.worker_devices(4, fake))
     assert env["CUDA_VISIBLE_DEVICES"] == "1" and env["KERASTUNER_TUNER_ID"] == "worker4"
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2,3")
-    assert gpu.host_gpus() == ["2", "3"]  # a parent's restriction is kept
+    assert devices.host_gpus() == ["2", "3"]  # a parent's restriction is kept
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "-1")
-    assert gpu.host_gpus() == []
+    assert devices.host_gpus() == []
 
 
 def test_memory_growth_is_harmless_without_a_gpu():
-    from automl import gpu
+    from automl.models import devices
 
-    assert gpu.allow_memory_growth() >= 0
+    assert devices.allow_memory_growth() >= 0

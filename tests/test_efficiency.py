@@ -7,8 +7,10 @@ from unittest import mock
 
 import pytest
 
-from automl import fidelity, precision, pruning, records
-from automl.run_config import SearchConfig
+from automl import records
+from automl.models import precision
+from automl.search import promotion, pruners
+from automl.settings.run_config import SearchConfig
 
 
 def _record(trial_id, curve, *, size=48, status="COMPLETED", initial=0):
@@ -21,12 +23,12 @@ def test_the_median_is_taken_at_the_same_epoch_over_finished_trials_of_the_same_
     finished = [_record("0", [0.6, 0.7, 0.8]), _record("1", [0.5, 0.9]), _record("2", [0.55, 0.6, 0.65]),
                 _record("3", [0.99, 0.99, 0.99], size=24),  # another image size: not compared
                 _record("4", [0.9, 0.95], initial=2)]  # continued from epoch 2: starts at epoch 3
-    assert pruning.curve_at(finished[1], "val_auc", 2, "max") == 0.9
-    assert pruning.curve_at(finished[1], "val_auc", 3, "max") is None  # did not train that far
-    assert pruning.curve_at(finished[4], "val_auc", 2, "max") is None
-    assert pruning.curve_at(finished[4], "val_auc", 3, "max") == 0.9
-    assert pruning.median_at(finished[:3], "val_auc", 2, "max") == (0.7, 3)
-    assert pruning.median_at(finished[:3], "val_auc", 1, "min") == (0.55, 3)
+    assert pruners.curve_at(finished[1], "val_auc", 2, "max") == 0.9
+    assert pruners.curve_at(finished[1], "val_auc", 3, "max") is None  # did not train that far
+    assert pruners.curve_at(finished[4], "val_auc", 2, "max") is None
+    assert pruners.curve_at(finished[4], "val_auc", 3, "max") == 0.9
+    assert pruners.median_at(finished[:3], "val_auc", 2, "max") == (0.7, 3)
+    assert pruners.median_at(finished[:3], "val_auc", 1, "min") == (0.55, 3)
 
 
 def _stopper(tmp_path, finished, *, epochs=6, warmup=3):
@@ -34,7 +36,7 @@ def _stopper(tmp_path, finished, *, epochs=6, warmup=3):
     path = tmp_path / "trials.jsonl"
     for record in finished:
         records.append_jsonl(path, record)
-    stopper = pruning.MedianStopping(path, "val_auc", image_size=48, warmup_trials=warmup, min_epoch=2)
+    stopper = pruners.MedianStopping(path, "val_auc", image_size=48, warmup_trials=warmup, min_epoch=2)
     stopper.set_model(types.SimpleNamespace(stop_training=False))
     stopper.set_params({"epochs": epochs})
     stopper.on_train_begin()
@@ -79,7 +81,7 @@ class _Oracle:
         return {"status": "RUNNING", "values": {"image_size": 24, "lr": 0.5}}
 
 
-class _PromotingOracle(fidelity.SizePromotionMixin, _Oracle):
+class _PromotingOracle(promotion.SizePromotionMixin, _Oracle):
     pass
 
 
@@ -102,7 +104,7 @@ def _screen(i, score, lr=None):
 
 
 def test_the_best_screened_configuration_is_retrained_at_full_size_when_screening_had_its_time(tmp_path):
-    assert (fidelity.SCREEN_SHARE, fidelity.MIN_SCREENED) == (0.4, 6)
+    assert (promotion.SCREEN_SHARE, promotion.MIN_SCREENED) == (0.4, 6)
     scores = [0.7, 0.9, 0.6, 0.8, 0.5, 0.55]
     screened = [_screen(i, score) for i, score in enumerate(scores)]
     ten_each = [(24, 10.0)] * 6
@@ -157,7 +159,7 @@ def _timed_oracle(tmp_path, screens, *, full=(), budget_seconds=1000.0):
 
 
 def test_a_promotion_keeps_to_the_best_screens_whose_full_size_time_fits_an_ensemble_member(tmp_path):
-    assert fidelity.PRIOR_COST_PER_PIXEL_RATIO == 0.6 and fidelity.MEMBER_SLACK == 1.5
+    assert promotion.PRIOR_COST_PER_PIXEL_RATIO == 0.6 and promotion.MEMBER_SLACK == 1.5
     # Budget 1000 s: the full-size stage's share is 600 s, 200 s for each of 3 members,
     # 300 s with the slack. The prior ratio at 24 -> 48 px is 0.6 * 4 = 2.4 per epoch.
     screens = [(0, 0.95, 30.0, 0), (1, 0.93, 20.0, 1), (2, 0.90, 10.0, 2), (3, 0.99, 5.0, 3),
@@ -181,7 +183,7 @@ def test_a_promotion_keeps_to_the_best_screens_whose_full_size_time_fits_an_ense
 
 
 def test_a_promotion_never_takes_a_cheap_screen_far_below_the_best_for_its_time(tmp_path):
-    assert fidelity.PROMOTION_MARGIN == 0.1
+    assert promotion.PROMOTION_MARGIN == 0.1
     # Trial 1 is the second best and would fit (192 s of 300), but screened 0.15 below the
     # best: the best three near the best are 0 and 2, neither fits, the cheaper (2) is taken.
     screens = [(0, 0.95, 30.0, 0), (1, 0.80, 10.0, 1), (2, 0.86, 20.0, 2), (3, 0.5, 1.0, 3),
@@ -198,12 +200,12 @@ def test_the_cost_ratio_is_measured_on_the_runs_own_retrained_configurations(tmp
     # Configuration 5 was retrained at 15 s per epoch: 1.5 times its screen's 10 s.
     oracle = _timed_oracle(tmp_path, screens, full=[(8, 5, 15.0)], budget_seconds=3000.0)
     trial_records = records.read_jsonl(oracle.records_path)
-    assert fidelity.cost_ratio(trial_records, 24, 48) == pytest.approx(1.5)
-    assert fidelity.cost_ratio(trial_records[:6], 24, 48) == pytest.approx(2.4)  # the prior
+    assert promotion.cost_ratio(trial_records, 24, 48) == pytest.approx(1.5)
+    assert promotion.cost_ratio(trial_records[:6], 24, 48) == pytest.approx(2.4)  # the prior
     # 1,800 s share - 120 s spent, over 2 members still wanted, with the slack: 1,260 s.
     assert oracle.member_allowance(120.0, 1, 1) == pytest.approx(1.5 * 1680 / 2)
     assert oracle.next_promotion()["lr"] == 0  # 30 * 1.5 * 8 = 360 s fits
-    assert fidelity.epoch_seconds({"seconds": 10.0, "history": {}}) is None
+    assert promotion.epoch_seconds({"seconds": 10.0, "history": {}}) is None
 
 
 def test_the_cost_ratio_is_measured_and_assumed_per_network_width():
@@ -215,15 +217,15 @@ def test_the_cost_ratio_is_measured_and_assumed_per_network_width():
                  "history": {"loss": [1.0] * 12}, "hparams": dict(hparams, image_size=128)}]
 
     narrow = pair(0, 8, 10.0, 13.0)  # an 8-filter net retrained at 1.3 times its screen's time
-    assert fidelity.cost_ratio(narrow, 64, 128, width=8) == pytest.approx(1.3)
+    assert promotion.cost_ratio(narrow, 64, 128, width=8) == pytest.approx(1.3)
     # A 32-filter net is not estimated from it: its width's prior, 2.86 at 4 times the pixels.
-    assert fidelity.cost_ratio(narrow, 64, 128, width=32) == pytest.approx(2.86)
-    assert fidelity.cost_ratio(narrow + pair(1, 32, 10.0, 35.0), 64, 128, width=32) == pytest.approx(3.5)
-    assert fidelity.cost_ratio([], 64, 128, width=None) == pytest.approx(2.4)  # no width: the overall prior
+    assert promotion.cost_ratio(narrow, 64, 128, width=32) == pytest.approx(2.86)
+    assert promotion.cost_ratio(narrow + pair(1, 32, 10.0, 35.0), 64, 128, width=32) == pytest.approx(3.5)
+    assert promotion.cost_ratio([], 64, 128, width=None) == pytest.approx(2.4)  # no width: the overall prior
 
 
 def test_a_budget_spent_before_any_full_size_trial_retrains_the_best_screen_once(tmp_path):
-    from automl import tuning
+    from automl.search import tuning
 
     oracle = _oracle([_screen(0, 0.7), _screen(1, 0.9)], tmp_path, [(24, 10.0)] * 2)
     assert oracle.next_promotion() is None  # two screens: too few to rank, in budget
@@ -240,7 +242,7 @@ def test_a_budget_spent_before_any_full_size_trial_retrains_the_best_screen_once
 
 
 def test_a_budget_whose_only_full_size_trial_was_pruned_retrains_the_next_screen(tmp_path):
-    from automl import tuning
+    from automl.search import tuning
 
     screens = [_screen(0, 0.7), _screen(1, 0.9)]
     full = _Trial("2", {"image_size": 48, "lr": 1}, 0.5)  # Keras Tuner's status for a pruned trial
@@ -263,7 +265,7 @@ def test_a_budget_whose_only_full_size_trial_was_pruned_retrains_the_next_screen
 
 
 def test_promoted_full_size_trials_are_judged_later_and_against_more_peers(tmp_path):
-    from automl import tuning
+    from automl.search import tuning
 
     class Task:
         def fit(self, hp, model, train, val, space, **kwargs):
@@ -277,7 +279,7 @@ def test_promoted_full_size_trials_are_judged_later_and_against_more_peers(tmp_p
         hp = types.SimpleNamespace(values={"image_size": size})
         with mock.patch("dataclasses.replace", lambda space, **kw: space):
             callbacks = hypermodel.fit(hp, None, epochs=12)
-        return next(c for c in callbacks if isinstance(c, pruning.MedianStopping))
+        return next(c for c in callbacks if isinstance(c, pruners.MedianStopping))
 
     assert (stopper(24, 24).warmup_trials, stopper(24, 24).min_epoch) == (3, 2)
     assert (stopper(48, 24).warmup_trials, stopper(48, 24).min_epoch) == (5, 6)
@@ -285,7 +287,7 @@ def test_promoted_full_size_trials_are_judged_later_and_against_more_peers(tmp_p
 
 
 def _chance_stopper(epochs=12):
-    stopper = pruning.ChanceStopping()
+    stopper = pruners.ChanceStopping()
     stopper.set_model(types.SimpleNamespace(stop_training=False))
     stopper.set_params({"epochs": epochs})
     stopper.on_train_begin()
@@ -316,7 +318,7 @@ def test_a_trial_whose_validation_auc_sits_at_chance_stops_as_pruned():
 
 
 def test_a_trial_that_crosses_the_time_kept_for_the_refit_stops_there():
-    from automl.tuning import TrialTimeLimit
+    from automl.search.tuning import TrialTimeLimit
 
     clock = [1000.0]
 
@@ -333,7 +335,7 @@ def test_a_trial_that_crosses_the_time_kept_for_the_refit_stops_there():
         clock[0] = 1000.0 + end
         callback.on_epoch_end(number)
 
-    with mock.patch("automl.tuning.time.time", lambda: clock[0]):
+    with mock.patch("automl.search.tuning.time.time", lambda: clock[0]):
         crossing = limit(300.0)  # starts at 0 s, the refit's time begins at 300 s
         free = limit(0.0)  # no refit planned (or none fits): only the budget's end counts
         epoch(crossing, 0, 0, 100)
@@ -358,7 +360,8 @@ def test_a_trial_that_crosses_the_time_kept_for_the_refit_stops_there():
 def test_screening_draws_only_as_many_blocks_as_the_screen_size_can_pool():
     import keras_tuner as kt
 
-    from automl import backbones, tuning
+    from automl.models import backbones
+    from automl.search import tuning
     from automl.tasks.base import SearchSpace
 
     assert [backbones.max_blocks(size, stride) for size, stride in [(64, 2), (64, 1), (224, 2)]] == [5, 6, 6]
@@ -409,8 +412,9 @@ def test_efficiency_options_are_checked(option, value, message):
 def test_a_screened_and_pruned_search_records_both_and_chooses_at_full_size(synthetic_data, tmp_path):
     import tensorflow as tf
 
-    from automl import report_run, runs
-    from automl.search import run_search
+    from automl.records import runs
+    from automl.report import run_section
+    from automl.search.orchestrator import run_search
 
     # Every screened trial falls below the median at epoch 2 (a stand-in median of 1.0 over
     # 99 trials), so pruning is certain; full-size trials are first judged at epoch 3 (half
@@ -419,15 +423,15 @@ def test_a_screened_and_pruned_search_records_both_and_chooses_at_full_size(synt
     # time rule (tested above) would pick among near-chance screens by their timing. The chance
     # rule (tested above) is off: on tiny images a full-size model can sit at AUC 0.5 for two
     # epochs, be pruned, and leave the half-minute search without a model (a CI run did so).
-    real_median = pruning.median_at
+    real_median = pruners.median_at
 
     def best_screen(ranked, *args):
         return ranked[0] if ranked else None
 
-    with mock.patch.object(pruning, "median_at", lambda finished, objective, epoch, direction:
+    with mock.patch.object(pruners, "median_at", lambda finished, objective, epoch, direction:
                            (1.0, 99) if epoch == 2 else real_median(finished, objective, epoch, direction)), \
-            mock.patch.object(fidelity, "promotion_choice", best_screen), \
-            mock.patch.object(pruning.ChanceStopping, "on_epoch_end", lambda self, epoch, logs=None: None):
+            mock.patch.object(promotion, "promotion_choice", best_screen), \
+            mock.patch.object(pruners.ChanceStopping, "on_epoch_end", lambda self, epoch, logs=None: None):
         run_dir = run_search(SearchConfig(
             data=str(synthetic_data), tuner="random", image_size=48, screen_size=24, epochs=6,
             max_trials=30, time_budget_minutes=0.5, prune="median", out=str(tmp_path)), log=lambda *a: None)
@@ -444,10 +448,10 @@ def test_a_screened_and_pruned_search_records_both_and_chooses_at_full_size(synt
     assert summary["trials_pruned"] == len(pruned) and summary["trials_screened"] >= 1
     # Each retrained configuration was screened first, with the same architecture.
     for full in (t for t in trials if t["image_size"] == 48):
-        assert any(fidelity.config_key(s["hparams"]) == fidelity.config_key(full["hparams"])
+        assert any(promotion.config_key(s["hparams"]) == promotion.config_key(full["hparams"])
                    for s in trials if s["image_size"] == 24)
     # The report's trial table and TensorBoard show which trials were pruned.
-    table = report_run.render_trials(runs.load_run(run_dir))
+    table = run_section.render_trials(runs.load_run(run_dir))
     assert table.count("PRUNED at epoch") == len(pruned)
     flags = {}
     for event_file in (run_dir / "tb").rglob("events.out.tfevents.*"):

@@ -3,10 +3,10 @@ import json
 import numpy as np
 import pytest
 
-from automl import embeddings
-from automl.report import write_report
-from automl.run_config import SearchConfig
-from automl.search import run_search
+from automl.report.pages import write_report
+from automl.search.orchestrator import run_search
+from automl.serve import embeddings
+from automl.settings.run_config import SearchConfig
 
 
 def _blobs(n, shift, rng):

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from automl.config import CLASS_FOLDERS
 from automl.data import kaggle as kg
+from automl.settings.paths import CLASS_FOLDERS
 
 SECRET = "s3cr3t-key-0123456789abcdef"
 SPLIT_FILES = {"train": 2, "val": 1, "test": 1}

@@ -1,4 +1,4 @@
-"""Tests for automl.metrics."""
+"""Tests for automl.evaluation.metrics."""
 
 import json
 
@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from sklearn.metrics import f1_score, roc_auc_score
 
-from automl import decisions as D
-from automl import metrics as M
+from automl.evaluation import decisions as D
+from automl.evaluation import metrics as M
 
 BIN = ["NORMAL", "PNEUMONIA"]
 MC = ["normal", "bacteria", "virus"]

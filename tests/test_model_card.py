@@ -2,7 +2,7 @@
 
 import json
 
-from automl.model_card import write_model_card
+from automl.report.model_card import write_model_card
 
 SECTIONS = ("## Intended use", "## Out of scope", "## Data and split", "## How the model was chosen",
             "## Test results", "## Bias", "## Operating points", "## Calibration", "## Saliency faithfulness",

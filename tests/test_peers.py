@@ -10,8 +10,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from automl import records, report
-from automl.runs import load_runs
+from automl import records
+from automl.records.runs import load_runs
+from automl.report import pages
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_peers.py"
 SUMMARY_KEYS = {"task", "peer", "run_id", "config", "env", "objective", "best_trial", "best_hparams",
@@ -58,8 +59,8 @@ def test_reference_recipe_writes_a_complete_run(synthetic_data, tmp_path):
     assert set(scores.split) == {"val", "test"} and not scores.path.str.startswith("/").any()
     # The leaderboard reads it like any search run, with the peer visible.
     runs, problems = load_runs(tmp_path)
-    assert not problems and "(peer: reference-recipe)" in report.render_leaderboard(runs)
-    assert "tuner none (fixed recipe)" in report.render_run(runs[0], tmp_path)
+    assert not problems and "(peer: reference-recipe)" in pages.render_leaderboard(runs)
+    assert "tuner none (fixed recipe)" in pages.render_run(runs[0], tmp_path)
 
 
 def test_a_peer_that_cannot_run_is_a_failed_row(synthetic_data, tmp_path, monkeypatch):
@@ -88,7 +89,7 @@ def test_trials_of_another_librarys_hypermodel_are_recorded_without_a_stage_size
     which has no search space of ours (it crashed the record before this)."""
     import keras_tuner as kt
 
-    from automl import tuning
+    from automl.search import tuning
 
     recorder = tuning.RecordingMixin()
     recorder.hypermodel = kt.HyperModel()

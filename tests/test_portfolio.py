@@ -7,8 +7,9 @@ from unittest import mock
 import keras_tuner as kt
 import pytest
 
-from automl import portfolio, records
-from automl.run_config import SearchConfig
+from automl import records
+from automl.search import portfolio
+from automl.settings.run_config import SearchConfig
 
 
 def _space() -> kt.HyperParameters:
@@ -82,7 +83,8 @@ def test_the_portfolio_is_drawn_first_in_order_once_each_and_not_again_after_a_r
 def test_the_shipped_portfolio_fits_the_default_real_data_space():
     """Every shipped entry is a whole configuration of today's search space at the default
     screening size: an entry that no longer fits would be passed over without a word."""
-    from automl import choices, tuning
+    from automl.search import tuning
+    from automl.settings import choices
     from automl.tasks import get_task
     from automl.tasks.base import SearchSpace
 
@@ -114,8 +116,10 @@ def test_portfolio_option_is_on_for_real_data_only_and_checked():
 
 
 def test_a_search_records_and_reports_its_portfolio_trials(synthetic_data, tmp_path):
-    from automl import report_run, runs, tuning
-    from automl.search import run_search
+    from automl.records import runs
+    from automl.report import run_section
+    from automl.search import tuning
+    from automl.search.orchestrator import run_search
     from automl.tasks.base import SearchSpace
 
     # Two whole configurations of the tiny synthetic space: its defaults, and a variant.
@@ -138,5 +142,5 @@ def test_a_search_records_and_reports_its_portfolio_trials(synthetic_data, tmp_p
     assert [t["portfolio"] for t in trials] == [1, 3, None]
     assert {k: trials[0]["hparams"][k] for k in first} == first  # training-time values included
     assert {k: trials[1]["hparams"][k] for k in second} == second
-    table = report_run.render_trials(runs.load_run(run_dir))
+    table = run_section.render_trials(runs.load_run(run_dir))
     assert table.count("(portfolio 1)") == table.count("(portfolio 3)") == 1

@@ -67,7 +67,7 @@ def test_the_export_matches_predict(fmt, binary_run, synthetic_data, tmp_path):
 
 
 def test_a_threshold_rule_is_chosen_on_the_runs_selection_scores_never_on_the_new_images(tmp_path):
-    from automl.predict import decision_threshold
+    from automl.serve.predict import decision_threshold
 
     summary = {"run_id": "binary-x", "threshold": 0.42}
     rows = [("val", "PNEUMONIA", 0.55 + 0.05 * i) for i in range(10)] + \

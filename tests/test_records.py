@@ -3,8 +3,8 @@
 import json
 
 from automl import records
-from automl.run_config import SearchConfig
-from automl.search import create_run
+from automl.search.orchestrator import create_run
+from automl.settings.run_config import SearchConfig
 
 
 def test_trial_metrics_come_from_the_one_best_epoch():

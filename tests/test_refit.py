@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from automl import choices, refit
+from automl.refit import crossfit as refit
+from automl.settings import choices
 
 
 def _pool(patients=30, seed=0):
@@ -41,7 +42,7 @@ def test_refit_option():
 
 
 def test_the_refit_is_the_binary_default_on_real_data_only(shipped_real_data_refit, monkeypatch):
-    from automl.run_config import SearchConfig
+    from automl.settings.run_config import SearchConfig
 
     monkeypatch.setattr(choices, "REAL_DATA_REFIT", shipped_real_data_refit)
 
@@ -139,8 +140,10 @@ def test_when_two_folds_of_the_best_do_not_fit_the_plan_takes_the_next_best_that
 
 
 def test_the_refit_passes_over_a_best_that_does_not_fit_never_a_far_weaker_one(tmp_path, monkeypatch):
-    from automl import records, report_run, search
-    from automl.run_config import SearchConfig
+    from automl import records
+    from automl.report import run_section
+    from automl.search import orchestrator
+    from automl.settings.run_config import SearchConfig
     from automl.tasks import get_task
     from automl.tasks.base import SplitData
 
@@ -152,7 +155,7 @@ def test_the_refit_passes_over_a_best_that_does_not_fit_never_a_far_weaker_one(t
     config = SearchConfig(data="unused", image_size=32, ensemble=3, refit="cv:5", out=str(tmp_path))
     # Trial 02 is 0.16 below the best: never a refit candidate, however cheap.
     assert refit.CANDIDATE_MARGIN == 0.02
-    assert [t["trial_id"] for t in search.refit_candidates(config, tmp_path, "val_auc")] == ["00", "01"]
+    assert [t["trial_id"] for t in orchestrator.refit_candidates(config, tmp_path, "val_auc")] == ["00", "01"]
     monkeypatch.setattr(refit, "estimate_seconds",
                         lambda trials, k, **kw: k * sum(per_fold[t["trial_id"]] for t in trials))
 
@@ -164,7 +167,7 @@ def test_the_refit_passes_over_a_best_that_does_not_fit_never_a_far_weaker_one(t
     data = (SplitData(pool[:4], np.zeros((4, 2, 2, 1))),
             SplitData(pool[4:], np.zeros((len(pool) - 4, 2, 2, 1))))
     said = []
-    result = search.run_refit(config, tmp_path, get_task("binary"), None, data, "val_auc", 5,
+    result = orchestrator.run_refit(config, tmp_path, get_task("binary"), None, data, "val_auc", 5,
                               seconds_left=100.0, log=said.append)
     assert [t["trial_id"] for t in result.trials] == ["01"] and result.plan["passed_over"] == ["00"]
     assert records.read_json(tmp_path / "refit" / refit.PLAN_FILE) == {"trials": ["01"], "folds": 5,
@@ -172,7 +175,7 @@ def test_the_refit_passes_over_a_best_that_does_not_fit_never_a_far_weaker_one(t
     assert any("refitting the next best that fits (trial 01)" in line for line in said)
     summary = {"refit": {"folds": 5, "folds_requested": 5, "trials": ["01"], "chosen": ["01"],
                          "passed_over": ["00"]}}
-    shown = report_run.render_refit(summary)
+    shown = run_section.render_refit(summary)
     assert "Passed over" in shown and "trial 00" in shown
 
 
@@ -204,9 +207,11 @@ def test_when_the_refit_folds_reproduce_the_search_split_the_encoder_is_the_fold
 
 @pytest.mark.slow
 def test_a_refit_that_cannot_fit_the_time_budget_is_skipped_and_said(synthetic_data, tmp_path, monkeypatch):
-    from automl import records, report_run, runs
-    from automl.run_config import SearchConfig
-    from automl.search import run_search
+    from automl import records
+    from automl.records import runs
+    from automl.report import run_section
+    from automl.search.orchestrator import run_search
+    from automl.settings.run_config import SearchConfig
 
     monkeypatch.setattr(refit, "estimate_seconds", lambda *args, **kwargs: 1e6)  # never fits
     said = []
@@ -219,13 +224,13 @@ def test_a_refit_that_cannot_fit_the_time_budget_is_skipped_and_said(synthetic_d
     assert 63.0 < summary["refit_skipped"]["seconds_left"] + summary["search_seconds"] <= 66.0
     assert summary.get("val_source") != "out-of-fold" and not (run_dir / "refit").exists()
     assert any(line.startswith("refit skipped: two folds of trial") for line in said)
-    assert "Cross-validated refit: skipped" in report_run.render_run(runs.load_run(run_dir), tmp_path)
+    assert "Cross-validated refit: skipped" in run_section.render_run(runs.load_run(run_dir), tmp_path)
 
 
 def _checked(qualities: dict[str, list[float]], validation: dict[str, float]):
-    """:func:`automl.search.checked_refit` over a refit of configurations whose fold models
+    """:func:`automl.search.orchestrator.checked_refit` over a refit of configurations whose fold models
     scored ``qualities[trial]`` on their held-out images (``validation[trial]`` in the search)."""
-    from automl.search import checked_refit
+    from automl.search.orchestrator import checked_refit
     from automl.tasks import get_task
 
     trials = [{"trial_id": t, "metrics": {"val_auc": validation[t]}} for t in qualities]
@@ -256,9 +261,11 @@ def test_a_refit_drops_a_configuration_with_a_failed_fold_model_and_is_rejected_
 
 @pytest.mark.slow
 def test_a_rejected_refit_leaves_the_searchs_choices_and_says_so(synthetic_data, tmp_path, monkeypatch):
-    from automl import records, report_run, runs
-    from automl.run_config import SearchConfig
-    from automl.search import run_search
+    from automl import records
+    from automl.records import runs
+    from automl.report import run_section
+    from automl.search.orchestrator import run_search
+    from automl.settings.run_config import SearchConfig
 
     monkeypatch.setattr(refit, "FOLD_TOLERANCE", -1.0)  # every fold model "fails"
     said = []
@@ -269,7 +276,7 @@ def test_a_rejected_refit_leaves_the_searchs_choices_and_says_so(synthetic_data,
     assert summary.get("refit") is None and summary.get("val_source") != "out-of-fold"
     assert [f["fold"] for f in summary["refit_skipped"]["rejected"]] == [0, 1]
     assert any(line.startswith("refit rejected") for line in said)
-    assert "Cross-validated refit: rejected" in report_run.render_run(runs.load_run(run_dir), tmp_path)
+    assert "Cross-validated refit: rejected" in run_section.render_run(runs.load_run(run_dir), tmp_path)
 
 
 def _scaled_folds(seed=0, n=400, copies=3):
@@ -278,7 +285,7 @@ def _scaled_folds(seed=0, n=400, copies=3):
     fold models of binary-20261128-130133-c0a8 did."""
     from sklearn.metrics import roc_auc_score
 
-    from automl.shift import SelectionSet
+    from automl.data.shift import SelectionSet
 
     rng = np.random.default_rng(seed)
     folds = np.arange(n) % 2
@@ -298,7 +305,7 @@ def _scaled_folds(seed=0, n=400, copies=3):
 def test_calibrating_each_fold_on_its_held_out_images_puts_the_fold_models_on_one_scale():
     from sklearn.metrics import roc_auc_score
 
-    from automl import decisions
+    from automl.evaluation import decisions
 
     result, y, scores, per_fold = _scaled_folds()
     pooled = roc_auc_score(y, scores)
@@ -320,7 +327,7 @@ def test_a_calibrated_model_is_its_model_then_the_calibration_and_survives_savin
     import keras
 
     import automl
-    from automl import calibration
+    from automl.refit import calibration
 
     rng = np.random.default_rng(1)
     inputs = keras.Input((4, 4, 1))

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from automl.markdown import esc, short_text
-from automl.report import load_anchors, render_task, write_report
-from automl.report_run import render_hparams
-from automl.runs import Run, load_runs, ranked
+from automl.records.runs import Run, load_runs, ranked
+from automl.report.markdown import esc, short_text
+from automl.report.pages import load_anchors, render_task, write_report
+from automl.report.run_section import render_hparams
 
 GOLDEN = Path(__file__).parent / "golden"
 # Regenerate the golden pages after an intended change of the report, then read the diff:
@@ -31,7 +31,7 @@ HPARAMS = {"family": "residual", "normalize": "per_image", "blocks": 4, "base_fi
 
 
 def split(n, acc, bal, f1, auc, sens, spec, classes, support, *, ece=0.041234, **extra) -> dict:
-    """Metrics of one split in the layout of ``automl.metrics.evaluate`` (full precision)."""
+    """Metrics of one split in the layout of ``automl.evaluation.metrics.evaluate`` (full precision)."""
     per_class = {c: {"precision": acc, "recall": bal, "f1": f1, "support": s}
                  for c, s in zip(classes, support)}
     return {"n": n, "accuracy": acc, "balanced_accuracy": bal, "f1_macro": f1, "auc": auc,
@@ -405,7 +405,7 @@ def test_a_study_rerun_on_newer_code_supersedes_the_old_one_even_with_a_worse_ob
 def test_what_may_head_a_task_study_seeds_failed_seeds_and_a_new_studys_first_seed(tmp_path):
     """A qualifying study's seeds never head alone, nor a superseded study's; a newer study
     supersedes the old one only once it has two scored seeds; a failed seed counts for none."""
-    from automl.runs import contenders, load_studies
+    from automl.records.runs import contenders, load_studies
 
     runs = tmp_path / "runs"
     names = ("NORMAL", "PNEUMONIA")
@@ -571,8 +571,8 @@ def test_a_refit_runs_wall_minutes_count_its_refit(tmp_path):
 def test_a_chosen_model_at_chance_is_flagged_in_the_report_and_its_model_card(tmp_path):
     """Campaign 2's plain-validation ablation chose its only full-size trial, which had
     collapsed (val AUC 0.500): its page and card must say so, not read like a result."""
-    from automl.metrics import chance_level_warning
-    from automl.model_card import write_model_card
+    from automl.evaluation.metrics import chance_level_warning
+    from automl.report.model_card import write_model_card
 
     assert chance_level_warning({"name": "val_shift_auc", "value": 0.98}) is None
     assert chance_level_warning({"name": "val_normal_loss", "value": 0.5}) is None  # not an AUC

@@ -2,8 +2,8 @@
 
 import pytest
 
-from automl import choices
-from automl.run_config import SearchConfig
+from automl.settings import choices
+from automl.settings.run_config import SearchConfig
 
 BAD = [
     ({"task": "regression"}, "--task: got 'regression'; choose binary, multiclass or autoencoder"),

@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 
-from automl import saliency
+from automl.evaluation import saliency
 
 
 def _spot_detector(*, output_list: bool = False):
@@ -38,8 +38,8 @@ def test_deletion_test_prefers_the_true_evidence_to_random_and_to_wrong_maps():
 
 
 def test_gradcam_averages_an_ensembles_members_and_panel_picks_each_outcome():
-    from automl.scoring import scored_model
-    from automl.tta import with_tta
+    from automl.evaluation.scoring import scored_model
+    from automl.refit.tta import with_tta
 
     x = np.random.default_rng(0).random((3, 16, 16, 1)).astype(np.float32)
     # Plain members, and members wrapped for test-time augmentation as a refit saves them

@@ -9,9 +9,10 @@ import keras
 import keras_tuner as kt
 import pytest
 
-from automl import backbones, records
-from automl.run_config import SearchConfig
-from automl.search import new_run_dir, run_search
+from automl import records
+from automl.models import backbones
+from automl.search.orchestrator import new_run_dir, run_search
+from automl.settings.run_config import SearchConfig
 
 SUMMARY_KEYS = {"task", "run_id", "config", "env", "objective", "best_trial", "threshold",
                 "trials_completed", "trials_failed", "search_seconds", "val", "test"}
@@ -61,7 +62,7 @@ def test_smoke_search_writes_complete_records(task, synthetic_data, tmp_path):
     for png in ("confusion_matrix.png", "roc.png", "training_curves.png"):
         assert (run_dir / png).stat().st_size > 1000
     assert _hparams_events(run_dir / "tb")
-    from automl import scoring
+    from automl.evaluation import scoring
 
     model = keras.models.load_model(run_dir / "best_model.keras", safe_mode=True)
     assert scoring.embedding_model(model).output.shape[-1] > 0  # an ensemble's best member's
@@ -206,7 +207,7 @@ def test_an_interrupt_lost_in_a_finaliser_still_stops_the_search():
     """A SIGTERM that lands while Python runs a ``__del__`` (a dataset iterator between
     trials) has its exception swallowed: once, the search went on and ended with status 0.
     It is raised again at the next batch end and when the search returns."""
-    from automl import tuning
+    from automl.search import tuning
 
     class Finaliser:
         def __del__(self):
@@ -234,7 +235,7 @@ def test_mirrored_strategy_runs_on_cpu(synthetic_data, tmp_path):
 
 
 def test_application_families_are_the_backbones_that_exist():
-    from automl import choices
+    from automl.settings import choices
 
     assert tuple(backbones.APPLICATIONS) == choices.APPLICATION_FAMILIES
 
@@ -242,7 +243,7 @@ def test_application_families_are_the_backbones_that_exist():
 def test_an_ensemble_is_saved_as_one_model_that_scores_like_its_members(tmp_path):
     import numpy as np
 
-    from automl import scoring
+    from automl.evaluation import scoring
 
     def member(seed):
         keras.utils.set_random_seed(seed)
@@ -273,8 +274,8 @@ def test_ensemble_and_latency_cap_are_chosen_on_validation(synthetic_data, tmp_p
     import numpy as np
     import pandas as pd
 
-    from automl import scoring
     from automl.data.pipeline import load_images
+    from automl.evaluation import scoring
 
     run_dir = _search(synthetic_data, tmp_path, max_trials=3, epochs=2, ensemble=3, fixed={"blocks": 2})
     summary = json.loads((run_dir / "summary.json").read_text())

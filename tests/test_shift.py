@@ -6,11 +6,12 @@ import keras
 import numpy as np
 import pytest
 
-from automl import records, shift
-from automl.backbones import HistogramEqualization
+from automl import records
+from automl.data import shift
 from automl.data.pipeline import RandomGamma
-from automl.run_config import SearchConfig
-from automl.search import run_search
+from automl.models.layers import HistogramEqualization
+from automl.search.orchestrator import run_search
+from automl.settings.run_config import SearchConfig
 from automl.tasks import get_task
 from automl.tasks.base import ValidationMetric
 
@@ -120,7 +121,7 @@ def test_shift_objective_without_shift_validation_is_refused(synthetic_data, tmp
 def test_trial_time_limit_stops_at_the_search_deadline():
     import time
 
-    from automl.tuning import TrialTimeLimit
+    from automl.search.tuning import TrialTimeLimit
 
     model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
     late = TrialTimeLimit(None, stop_at=time.time() - 1)

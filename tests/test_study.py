@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from automl.run_config import SearchConfig
-from automl.study import study_id
+from automl.search.study import study_id
+from automl.settings.run_config import SearchConfig
 
 
 def test_the_same_configuration_names_the_same_study():
@@ -19,7 +19,7 @@ def test_the_same_configuration_names_the_same_study():
 
 
 def test_a_changed_search_code_starts_a_new_study(monkeypatch):
-    from automl import study
+    from automl.search import study
 
     before = study_id(SearchConfig())
     assert study.code_digest() == study.code_digest() and len(study.code_digest()) == 12
@@ -29,10 +29,11 @@ def test_a_changed_search_code_starts_a_new_study(monkeypatch):
 
 def test_report_only_modules_are_never_imported_by_a_run():
     """They are left out of the study's code digest: a report fix must not split a study."""
-    from automl.study import REPORT_ONLY_MODULES
+    from automl.search.study import REPORT_ONLY_MODULES
 
-    modules = [f"automl.{name.removesuffix('.py')}" for name in REPORT_ONLY_MODULES]
-    probe = ("import sys; import automl.cli, automl.search, automl.study, automl.embeddings, automl.predict; "
+    modules = ["automl." + name.removesuffix(".py").replace("/", ".") for name in REPORT_ONLY_MODULES]
+    probe = ("import sys; import automl.cli, automl.search.orchestrator, automl.search.study, "
+             "automl.serve.embeddings, automl.serve.predict; "
              f"print([m for m in {modules!r} if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
@@ -42,7 +43,7 @@ def test_report_only_modules_are_never_imported_by_a_run():
 def test_a_finished_seed_left_out_of_study_json_is_adopted_and_recorded(tmp_path):
     """A kill between making a seed's folder and recording it: the rerun adopts the folder
     and writes it into study.json, so the study counts that seed from then on."""
-    from automl.study import STUDY_FILE, run_study
+    from automl.search.study import STUDY_FILE, run_study
 
     config = SearchConfig(smoke=True, out=str(tmp_path))
     study_dir = tmp_path / study_id(config)
@@ -58,7 +59,7 @@ def test_a_finished_seed_left_out_of_study_json_is_adopted_and_recorded(tmp_path
 
 
 def test_seeds_must_be_distinct(tmp_path):
-    from automl.study import run_study
+    from automl.search.study import run_study
 
     with pytest.raises(ValueError, match="--seeds"):
         run_study(SearchConfig(smoke=True, out=str(tmp_path)), [1, 1])

@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 from PIL import Image, UnidentifiedImageError
 
-from automl.config import CLASS_FOLDERS, SPLITS
+from automl.settings.paths import CLASS_FOLDERS, SPLITS
 
 COLUMNS = ["path", "split", "label", "subtype", "patient"]
 IMAGE_FORMATS = {"JPEG", "PNG"}

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from automl.config import CLASS_FOLDERS, SPLITS
+from automl.settings.paths import CLASS_FOLDERS, SPLITS
 
 DATASET = "paultimothymooney/chest-xray-pneumonia"
 DATASET_URL = f"https://www.kaggle.com/datasets/{DATASET}"

@@ -11,7 +11,7 @@ import numpy as np
 import tensorflow as tf
 from tqdm.auto import tqdm
 
-from automl.config import cache_dir
+from automl.settings.paths import cache_dir
 
 
 def _decode(path: tf.Tensor, image_size: int) -> tf.Tensor:

@@ -7,8 +7,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from automl.config import DATA_ENV, DEFAULT_DATA_DIR, cache_dir
 from automl.data import kaggle, synthetic
+from automl.settings.paths import DATA_ENV, DEFAULT_DATA_DIR, cache_dir
 
 
 @dataclass

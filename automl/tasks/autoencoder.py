@@ -7,11 +7,11 @@ import numpy as np
 import tensorflow as tf
 from sklearn.metrics import roc_auc_score
 
-from automl.anomaly import families
-from automl.anomaly import scores as anomaly
-from automl.anomaly.defects import DefectBatches, defect_set
-from automl.anomaly.intensity import INTENSITY, prepare_intensity
 from automl.data.pipeline import make_dataset
+from automl.tasks.anomaly import families
+from automl.tasks.anomaly import scores as anomaly
+from automl.tasks.anomaly.defects import DefectBatches, defect_set
+from automl.tasks.anomaly.intensity import INTENSITY, prepare_intensity
 from automl.tasks.base import SearchSpace, Task, ValidationMetric
 
 # Scores of runs recorded before the score choices widened.
@@ -190,7 +190,7 @@ class AutoencoderTask(Task):
     def extra_plots(self, run_dir, model, summary, images):
         import pandas as pd
 
-        from automl import plots
+        from automl.report import plots
 
         scores = pd.read_csv(run_dir / "scores.csv")
         plots.score_histogram_png(scores, summary["threshold"], run_dir / "score_histogram.png")

@@ -8,9 +8,10 @@ import keras
 import numpy as np
 import pandas as pd
 
-from automl import backbones, choices
 from automl.data.pipeline import make_dataset
-from automl.shift import SelectionSet
+from automl.data.shift import SelectionSet
+from automl.models import backbones
+from automl.settings import choices
 
 
 @dataclass
@@ -27,7 +28,7 @@ class SearchSpace:
     objective: str | None = None
     # Keras's jit_compile for every model ("auto": XLA on a GPU, not on a CPU).
     jit_compile: bool | str = "auto"
-    # The Keras dtype policy models are built under (automl.precision).
+    # The Keras dtype policy models are built under (automl.models.precision).
     dtype_policy: str = "float32"
 
 
@@ -38,7 +39,7 @@ class SplitData:
     table: pd.DataFrame
     images: np.ndarray
     # On the validation split: the run's selection set (validation, pooled with its
-    # simulated re-acquisitions under shift validation); see automl.shift.
+    # simulated re-acquisitions under shift validation); see automl.data.shift.
     selection: SelectionSet | None = None
 
 
@@ -68,7 +69,7 @@ class Task:
     A task says which rows it uses, what its targets are, how a model for a
     set of hyperparameters is built and trained, and what score the final
     evaluation reads (``evaluation`` is ``binary``, ``multiclass`` or ``anomaly``,
-    matching :func:`automl.metrics.evaluate`).
+    matching :func:`automl.evaluation.metrics.evaluate`).
     """
 
     name: str = ""

@@ -6,7 +6,7 @@ import keras
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
-from automl import backbones
+from automl.models import backbones
 from automl.tasks.base import SupervisedTask
 
 
