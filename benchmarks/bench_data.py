@@ -15,6 +15,7 @@ import numpy as np
 from automl import records
 from automl.data import index
 from automl.data.pipeline import load_images, make_dataset
+from automl.settings.labels import is_positive
 
 
 def images_per_second(dataset, n_images: int) -> float:
@@ -31,7 +32,7 @@ def measure(data: Path, image_size: int = 128, batch_size: int = 32, epochs: int
     try:
         started = time.perf_counter()
         images = load_images(table.path, image_size, progress=False)
-        labels = (table.label == "PNEUMONIA").to_numpy(np.float32)
+        labels = is_positive(table.label, np.float32)
         ours = make_dataset(images, labels, batch_size=batch_size, training=True)
         for _ in ours:  # the first epoch = decoding everything + one pass
             pass

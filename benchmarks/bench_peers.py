@@ -21,7 +21,8 @@ from automl.data.index import Index, scan
 from automl.data.pipeline import load_images, make_dataset
 from automl.data.shift import SelectionSet
 from automl.data.splits import make_splits
-from automl.evaluation import scoring
+from automl.evaluation.context import RunContext
+from automl.search.finish import finish_run
 from automl.search.orchestrator import command_line
 
 # Same records and scoring as a search: the toolkit's public functions, not copies.
@@ -206,7 +207,7 @@ def finish(run_dir: Path, config: dict, data: Data, *, model: keras.Model | None
     """Score like ``automl search``, through the same public scoring path: the peer's own
     best model, its threshold on validation, then the official test split once. Returns
     the summary (without results when the peer produced no model)."""
-    context = scoring.RunContext(
+    context = RunContext(
         run_dir=run_dir, task=TASK, config=config, data_root=data.index.root,
         data_problems=data.index.problems, parts=data.parts,
         selection=SelectionSet.build(data.val, TASK.labels(data.parts["val"]), shifted=False),
@@ -214,7 +215,7 @@ def finish(run_dir: Path, config: dict, data: Data, *, model: keras.Model | None
         summary_extra={"peer": config["peer"]},
         trial_ids=(str(best_id),) if model is not None else (),
         log=lambda line: print(f"{config['peer']}: {line}"))
-    return scoring.score_run(context)
+    return finish_run(context)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -20,6 +20,7 @@ import tensorflow as tf
 from automl import records
 from automl.models import backbones, precision
 from automl.settings import choices
+from automl.settings.labels import is_positive
 from automl.tasks.base import SearchSpace
 from automl.tasks.binary import BinaryTask
 
@@ -162,8 +163,8 @@ def validation_auc(data: str, image_size: int, family: str, *, epochs: int, batc
     splits = make_splits(scan(data), seed=seed)
     x_train = load_images(splits.train.path, image_size).astype(np.float32) / 255.0
     x_val = load_images(splits.val.path, image_size).astype(np.float32) / 255.0
-    y_train = (splits.train.label == "PNEUMONIA").to_numpy(np.float32)
-    y_val = (splits.val.label == "PNEUMONIA").to_numpy(np.int64)
+    y_train = is_positive(splits.train.label, np.float32)
+    y_val = is_positive(splits.val.label)
     model, _ = default_model(family, image_size)
     if jit_compile != "auto":
         model.jit_compile = jit_compile

@@ -6,10 +6,10 @@ import argparse
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from automl import records
 from automl.evaluation import metrics
+from automl.settings.labels import is_positive
 
 
 def compare(run_dir: Path, *, n_resamples: int = 1000) -> dict:
@@ -17,11 +17,11 @@ def compare(run_dir: Path, *, n_resamples: int = 1000) -> dict:
     summary = records.read_json(run_dir / "summary.json")
     if not summary.get("test"):
         raise ValueError(f"{run_dir}: needs a run with a scored test split")
-    test = pd.read_csv(run_dir / "scores.csv").query("split == 'test'")
+    test = records.read_scores(run_dir)["test"]
     names = summary["test"]["class_names"]
     if "score" in test:
         scores = test.score.to_numpy()
-        y = (test.label == "PNEUMONIA").to_numpy(np.int64)
+        y = is_positive(test.label)
     else:
         scores = test[[f"score_{k}" for k in range(len(names))]].to_numpy()
         y = test.subtype.map({n: i for i, n in enumerate(names)}).to_numpy(np.int64)

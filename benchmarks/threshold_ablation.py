@@ -8,7 +8,7 @@ from pathlib import Path
 
 from automl import records
 from automl.evaluation import decisions, metrics
-from automl.report.model_card import chosen_out_of_fold
+from automl.records.summary import chosen_out_of_fold
 
 
 def ablate(run_dir: Path) -> dict:

@@ -23,8 +23,10 @@ import keras_tuner as kt
 
 from automl import records
 from automl.data.pipeline import load_images
-from automl.evaluation import scoring
+from automl.evaluation.choose import ranked_trials
+from automl.evaluation.context import RunContext
 from automl.search import pruners
+from automl.search.finish import finish_run
 from automl.search.orchestrator import prepare, selection_set
 from automl.settings import choices
 from automl.settings.run_config import SearchConfig
@@ -73,7 +75,7 @@ def cut_rows(run_dir: Path, cuts, out: Path) -> list[dict]:
         if 60 * cut >= wall:
             break  # the run had ended by then: its own end (the last row) is that point
         done = [t for t in trials if (end := trial_end(t)) is not None and end - start <= 60 * cut]
-        ranked = scoring.ranked_trials(done, objective, image_size=config.image_size)
+        ranked = ranked_trials(done, objective, image_size=config.image_size)
         row = {"run_id": run_dir.name, "cut_minutes": cut, "trials_ended": len(done),
                "full_size_trials": len(ranked), "best_val_objective": ranked[0]["metrics"][objective]
                if ranked else None, "objective": objective, "test": None}
@@ -94,13 +96,13 @@ def cut_rows(run_dir: Path, cuts, out: Path) -> list[dict]:
                     shutil.copy(run_dir / name, cut_dir / name)
             for record in done:
                 records.append_jsonl(cut_dir / "trials.jsonl", record)
-            context = scoring.RunContext(
+            context = RunContext(
                 run_dir=cut_dir, task=task, config=dataclasses.asdict(config), data_root=index.root,
                 data_problems=[], parts=parts, selection=selection, objective=objective,
                 load_model=lambda record, task=task, space=space: trial_model(run_dir, task, space, record),
                 search_seconds=60.0 * cut, summary_extra={"cut_minutes": cut, "from_run": run_dir.name},
                 log=lambda *a: None)
-            scored = scoring.score_run(context)
+            scored = finish_run(context)
             row["test"] = {k: scored["test"][k] for k in ("accuracy", "auc", "f1_macro")} | {
                 "sens_spec_gap": scored["test"]["bias"]["sens_spec_gap"]}
             row["chosen"] = scored.get("ensemble", {}).get("trials") if scored.get("ensemble", {}).get(

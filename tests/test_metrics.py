@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import f1_score, roc_auc_score
 
+from automl.evaluation import bootstrap as B
 from automl.evaluation import decisions as D
 from automl.evaluation import metrics as M
 
@@ -134,7 +135,7 @@ def test_bootstrap_auc_matches_sklearn_with_ties():
     y = np.array([0, 0, 1, 1, 0, 1, 1, 0])
     s = np.array([0.1, 0.5, 0.5, 0.9, 0.3, 0.3, 0.7, 0.2])
     counts = np.ones((1, len(y)))
-    assert M._rank_auc(counts, y == 1, s)[0] == pytest.approx(roc_auc_score(y, s))
+    assert B._rank_auc(counts, y == 1, s)[0] == pytest.approx(roc_auc_score(y, s))
     y3, p3 = _multiclass(90)
     ci = M.bootstrap_ci(y3, p3.argmax(1), p3, n_resamples=200)
     assert ci["auc"][0] <= roc_auc_score(y3, p3, multi_class="ovr") <= ci["auc"][1]

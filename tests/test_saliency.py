@@ -38,7 +38,7 @@ def test_deletion_test_prefers_the_true_evidence_to_random_and_to_wrong_maps():
 
 
 def test_gradcam_averages_an_ensembles_members_and_panel_picks_each_outcome():
-    from automl.evaluation.scoring import scored_model
+    from automl.evaluation.scored_model import scored_model
     from automl.refit.tta import with_tta
 
     x = np.random.default_rng(0).random((3, 16, 16, 1)).astype(np.float32)

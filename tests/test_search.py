@@ -62,10 +62,10 @@ def test_smoke_search_writes_complete_records(task, synthetic_data, tmp_path):
     for png in ("confusion_matrix.png", "roc.png", "training_curves.png"):
         assert (run_dir / png).stat().st_size > 1000
     assert _hparams_events(run_dir / "tb")
-    from automl.evaluation import scoring
+    from automl.evaluation import scored_model
 
     model = keras.models.load_model(run_dir / "best_model.keras", safe_mode=True)
-    assert scoring.embedding_model(model).output.shape[-1] > 0  # an ensemble's best member's
+    assert scored_model.embedding_model(model).output.shape[-1] > 0  # an ensemble's best member's
     assert set(summary["saliency"]) >= {"method", "saliency_area", "random_area", "difference"}
     assert (run_dir / "saliency_panel.png").stat().st_size > 1000
 
@@ -243,7 +243,7 @@ def test_application_families_are_the_backbones_that_exist():
 def test_an_ensemble_is_saved_as_one_model_that_scores_like_its_members(tmp_path):
     import numpy as np
 
-    from automl.evaluation import scoring
+    from automl.evaluation import scored_model
 
     def member(seed):
         keras.utils.set_random_seed(seed)
@@ -255,16 +255,16 @@ def test_an_ensemble_is_saved_as_one_model_that_scores_like_its_members(tmp_path
     members = [member(0), member(1), member(2)]
     x = np.random.default_rng(0).random((5, 8, 8, 1)).astype("float32")
     expected = np.mean([m.predict(x, verbose=0) for m in members], axis=0)
-    scoring.scored_model(members).save(tmp_path / "best_model.keras")
+    scored_model.scored_model(members).save(tmp_path / "best_model.keras")
     import automl
 
     loaded = automl.load_model(tmp_path / "best_model.keras")
     np.testing.assert_allclose(loaded.predict(x, verbose=0), expected, atol=1e-6)
-    encoder = scoring.embedding_model(loaded)  # the best member's embedding
+    encoder = scored_model.embedding_model(loaded)  # the best member's embedding
     np.testing.assert_allclose(encoder.predict(x, verbose=0),
                                keras.Model(members[0].inputs, members[0].get_layer("embedding").output)
                                .predict(x, verbose=0), atol=1e-6)
-    assert scoring.scored_model(members[:1]) is members[0]
+    assert scored_model.scored_model(members[:1]) is members[0]
 
 
 @pytest.mark.slow
@@ -275,7 +275,7 @@ def test_ensemble_and_latency_cap_are_chosen_on_validation(synthetic_data, tmp_p
     import pandas as pd
 
     from automl.data.pipeline import load_images
-    from automl.evaluation import scoring
+    from automl.evaluation import choose
 
     run_dir = _search(synthetic_data, tmp_path, max_trials=3, epochs=2, ensemble=3, fixed={"blocks": 2})
     summary = json.loads((run_dir / "summary.json").read_text())
@@ -293,11 +293,11 @@ def test_ensemble_and_latency_cap_are_chosen_on_validation(synthetic_data, tmp_p
     assert (run_dir / "pareto.png").stat().st_size > 1000
     assert summary["best_latency_ms"] == next(t["latency_ms"] for t in trials
                                               if t["trial_id"] == summary["best_trial"])
-    ranked = scoring.ranked_trials(trials, summary["objective"]["name"])
+    ranked = choose.ranked_trials(trials, summary["objective"]["name"])
     fastest = min(t["latency_ms"] for t in trials)
-    capped = scoring.within_latency(ranked, fastest)
+    capped = choose.within_latency(ranked, fastest)
     assert [t["latency_ms"] for t in capped] == [fastest] * len(capped) and capped
-    assert scoring.within_latency(ranked + [{"trial_id": "x", "latency_ms": None}], 1e9) == ranked
+    assert choose.within_latency(ranked + [{"trial_id": "x", "latency_ms": None}], 1e9) == ranked
 
 
 def test_a_latency_cap_is_checked():

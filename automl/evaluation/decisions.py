@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from automl.evaluation.metrics import check_labels, check_scores, macro_f1_from_confusion
+from automl.evaluation.bootstrap import macro_f1_from_confusion
+from automl.evaluation.checks import check_labels, check_scores
 from automl.settings.choices import THRESHOLD_RULES, operating_point
+from automl.settings.labels import is_positive
 
 PRIOR_GRID = np.geomspace(0.25, 4.0, 9)
 # The operating points a delivered binary model lists (model card, export metadata): the
@@ -86,6 +88,22 @@ def operating_point_table(y_true, scores, rules=OPERATING_POINTS) -> list[dict]:
                      "specificity": float((~positive[y == 0]).mean())})
     return rows
 
+
+
+def selection_operating_points(scores: dict | None, summary: dict,
+                               rules=OPERATING_POINTS) -> list[dict] | None:
+    """:func:`operating_point_table` on a run's clean selection rows (``scores`` as
+    :func:`automl.records.read_scores` gives them: validation, or a refit's out-of-fold
+    scores): thresholds a receiver of a two-class model (binary, or an anomaly score) may
+    pick instead of the run's own. None for a multiclass run, without scores, or without
+    scores of both classes."""
+    if summary.get("task") == "multiclass" or scores is None:
+        return None
+    rows = scores["selection"]
+    y = is_positive(rows.label)
+    if "score" not in rows or y.min(initial=1) == y.max(initial=0):
+        return None
+    return operating_point_table(y, rows.score.to_numpy(), rules)
 
 def choose_prior_correction(y_true, probs) -> np.ndarray | None:
     """Search per-class weights w (w_0 = 1, others on a 0.25..4 geometric grid, 2 rounds of

@@ -13,8 +13,10 @@ from sklearn.metrics import (
     roc_curve,
 )
 
+from automl.evaluation.bootstrap import bootstrap_ci
+from automl.evaluation.checks import check_labels, check_scores
+
 KINDS = ("binary", "multiclass", "anomaly")  # what evaluate() scores: see its kind argument
-CI_METRICS = ("accuracy", "f1_macro", "auc")
 
 
 # An AUC objective this close to 0.5 means a model that ranks no better than a coin.
@@ -33,57 +35,16 @@ def chance_level_warning(objective: dict | None) -> str | None:
             "use it or quote its test scores as a result")
 
 
-def check_labels(y, name: str = "y_true", n_classes: int | None = None) -> np.ndarray:
-    """``y`` as a non-empty 1-D int64 array of labels in 0..n_classes-1, or a ValueError that
-    says what was received."""
-    arr = np.asarray(y)
-    if arr.ndim != 1 or arr.size == 0:
-        raise ValueError(f"{name} must be a non-empty 1-D array, got shape {arr.shape}")
-    if arr.dtype.kind not in "biuf" or not np.all(np.mod(arr, 1) == 0) or arr.min() < 0:
-        raise ValueError(f"{name} must hold non-negative integer labels, got {arr[:5]!r}...")
-    arr = arr.astype(np.int64)
-    if n_classes is not None and arr.max() >= n_classes:
-        raise ValueError(f"{name} has label {arr.max()} but only {n_classes} classes exist")
-    return arr
 
 
-def check_scores(s, n: int, name: str = "scores", unit: bool = False) -> np.ndarray:
-    """``s`` as finite floats of shape (n,) or (n, k) (in [0, 1] when ``unit``), or a ValueError."""
-    arr = np.asarray(s, dtype=float)
-    if arr.ndim not in (1, 2) or arr.shape[0] != n:
-        raise ValueError(f"{name} must have shape (n,) or (n, k) with n={n}, got {arr.shape}")
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} contains NaN or infinite values")
-    if unit and (arr.min() < 0 or arr.max() > 1):
-        raise ValueError(f"{name} must be probabilities in [0, 1], got [{arr.min()}, {arr.max()}]")
-    return arr
 
 
 def _num(x) -> float | None:
     return None if x is None or not np.isfinite(x) else float(x)
 
 
-def macro_f1_from_confusion(cm: np.ndarray) -> np.ndarray:
-    """Macro F1 from confusion matrices of shape (..., k, k); classes with no cases count as 0."""
-    tp = np.diagonal(cm, axis1=-2, axis2=-1)
-    denom = cm.sum(-1) + cm.sum(-2)
-    f1 = np.divide(2 * tp, denom, out=np.zeros(denom.shape), where=denom > 0)
-    return f1.mean(-1)
 
 
-def _rank_auc(counts: np.ndarray, positive: np.ndarray, score: np.ndarray) -> np.ndarray:
-    """Mann-Whitney AUC (ties count 1/2) for each row of case multiplicities ``counts`` (b, n)."""
-    order = np.argsort(score, kind="stable")
-    s = score[order]
-    starts = np.flatnonzero(np.r_[True, np.diff(s) != 0])
-    c = counts[:, order]
-    pos = positive[order].astype(float)
-    w_pos = np.add.reduceat(c * pos, starts, axis=1)
-    w_neg = np.add.reduceat(c * (1 - pos), starts, axis=1)
-    below = np.cumsum(w_neg, axis=1) - w_neg
-    num = (w_pos * (below + 0.5 * w_neg)).sum(1)
-    denom = w_pos.sum(1) * w_neg.sum(1)
-    return np.divide(num, denom, out=np.full(len(num), np.nan), where=denom > 0)
 
 
 def predict_labels(scores_or_probs, *, threshold: float | None = None,
@@ -151,77 +112,8 @@ def bias_measures(y_true, y_pred, *, positive: int | None = None) -> dict[str, f
             "false_normal_rate": 1.0 - sens if t.any() else 0.0}
 
 
-def bootstrap_ci(y_true, y_pred, scores=None, *, groups=None, metrics: Sequence[str] = CI_METRICS,
-                 n_resamples: int = 1000, seed: int = 0, alpha: float = 0.05,
-                 labels: Sequence[int] | None = None) -> dict[str, list[float] | None]:
-    """Seeded percentile bootstrap over cases, or over groups of cases (vectorised).
-
-    Args:
-        y_true: True labels (n,).
-        y_pred: Predicted labels (n,).
-        scores: (n,) scores (AUC of label != 0) or (n, k) probs (macro one-vs-rest AUC).
-        groups: Group of each case (n,), e.g. the patient: whole groups are resampled,
-            so the images of one patient are never treated as independent evidence.
-            None resamples cases.
-        metrics: Subset of ``("accuracy", "f1_macro", "auc")``.
-        n_resamples: Number of bootstrap resamples.
-        seed: Seed for ``numpy.random.default_rng``.
-        alpha: Two-sided level; returns the alpha/2 and 1 - alpha/2 percentiles.
-        labels: Classes for macro-F1 (default 0..max label).
-
-    Returns:
-        ``{metric: [low, high]}``; None where no resample defines the metric (AUC
-        resamples missing a class are skipped).
-    """
-    y = check_labels(y_true)
-    yp = check_labels(y_pred, "y_pred")
-    bad = set(metrics) - set(CI_METRICS)
-    if yp.shape != y.shape or bad or n_resamples < 1 or not 0 < alpha < 1:
-        raise ValueError(f"bad bootstrap_ci input: y_pred {yp.shape} vs y_true {y.shape}, "
-                         f"unknown metrics {sorted(bad)}, n_resamples={n_resamples}, "
-                         f"alpha={alpha}")
-    n = len(y)
-    s = None if scores is None else check_scores(scores, n)
-    k = len(labels) if labels is not None else int(max(y.max(), yp.max()) + 1)
-    if s is not None and s.ndim == 2:
-        k = max(k, s.shape[1])
-    counts = _resample_counts(n, groups, n_resamples, seed)
-    vals: dict[str, np.ndarray] = {}
-    if "accuracy" in metrics:
-        vals["accuracy"] = counts @ (y == yp).astype(float) / counts.sum(1)
-    if "f1_macro" in metrics:
-        onehot = np.eye(k * k)[y * k + yp]
-        vals["f1_macro"] = macro_f1_from_confusion((counts @ onehot).reshape(-1, k, k))
-    if "auc" in metrics and s is not None:
-        if s.ndim == 1:
-            vals["auc"] = _rank_auc(counts, y != 0, s)
-        else:
-            vals["auc"] = np.mean([_rank_auc(counts, y == c, s[:, c])
-                                   for c in range(s.shape[1])], axis=0)
-    out: dict[str, list[float] | None] = {}
-    for m in metrics:
-        v = vals.get(m, np.array([]))
-        v = v[np.isfinite(v)]
-        out[m] = (np.percentile(v, [50 * alpha, 100 - 50 * alpha]).tolist() if v.size else None)
-    return out
 
 
-def _resample_counts(n: int, groups, n_resamples: int, seed: int) -> np.ndarray:
-    """How often each case is drawn in each resample, (n_resamples, n): cases drawn with
-    replacement, or whole groups (each drawn group brings all of its cases)."""
-    rng = np.random.default_rng(seed)
-    if groups is None:
-        member, n_units = np.arange(n), n
-    else:
-        groups = np.asarray(groups)
-        if groups.shape != (n,):
-            raise ValueError(f"groups must have shape ({n},), got {groups.shape}")
-        _, member = np.unique(groups, return_inverse=True)
-        n_units = int(member.max()) + 1
-    idx = rng.integers(0, n_units, size=(n_resamples, n_units))
-    offs = (np.arange(n_resamples)[:, None] * n_units + idx).ravel()
-    drawn = np.bincount(offs, minlength=n_resamples * n_units).reshape(n_resamples, n_units)
-    return drawn[:, member].astype(float)
 
 
 def roc_points(y_true, scores) -> tuple[list[float], list[float]]:
@@ -266,31 +158,56 @@ def evaluate(y_true, scores, *, kind: str, threshold: float | None = None, weigh
     y = check_labels(y_true, n_classes=len(names))
     s = check_scores(scores, len(y), unit=kind != "anomaly")
     k = len(names)
+    y_pred, p_pos, auc, threshold = _decide(kind, y, s, names, threshold=threshold, weights=weights)
+    t = y != 0
+    out = _label_measures(y, y_pred, names, auc=auc)
+    out.update({
+        "brier": None if kind == "anomaly" else brier_score_loss(t.astype(int), p_pos),
+        "ece": None if kind == "anomaly" else expected_calibration_error(t.astype(int), p_pos),
+        "bias": bias_measures(y, y_pred),
+        "ci": (bootstrap_ci(y, y_pred, s, groups=groups, n_resamples=n_resamples, seed=seed,
+                            labels=list(range(k))) if n_resamples > 0 else None),
+        "ci_unit": "image" if groups is None else "patient",
+        "threshold": _num(threshold),
+        "class_names": names,
+    })
+    if kind == "multiclass":
+        out["auc_pneumonia"] = _safe_auc(t.astype(int), p_pos)
+    return out
+
+
+def _decide(kind: str, y: np.ndarray, s: np.ndarray, names: list[str], *, threshold, weights):
+    """Predicted labels, P(pneumonia) (or the anomaly score), the AUC and the threshold
+    applied (None for multiclass) of checked labels ``y`` and scores ``s``."""
+    k = len(names)
     if kind == "multiclass":
         if s.ndim != 2 or s.shape[1] != k or threshold is not None:
             raise ValueError(f"multiclass needs probs of shape (n, {k}) and threshold=None, "
                              f"got {s.shape} and threshold={threshold!r}")
-        y_pred = predict_labels(s, weights=weights)
-        p_pos = 1.0 - s[:, 0]
         present = [c for c in range(k) if (y == c).any()]
         auc = (float(np.mean([roc_auc_score(y == c, s[:, c]) for c in range(k)]))
                if len(present) == k else None)
-    else:
-        if s.ndim != 1 or k != 2 or weights is not None:
-            raise ValueError(f"{kind} needs 1-D scores, 2 class names and no weights, got "
-                             f"{s.shape}, {names} and weights={weights!r}")
-        if threshold is None and kind == "anomaly":
-            raise ValueError("anomaly scores need a threshold chosen on validation data")
-        threshold = 0.5 if threshold is None else float(threshold)
-        y_pred = predict_labels(s, threshold=threshold)
-        p_pos = s
-        auc = _safe_auc(y, s)
+        return predict_labels(s, weights=weights), 1.0 - s[:, 0], auc, threshold
+    if s.ndim != 1 or k != 2 or weights is not None:
+        raise ValueError(f"{kind} needs 1-D scores, 2 class names and no weights, got "
+                         f"{s.shape}, {names} and weights={weights!r}")
+    if threshold is None and kind == "anomaly":
+        raise ValueError("anomaly scores need a threshold chosen on validation data")
+    threshold = 0.5 if threshold is None else float(threshold)
+    return predict_labels(s, threshold=threshold), s, _safe_auc(y, s), threshold
+
+
+def _label_measures(y: np.ndarray, y_pred: np.ndarray, names: list[str], *, auc: float | None) -> dict:
+    """n, accuracy, balanced accuracy, macro-F1, ``auc`` (given: it reads the scores),
+    sensitivity, specificity, per-class precision, recall, F1 and support, and the confusion
+    matrix (rows true, columns predicted), in the order the summary records them."""
+    k = len(names)
     cm = confusion_matrix(y, y_pred, labels=list(range(k)))
     prec, rec, f1, sup = precision_recall_fscore_support(
         y, y_pred, labels=list(range(k)), zero_division=0)
     t, q = y != 0, y_pred != 0
     recalls = [rec[c] for c in range(k) if sup[c] > 0]
-    out = {
+    return {
         "n": len(y),
         "accuracy": float(np.mean(y == y_pred)),
         "balanced_accuracy": float(np.mean(recalls)),
@@ -302,15 +219,4 @@ def evaluate(y_true, scores, *, kind: str, threshold: float | None = None, weigh
         "per_class": {names[c]: {"precision": float(prec[c]), "recall": float(rec[c]),
                                  "f1": float(f1[c]), "support": int(sup[c])} for c in range(k)},
         "confusion_matrix": cm.astype(int).tolist(),
-        "brier": None if kind == "anomaly" else brier_score_loss(t.astype(int), p_pos),
-        "ece": None if kind == "anomaly" else expected_calibration_error(t.astype(int), p_pos),
-        "bias": bias_measures(y, y_pred),
-        "ci": (bootstrap_ci(y, y_pred, s, groups=groups, n_resamples=n_resamples, seed=seed,
-                            labels=list(range(k))) if n_resamples > 0 else None),
-        "ci_unit": "image" if groups is None else "patient",
-        "threshold": _num(threshold),
-        "class_names": names,
     }
-    if kind == "multiclass":
-        out["auc_pneumonia"] = _safe_auc(t.astype(int), p_pos)
-    return out

@@ -159,12 +159,17 @@ def new_summary(run_id: str, task: str, config: dict, *, env: dict, objective: s
 SCORES_OUT_OF_FOLD = "oof"
 
 
+def read_score_rows(run_dir: Path):
+    """Every row of a run's ``scores.csv`` (:func:`score_rows`), as one data frame."""
+    import pandas as pd
+
+    return pd.read_csv(Path(run_dir) / "scores.csv")
+
+
 def read_scores(run_dir: Path) -> dict:
     """A run's ``scores.csv`` as ``{"selection": ..., "test": ...}`` data frames: the clean rows
     its choices were made on (``val``, or after a refit the ``oof`` rows) and the test rows."""
-    import pandas as pd
-
-    scores = pd.read_csv(Path(run_dir) / "scores.csv")
+    scores = read_score_rows(run_dir)
     selection = SCORES_OUT_OF_FOLD if (scores.split == SCORES_OUT_OF_FOLD).any() else "val"
     return {"selection": scores[scores.split == selection].reset_index(drop=True),
             "test": scores[scores.split == "test"].reset_index(drop=True)}
@@ -178,15 +183,21 @@ def binary_scores(run_dir: Path) -> tuple[dict, dict, dict]:
     Raises:
         ValueError: another task, or a run without a test split.
     """
-    import numpy as np
+    from automl.settings.labels import is_positive
 
     summary = read_json(Path(run_dir) / "summary.json")
     if summary.get("task") != "binary" or not summary.get("test"):
         raise ValueError(f"{run_dir}: needs a binary run with a test split")
     scores = read_scores(run_dir)
     split = {"val": scores["selection"], "test": scores["test"]}
-    return summary, split, {name: (frame.label == "PNEUMONIA").to_numpy(np.int64)
-                            for name, frame in split.items()}
+    return summary, split, {name: is_positive(frame.label) for name, frame in split.items()}
+
+
+def positive_scores(rows):
+    """The positive-class score of ``scores.csv`` rows, higher = more likely pneumonia: the
+    ``score`` column (P(pneumonia), or an anomaly score), or 1 − P(normal) (``score_0``) of a
+    multiclass run's probabilities; a pandas series."""
+    return rows["score"] if "score" in rows else 1 - rows["score_0"]
 
 
 def score_rows(table, split: str, scores, root: Path):

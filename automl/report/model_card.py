@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-
 from automl import records
-from automl.evaluation import decisions
+from automl.evaluation.decisions import selection_operating_points
 from automl.evaluation.metrics import chance_level_warning
+from automl.records.summary import averaged_epochs, chosen_out_of_fold, saliency_images, threshold_rule
 from automl.report import plots
 from automl.report.markdown import DASH, dig, esc, fmt, fmt_ci, table
+from automl.settings.labels import is_positive
 
 INTENDED = ("Research and benchmarking only: not a medical device, not for diagnosis or triage. "
             "Trained and tested on pediatric anterior-posterior chest radiographs (children aged "
@@ -100,11 +100,6 @@ def _chosen(summary: dict, config: dict) -> str:
             f"calibrated fold models.")
 
 
-def averaged_epochs(refit: dict) -> list[int]:
-    """The distinct numbers of last epochs whose weights a refit's fold models averaged
-    (``[1]``: none averaged; ``[]`` for refits recorded before the average existed)."""
-    return sorted({f.get("averaged_epochs", 1) for f in refit.get("fold_records", []) if isinstance(f, dict)})
-
 
 def _saliency(result: dict | None, summary: dict) -> str:
     if not result:
@@ -116,10 +111,6 @@ def _saliency(result: dict | None, summary: dict) -> str:
             "probability fall sooner; target ≥ 0.1). See `saliency_panel.png` for test images.")
 
 
-def threshold_rule(summary: dict) -> str:
-    """The ``--threshold`` rule the run's threshold came from (``balanced`` by default)."""
-    return str(dig(summary, "config", "threshold") or "balanced")
-
 
 def _rule(summary: dict) -> str:
     """`` (rule `sens:0.95`)`` after a threshold the run chose by that rule; nothing without one
@@ -128,21 +119,6 @@ def _rule(summary: dict) -> str:
         return ""
     return f" (rule `{esc(threshold_rule(summary))}`)"
 
-
-def selection_operating_points(scores: dict | None, summary: dict,
-                               rules=decisions.OPERATING_POINTS) -> list[dict] | None:
-    """:func:`automl.evaluation.decisions.operating_point_table` on a run's clean selection rows
-    (``scores`` as :func:`automl.records.read_scores` gives them: validation, or a refit's
-    out-of-fold scores): thresholds a receiver of a two-class model (binary, or an anomaly
-    score) may pick instead of the run's own. None for a multiclass run, without scores, or
-    without scores of both classes."""
-    if summary.get("task") == "multiclass" or scores is None:
-        return None
-    rows = scores["selection"]
-    y = (rows.label == "PNEUMONIA").to_numpy(np.int64)
-    if "score" not in rows or y.min(initial=1) == y.max(initial=0):
-        return None
-    return decisions.operating_point_table(y, rows.score.to_numpy(), rules)
 
 
 def _operating_points(points: list[dict], summary: dict) -> str:
@@ -159,18 +135,6 @@ def _operating_points(points: list[dict], summary: dict) -> str:
                for p in points], DASH)])
 
 
-def chosen_out_of_fold(summary: dict) -> bool:
-    """Whether the run's choices after the trial (threshold, class weights, averaging) were
-    made on a cross-validated refit's out-of-fold scores rather than on validation."""
-    return summary.get("val_source") == "out-of-fold"
-
-
-def saliency_images(summary: dict) -> str:
-    """Which images the deletion test used: validation's, or after a refit the pool's, which
-    the fold models mostly trained on (:func:`automl.evaluation.scoring.explain`)."""
-    if chosen_out_of_fold(summary):
-        return "pneumonia images of train + validation, the refit's pool, which the fold models trained on"
-    return "validation pneumonia images"
 
 
 def _ensemble(summary: dict) -> str:
@@ -217,7 +181,7 @@ def _reliability_png(run_dir: Path, summary: dict, scores: dict | None) -> str |
     if summary.get("task") == "autoencoder" or scores is None or scores["test"].empty:
         return None
     test = scores["test"]
-    p = test["score"].to_numpy() if "score" in test else 1.0 - test["score_0"].to_numpy()
-    y = (test.label == "PNEUMONIA").to_numpy(np.int64)
+    p = records.positive_scores(test).to_numpy()
+    y = is_positive(test.label)
     plots.reliability_png(y, p, run_dir / "reliability.png", title=f"{summary['run_id']}: test")
     return "reliability.png"

@@ -1,4 +1,4 @@
-"""PNG plots of a run: confusion matrix, ROC curves, training curves."""
+"""PNG plots of a run: confusion matrix, ROC curves, training curves, anomaly maps, saliency, studies."""
 
 from __future__ import annotations
 
@@ -12,7 +12,9 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from automl import records  # noqa: E402
-from automl.evaluation import metrics
+from automl.evaluation import metrics  # noqa: E402
+from automl.settings import choices  # noqa: E402
+from automl.settings.labels import is_positive  # noqa: E402
 
 
 def confusion_matrix_png(matrix, class_names, path: Path, *, title: str) -> None:
@@ -128,7 +130,7 @@ def tsne_png(points: np.ndarray, labels, subtypes, path: Path, *, title: str) ->
     plt.close(fig)
 
 
-def run_plots(run_dir: Path, summary: dict, best: dict, task, *, model=None, images=None) -> list[str]:
+def run_plots(run_dir: Path, summary: dict, best: dict) -> list[str]:
     """Write the standard PNGs of a finished run; returns their file names."""
     run_dir = Path(run_dir)
     written = []
@@ -137,11 +139,11 @@ def run_plots(run_dir: Path, summary: dict, best: dict, task, *, model=None, ima
                          run_dir / "confusion_matrix.png",
                          title=f"{summary['task']}: {split} confusion matrix")
     written.append("confusion_matrix.png")
-    scores = pd.read_csv(run_dir / "scores.csv")
+    scores = records.read_score_rows(run_dir)
     curves = {}
     for part, frame in scores.groupby("split"):
-        y = (frame.label == "PNEUMONIA").to_numpy(int)
-        s = frame["score"] if "score" in frame else 1 - frame["score_0"]  # P(pneumonia)
+        y = is_positive(frame.label, int)
+        s = records.positive_scores(frame)
         # A refit's out-of-fold rows ("oof") are what its summary calls "val".
         measured = summary["val" if part == records.SCORES_OUT_OF_FOLD else part]
         name = "out-of-fold (train + val)" if part == records.SCORES_OUT_OF_FOLD else part
@@ -153,9 +155,19 @@ def run_plots(run_dir: Path, summary: dict, best: dict, task, *, model=None, ima
         history_png(best["history"], run_dir / "training_curves.png",
                     title=f"trial {best['trial_id']} (best)")
         written.append("training_curves.png")
-    if model is not None:
-        written += task.extra_plots(run_dir, model, summary, images or {})
     return written
+
+
+def anomaly_plots(run_dir: Path, summary: dict, examples: dict) -> list[str]:
+    """An anomaly run's score histograms (from ``scores.csv``) and its reconstruction grid of
+    ``examples`` (:func:`automl.evaluation.explain.reconstruction_examples`); returns their
+    file names."""
+    run_dir = Path(run_dir)
+    score_histogram_png(records.read_score_rows(run_dir), summary["threshold"],
+                        run_dir / "score_histogram.png")
+    reconstruction_grid_png(examples["inputs"], examples["predictions"], examples["maps"], examples["labels"],
+                            run_dir / "reconstructions.png", defect=examples["defect"])
+    return ["score_histogram.png", "reconstructions.png"]
 
 
 def study_png(seeds: list[int], values: dict[str, list], anchors: dict[str, list[tuple[str, float]]],
@@ -213,7 +225,7 @@ def pareto_png(trials: list[dict], objective: str, chosen: str, path: Path, *,
               if t.get("status") == "COMPLETED" and t.get("latency_ms") and objective in t.get("metrics", {})]
     if not points:
         return False
-    sign = -1.0 if objective.endswith("loss") else 1.0
+    sign = -1.0 if choices.objective_direction(objective) == "min" else 1.0
     front, best = [], -np.inf
     for latency, value, _ in sorted(points):
         if sign * value > best:

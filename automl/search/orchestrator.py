@@ -19,10 +19,11 @@ from automl.data import shift, source
 from automl.data.pipeline import load_images
 from automl.data.shift import SelectionSet
 from automl.data.splits import make_splits
-from automl.evaluation import scoring
+from automl.evaluation import choose
+from automl.evaluation.context import RunContext
 from automl.models import backbones, precision
 from automl.refit import crossfit
-from automl.search import tuning
+from automl.search import finish, tuning
 from automl.settings import choices
 from automl.settings.run_config import SearchConfig
 from automl.tasks import get_task
@@ -196,14 +197,14 @@ def run_search(config: SearchConfig, *, resume: str | Path | None = None, role: 
     # saliency gradients and exports their full precision.
     hypermodel.space = dataclasses.replace(hypermodel.space, dtype_policy="float32")
     keras.mixed_precision.set_global_policy("float32")
-    context = scoring.RunContext(
+    context = RunContext(
         run_dir=run_dir, task=task, config=dataclasses.asdict(config), data_root=index.root,
         data_problems=index.problems, parts=parts, selection=val.selection, objective=objective,
         load_model=lambda trial: tuner.load_model(tuner.oracle.get_trial(trial["trial_id"])),
         search_seconds=searched, log=log,
         summary_extra={"precision_policy": policy, "xla": config.xla,
                        **({"refit_skipped": refit_skipped} if refit_skipped else {})}, refit=refit_result)
-    summary = scoring.score_run(context)
+    summary = finish.finish_run(context)
     if summary["best_trial"] is None:
         log(f"every trial failed ({summary['trials_failed']}); see {run_dir / 'trials.jsonl'}")
         raise SystemExit(1)
@@ -216,11 +217,11 @@ def refit_candidates(config: SearchConfig, run_dir: Path, objective: str) -> lis
     """The configurations a refit may retrain: the best distinct full-size trials, as many as
     the ensemble would take (within the latency cap, if any), and of them those within
     :data:`automl.refit.crossfit.CANDIDATE_MARGIN` of the best on the validation objective."""
-    ranked = scoring.ranked_trials(records.read_jsonl(run_dir / "trials.jsonl"), objective,
-                                   image_size=config.image_size)
+    ranked = choose.ranked_trials(records.read_jsonl(run_dir / "trials.jsonl"), objective,
+                                  image_size=config.image_size)
     if config.max_latency_ms is not None:
-        ranked = scoring.within_latency(ranked, config.max_latency_ms)
-    top = scoring.distinct_top(ranked, config.ensemble or 1)
+        ranked = choose.within_latency(ranked, config.max_latency_ms)
+    top = choose.distinct_top(ranked, config.ensemble or 1)
     return [t for t in top if abs(t["metrics"][objective] - top[0]["metrics"][objective])
             <= crossfit.CANDIDATE_MARGIN]
 

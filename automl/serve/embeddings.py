@@ -14,7 +14,9 @@ from sklearn.neighbors import KNeighborsClassifier
 from sklearn.preprocessing import normalize
 
 from automl import records
-from automl.evaluation import metrics, scoring
+from automl.evaluation import metrics
+from automl.evaluation.choose import decision_rule
+from automl.evaluation.scored_model import embedding_model
 from automl.refit import crossfit
 from automl.report import plots
 
@@ -64,8 +66,8 @@ def knn_benchmark(features: dict[str, dict[str, np.ndarray]], labels: dict[str, 
                     continue
                 model = KNeighborsClassifier(n_neighbors=k).fit(prepared["train"], labels["train"])
                 votes = _votes(model, selection, len(class_names))
-                rule = scoring.decision_rule(evaluation, y_selection, _scores(votes, evaluation),
-                                             threshold_rule=threshold_rule)
+                rule = decision_rule(evaluation, y_selection, _scores(votes, evaluation),
+                                     threshold_rule=threshold_rule)
                 val = metrics.evaluate(y_selection, _scores(votes, evaluation), kind=evaluation,
                                        class_names=class_names, seed=seed, **rule)
                 row = {"features": name, "k": k, "metric": distance, "selected": False,
@@ -152,7 +154,7 @@ def embed_run(run_dir: Path, *, tsne: bool = True, log=print) -> dict:
         val_table, val_images = val_table[unseen].reset_index(drop=True), val_images[unseen]
         log(f"KNN: choices on the {int(unseen.sum())} validation images that the refit's fold-{member} "
             f"encoder did not train on")
-    encoder = scoring.embedding_model(model, member)
+    encoder = embedding_model(model, member)
     selection = selection_set(config, task, val_images, val_table)
     images = {"train": load_images(parts["train"].path, config.image_size),
               "selection": selection.images}

@@ -14,7 +14,7 @@ FORMATS = ("savedmodel", "tflite")
 def metadata(run_dir: Path) -> dict:
     """What a user of the exported file needs beside it: the input it takes and the decision
     (with the other operating points a two-class model offers, chosen on its selection set)."""
-    from automl.report.model_card import selection_operating_points
+    from automl.evaluation.decisions import selection_operating_points
 
     summary = records.read_json(Path(run_dir) / "summary.json")
     size = summary["config"]["image_size"]

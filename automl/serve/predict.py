@@ -58,7 +58,7 @@ def decision_threshold(run_dir: Path, summary: dict, rule: str | None, *, log=pr
         ValueError: a rule for a multiclass run (it decides by class weights), a bad rule,
             or a run folder without its selection scores.
     """
-    from automl.report.model_card import selection_operating_points
+    from automl.evaluation.decisions import selection_operating_points
     from automl.settings import choices
 
     if rule is None:

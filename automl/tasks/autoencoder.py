@@ -8,6 +8,7 @@ import tensorflow as tf
 from sklearn.metrics import roc_auc_score
 
 from automl.data.pipeline import make_dataset
+from automl.settings.labels import NEGATIVE_LABEL, POSITIVE_LABEL, is_positive
 from automl.tasks.anomaly import families
 from automl.tasks.anomaly import scores as anomaly
 from automl.tasks.anomaly.defects import DefectBatches, defect_set
@@ -43,7 +44,7 @@ class LabelFreeSeparation(keras.callbacks.Callback):
 
 class AutoencoderTask(Task):
     name = "autoencoder"
-    class_names = ("NORMAL", "PNEUMONIA")
+    class_names = (NEGATIVE_LABEL, POSITIVE_LABEL)
     objective = "val_auroc"
     evaluation = "anomaly"
     label_free_objective = "val_normal_loss"
@@ -56,7 +57,7 @@ class AutoencoderTask(Task):
         self.reference: np.ndarray | None = None  # uint8 normal training images
 
     def labels(self, table):
-        return (table.label == "PNEUMONIA").to_numpy(np.int64)
+        return is_positive(table.label)
 
     def objectives(self, validation):
         return ("val_auroc", self.label_free_objective, "val_loss")
@@ -186,20 +187,3 @@ class AutoencoderTask(Task):
                  for kind in ("bacteria", "virus") if (table.subtype == kind).any()}
         rates["normal_flagged"] = float(flagged[y == 0].mean()) if (y == 0).any() else None
         return {"subtype_detection": rates}
-
-    def extra_plots(self, run_dir, model, summary, images):
-        import pandas as pd
-
-        from automl.report import plots
-
-        scores = pd.read_csv(run_dir / "scores.csv")
-        plots.score_histogram_png(scores, summary["threshold"], run_dir / "score_histogram.png")
-        split = "test" if images.get("test") is not None else "val"
-        frame = scores[scores.split == split].reset_index(drop=True)
-        picks = [i for kind in ("normal", "bacteria", "virus")
-                 for i in frame.index[frame.subtype == kind][:2]]
-        x, prediction, maps = self.maps(model, images[split][picks], summary["best_hparams"])
-        labels = [f"{s} ({v:.3g})" for s, v in zip(frame.subtype[picks], frame.score[picks])]
-        plots.reconstruction_grid_png(x, prediction, maps, labels, run_dir / "reconstructions.png",
-                                      defect=summary["best_hparams"].get("family") == "defect")
-        return ["score_histogram.png", "reconstructions.png"]

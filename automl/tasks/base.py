@@ -135,10 +135,6 @@ class Task:
         """Task-specific additions to a split's metrics (none by default)."""
         return {}
 
-    def extra_plots(self, run_dir, model: keras.Model, summary: dict, images: dict) -> list[str]:
-        """Task-specific PNGs written into ``run_dir``; returns their file names."""
-        return []
-
 
 class SupervisedTask(Task):
     """Shared training for the classifiers: balancing, augmentation, batch size."""

@@ -7,18 +7,19 @@ import numpy as np
 from sklearn.metrics import roc_auc_score
 
 from automl.models import backbones
+from automl.settings.labels import NEGATIVE_LABEL, POSITIVE_LABEL, is_positive
 from automl.tasks.base import SupervisedTask
 
 
 class BinaryTask(SupervisedTask):
     name = "binary"
-    class_names = ("NORMAL", "PNEUMONIA")
+    class_names = (NEGATIVE_LABEL, POSITIVE_LABEL)
     objective = "val_auc"
     evaluation = "binary"
     metric_names = ("loss", "auc", "accuracy")
 
     def labels(self, table):
-        return (table.label == "PNEUMONIA").to_numpy(np.int64)
+        return is_positive(table.label)
 
     def validation_quality(self, y, scores):
         return float(roc_auc_score(y, scores)) if len(np.unique(y)) == 2 else 0.5
