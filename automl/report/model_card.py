@@ -9,8 +9,9 @@ import numpy as np
 from automl import records
 from automl.evaluation import decisions
 from automl.evaluation.metrics import chance_level_warning
+from automl.records import dig
 from automl.report import plots
-from automl.report.markdown import DASH, dig, esc, fmt, fmt_ci, table
+from automl.report.markdown import DASH, esc, fmt, fmt_ci, table
 
 INTENDED = ("Research and benchmarking only: not a medical device, not for diagnosis or triage. "
             "Trained and tested on pediatric anterior-posterior chest radiographs (children aged "

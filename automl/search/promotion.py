@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from automl import records
+from automl.records.trials import config_key
 
 # Share of the training time spent screening (the rest retrains the best screened
 # configurations at full size), and how many screened trials come before the first
@@ -35,13 +35,6 @@ MEMBER_SLACK = 1.5
 # any screen score). In binary-20261127-205027-0c9e the time rule retrained a 0.78 screen
 # (the best was 0.975) into a 0.83 model, one of the ensemble's three full-size slots.
 PROMOTION_MARGIN = 0.1
-
-
-def config_key(values: dict) -> str:
-    """A configuration's identity: its hyperparameters without Keras Tuner's bookkeeping
-    (``tuner/*``) and without the image size it was trained at."""
-    return json.dumps({k: v for k, v in values.items() if not k.startswith("tuner/") and k != "image_size"},
-                      sort_keys=True, default=str)
 
 
 def stage_seconds(trial_records: list[dict], screen_size: int) -> tuple[float, float, int]:
