@@ -184,7 +184,7 @@ def run_search(config: SearchConfig, *, resume: str | Path | None = None, role: 
     if folds:
         # The refit may overrun the budget as much as a trial running at its end may: the kept
         # time is an estimate made while searching, and the searches recorded before this rule
-        # skipped their refit for want of 7 seconds (binary-study-23997b7e, -21e478cb, seed 1).
+        # skipped their refit for want of seconds.
         minutes = budget.time_budget_minutes
         seconds_left = (60 * (minutes + choices.overrun_minutes(minutes)) - (time.time() - started)
                         if minutes else None)
