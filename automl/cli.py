@@ -101,8 +101,9 @@ def _config(args, seed: int | None = None):
     """The SearchConfig of the search options, every option checked before any data is read
     or folder made."""
     from automl.settings.run_config import SearchConfig
+    from automl.tasks import check_config
 
-    return SearchConfig(
+    config = SearchConfig(
         task=args.task, data=args.data, tuner=args.tuner, max_trials=args.max_trials,
         epochs=args.epochs, image_size=args.image_size, batch_size=args.batch_size,
         seed=args.seed if seed is None else seed, out=args.out, objective=args.objective,
@@ -113,7 +114,8 @@ def _config(args, seed: int | None = None):
         validation=args.validation, max_latency_ms=args.max_latency_ms,
         screen_size=args.screen_size, prune=args.prune, precision=args.precision, xla=args.xla,
         refit=args.refit, portfolio=args.portfolio,
-    ).validate()
+    )
+    return check_config(config)
 
 
 def _study(args) -> int:

@@ -250,7 +250,7 @@ def section_trial_minutes(data: dict | None) -> str:
     return "\n".join([
         "Each run's recorded trials and their minutes, by how they ended. A *dead* trial gave "
         "every validation image one score (Keras's validation AUC exactly 0.5 at every epoch); "
-        "since session 12 such a trial stops after 2 epochs as *pruned (chance)*, when it had "
+        "the chance rule stops such a trial after 2 epochs as *pruned (chance)*, when it had "
         "more epochs to run (screening trials at 64 px train 2 epochs: nothing to save there). "
         "Failed trials take seconds: they fail while being built.",
         "", table(rows, "no rows")])

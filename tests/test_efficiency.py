@@ -9,8 +9,10 @@ import pytest
 
 from automl import records
 from automl.models import precision
+from automl.records.trials import config_key
 from automl.search import promotion, pruners
 from automl.settings.run_config import SearchConfig
+from automl.tasks import check_config
 
 
 def _record(trial_id, curve, *, size=48, status="COMPLETED", initial=0):
@@ -405,7 +407,7 @@ def test_bf16_is_read_from_the_cpu_flags(tmp_path):
     ("screen_size", 64, "not below --image-size"), ("screen_size", 4, "pixels >= 8")])
 def test_efficiency_options_are_checked(option, value, message):
     with pytest.raises(ValueError, match=message):
-        SearchConfig(image_size=64, **{option: value}).validate()
+        check_config(SearchConfig(image_size=64, **{option: value}))
 
 
 @pytest.mark.slow
@@ -448,7 +450,7 @@ def test_a_screened_and_pruned_search_records_both_and_chooses_at_full_size(synt
     assert summary["trials_pruned"] == len(pruned) and summary["trials_screened"] >= 1
     # Each retrained configuration was screened first, with the same architecture.
     for full in (t for t in trials if t["image_size"] == 48):
-        assert any(promotion.config_key(s["hparams"]) == promotion.config_key(full["hparams"])
+        assert any(config_key(s["hparams"]) == config_key(full["hparams"])
                    for s in trials if s["image_size"] == 24)
     # The report's trial table and TensorBoard show which trials were pruned.
     table = run_section.render_trials(runs.load_run(run_dir))

@@ -4,6 +4,7 @@ import pytest
 
 from automl.settings import choices
 from automl.settings.run_config import SearchConfig
+from automl.tasks import check_config
 
 BAD = [
     ({"task": "regression"}, "--task: got 'regression'; choose binary, multiclass or autoencoder"),
@@ -32,7 +33,7 @@ BAD = [
                                                        enumerate(BAD)])
 def test_every_bad_option_is_one_clear_line(options, message):
     with pytest.raises(ValueError) as error:
-        SearchConfig(**options).validate()
+        check_config(SearchConfig(**options))
     assert message in str(error.value) and "\n" not in str(error.value)
 
 
@@ -43,7 +44,7 @@ def test_every_bad_option_is_one_clear_line(options, message):
     {"families": ("efficientnetb0",), "image_size": 32}, {"image_size": 16},
 ])
 def test_good_options_pass(options):
-    assert SearchConfig(**options).validate().task in choices.TASK_NAMES
+    assert check_config(SearchConfig(**options)).task in choices.TASK_NAMES
 
 
 def test_budgets_are_one_table_applied_by_data_kind():

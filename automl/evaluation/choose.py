@@ -13,7 +13,7 @@ from automl.data.shift import SelectionSet
 from automl.evaluation import decisions
 from automl.evaluation.context import RunContext
 from automl.evaluation.scored_model import scored_model
-from automl.search import promotion, pruners
+from automl.records.trials import config_key, trial_image_size
 from automl.settings import choices
 
 
@@ -47,7 +47,7 @@ def ranked_trials(trials: list[dict], objective: str, *, image_size: int | None 
     """
     sign = -1.0 if choices.objective_direction(objective) == "max" else 1.0
     usable = [t for t in trials if t.get("status") == "COMPLETED" and objective in t.get("metrics", {})
-              and (image_size is None or pruners.trial_image_size(t, image_size) == image_size)]
+              and (image_size is None or trial_image_size(t, image_size) == image_size)]
     return sorted(usable, key=lambda t: sign * t["metrics"][objective])
 
 
@@ -55,9 +55,9 @@ def trial_counts(trials: list[dict], image_size: int) -> dict:
     """How many trials completed at full size, were screened (trained at a smaller size,
     to the end or until pruned), were pruned, and failed: the summary's ``trials_*`` fields."""
     full = [t for t in trials if t.get("status") == "COMPLETED"
-            and pruners.trial_image_size(t, image_size) == image_size]
+            and trial_image_size(t, image_size) == image_size]
     screened = [t for t in trials if t.get("status") in ("COMPLETED", "PRUNED")
-                and pruners.trial_image_size(t, image_size) != image_size]
+                and trial_image_size(t, image_size) != image_size]
     return {"trials_completed": len(full), "trials_screened": len(screened),
             "trials_pruned": sum(t.get("status") == "PRUNED" for t in trials),
             "trials_failed": sum(t.get("status") == "FAILED" for t in trials)}
@@ -65,7 +65,7 @@ def trial_counts(trials: list[dict], image_size: int) -> dict:
 
 def full_size_trials(trials: list[dict], image_size: int) -> list[dict]:
     """The trials trained at the run's ``image_size`` (every one without screening)."""
-    return [t for t in trials if pruners.trial_image_size(t, image_size) == image_size]
+    return [t for t in trials if trial_image_size(t, image_size) == image_size]
 
 
 def within_latency(ranked: list[dict], cap: float) -> list[dict]:
@@ -79,7 +79,7 @@ def distinct_top(ranked: list[dict], k: int) -> list[dict]:
     a trial under a new id; the copy would add nothing to an ensemble)."""
     chosen, seen = [], set()
     for trial in ranked:
-        key = promotion.config_key(trial["hparams"])
+        key = config_key(trial["hparams"])
         if key not in seen:
             seen.add(key)
             chosen.append(trial)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from automl.records import dig
+
 
 def averaged_epochs(refit: dict) -> list[int]:
     """The distinct numbers of last epochs whose weights a refit's fold models averaged
@@ -11,8 +13,7 @@ def averaged_epochs(refit: dict) -> list[int]:
 
 def threshold_rule(summary: dict) -> str:
     """The ``--threshold`` rule the run's threshold came from (``balanced`` by default)."""
-    config = summary.get("config")
-    return str((config.get("threshold") if isinstance(config, dict) else None) or "balanced")
+    return str(dig(summary, "config", "threshold") or "balanced")
 
 
 def chosen_out_of_fold(summary: dict) -> bool:

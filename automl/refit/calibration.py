@@ -31,7 +31,7 @@ def fit(y: np.ndarray, scores: np.ndarray) -> dict:
     Why: a fold model trains to a fixed epoch count with nothing to pick its epoch, so fold
     models of one configuration can rank their held-out images equally well while putting
     them on very different scales (the balanced thresholds of the three fold models of
-    binary-20261128-130133-c0a8 were 0.95, 0.76 and 0.13). Out-of-fold scores pooled across
+    one run were 0.95, 0.76 and 0.13). Out-of-fold scores pooled across
     such folds rank worse than each fold does (out-of-fold AUC 0.939 beside per-fold
     0.970-0.989), and one threshold for their average means something different for each.
     This is scikit-learn's ``CalibratedClassifierCV(ensemble=True)``: each fold's model

@@ -24,13 +24,13 @@ PLAN_FILE = "plan.json"  # the refit's configurations and folds, kept for a resu
 # A fold model whose quality on its held-out images (AUC, macro-F1) falls more than this
 # below its configuration's search validation has failed: the refit trains each fold to a
 # fixed epoch count with nothing else to catch a last epoch that went wrong (one fold of
-# binary-20261127-174000-94d2 ended at held-out AUC 0.701 beside 0.992; the 22 other fold
+# one run ended at held-out AUC 0.701 beside 0.992; the 22 other fold
 # models of the committed binary refits stayed within 0.015 of their configuration's
 # validation AUC).
 FOLD_TOLERANCE = 0.1
 # The refit retrains configurations whose search validation is within this of the best's:
 # it may refit a lesser one when the best does not fit the time left (:func:`plan`), and a
-# configuration well below the best (0.83 beside 0.99 AUC in binary-20261127-213726-b574)
+# configuration well below the best (0.83 beside 0.99 AUC in one run)
 # would give out-of-fold choices nothing but its own weak scores.
 CANDIDATE_MARGIN = 0.02
 
@@ -89,7 +89,7 @@ def estimate_seconds(trials: list[dict], k: int, *, objective: str, direction: s
 
     It charges the search epoch's validation passes to training, which errs high when they
     are a large share of the epoch. Measured on three real refits (2 CPU cores): 22% and 7%
-    high, and 2% low; an estimate that left them out (tried in session 11) was 19% low on
+    high, and 2% low; an estimate that left them out was 19% low on
     the third, and a low estimate overruns the user's budget."""
     total = 0.0
     for trial in trials:
@@ -110,8 +110,8 @@ def plan(trials: list[dict], max_folds: int, cost, seconds_left: float | None) -
     the most of ``trials`` (best first), whose ``cost(trials, k)`` fits ``seconds_left``
     (no limit when None). When not even 2 folds of the best fit, the same for the next best,
     and so on: the time kept for the refit is estimated while the search runs, and a trial
-    that becomes best later can cost more than what was kept (both seeds of
-    binary-study-5eb065e3 skipped their refit so). Nothing (``[], 0``) when none fits: out-of-fold
+    that becomes best later can cost more than what was kept (a study's two seeds
+    skipped their refit so). Nothing (``[], 0``) when none fits: out-of-fold
     scores need two folds, and the time budget is the user's limit."""
     if seconds_left is None:
         return trials, max_folds
@@ -191,7 +191,7 @@ def cross_fit(task: Task, space: SearchSpace, pool: pd.DataFrame, images: np.nda
                     f"{epochs} epochs, the weights of the last {averaged} averaged")
                 # The fold model trains a fixed number of epochs with nothing held out to pick
                 # one: its last epoch's output scale swings (held-out accuracy 0.29 to 0.93
-                # between consecutive epochs in binary-study-123c4655), and averaging the
+                # between consecutive epochs in one refit), and averaging the
                 # weights of its last epochs steadies it.
                 history = task.fit(hp, trained, SplitData(pool[~held].reset_index(drop=True), images[~held]),
                                    SplitData(pool[held].reset_index(drop=True), images[held]), space,

@@ -7,6 +7,7 @@ from importlib import resources
 from pathlib import Path
 from urllib.parse import quote
 
+from automl.records import dig, number
 from automl.records.runs import (
     STUDY_METRICS,
     Run,
@@ -23,11 +24,9 @@ from automl.records.runs import (
 from automl.report.markdown import (
     DASH,
     anchor,
-    dig,
     esc,
     fmt,
     fmt_ci,
-    number,
     rel,
     table,
 )

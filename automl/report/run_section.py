@@ -6,9 +6,10 @@ import re
 from pathlib import Path
 
 from automl.evaluation.metrics import chance_level_warning
+from automl.records import dig, number
 from automl.records.runs import Run
 from automl.records.summary import averaged_epochs, chosen_out_of_fold, saliency_images, threshold_rule
-from automl.report.markdown import DASH, dig, esc, fmt, fmt_count, number, rel, short_text, table
+from automl.report.markdown import DASH, esc, fmt, fmt_count, rel, short_text, table
 
 KEY_HPARAMS = ("family", "score", "intensity", "blocks", "base_filters", "learning_rate", "augment",
                "balancing", "batch_size")

@@ -26,7 +26,7 @@ from automl.refit import crossfit
 from automl.search import finish, tuning
 from automl.settings import choices
 from automl.settings.run_config import SearchConfig
-from automl.tasks import get_task
+from automl.tasks import check_config, get_task, objective_name
 from automl.tasks.base import SearchSpace, SplitData, Task
 
 
@@ -37,10 +37,11 @@ def prepare(config: SearchConfig, *, log=print):
         ``(config, index, task, parts)``: the configuration as run (budget defaults and
         data folder filled in), the data index, the task and its rows per split.
     """
-    config.validate()
+    check_config(config)
     src = source.resolve(config.data, log=log) if not config.smoke else \
         source.DataSource(source.synthetic_set(), synthetic=True)
-    config = dataclasses.replace(config.with_defaults(src.synthetic), data=str(src.path)).validate()
+    config = dataclasses.replace(config.with_defaults(src.synthetic), data=str(src.path))
+    check_config(config)
     index = data_index.scan(src.path)
     for problem in index.problems:
         log(f"skipped {problem['path']}: {problem['reason']}")
@@ -128,7 +129,7 @@ def run_search(config: SearchConfig, *, resume: str | Path | None = None, role: 
         log(f"multi-fidelity: configurations screened at {config.screen_size} px, the best retrained at "
             f"{config.image_size} px")
     fixed = dict(config.fixed, **({"batch_size": config.batch_size} if config.batch_size else {}))
-    objective = config.objective_name
+    objective = objective_name(config)
     # A resumed run has spent part of its wall budget already: it gets the rest, not a new one.
     spent = _previous_search_seconds(run_dir) if resume else 0.0
     budget = config
@@ -184,7 +185,7 @@ def run_search(config: SearchConfig, *, resume: str | Path | None = None, role: 
     if folds:
         # The refit may overrun the budget as much as a trial running at its end may: the kept
         # time is an estimate made while searching, and the searches recorded before this rule
-        # skipped their refit for want of 7 seconds (binary-study-23997b7e, -21e478cb, seed 1).
+        # skipped their refit for want of seconds.
         minutes = budget.time_budget_minutes
         seconds_left = (60 * (minutes + choices.overrun_minutes(minutes)) - (time.time() - started)
                         if minutes else None)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from automl import records
+from automl.records.trials import config_key
 
 # Share of the training time spent screening (the rest retrains the best screened
 # configurations at full size), and how many screened trials come before the first
@@ -20,10 +20,10 @@ MIN_SCREENED = 6
 # not grow) ...
 PRIOR_COST_PER_PIXEL_RATIO = 0.6
 # ... but it depends on the width: over the 92 retrained configurations committed by
-# 2026-11-28, 1.91 for 8 filters (37), 1.92 for 16 (7), 2.86 for 32 (48). The 8-filter nets
+# one date, 1.91 for 8 filters (37), 1.92 for 16 (7), 2.86 for 32 (48). The 8-filter nets
 # are bound by the per-epoch fixed cost, the 32-filter ones by convolutions. One ratio for
 # all had let a run that measured 1.7 on an 8-filter net estimate a 32-filter one at 6.3
-# minutes; it took its 8-minute limit (binary-20261128-033441-a67d, trial 07).
+# minutes; it took its 8-minute limit.
 PRIOR_COST_BY_WIDTH = {8: 1.91 / 4, 16: 1.92 / 4, 32: 2.86 / 4}
 # How much longer than its even share of the full-size stage one ensemble member may take:
 # on those 58 configurations the estimate below erred by a median of 16%, at most 77%.
@@ -32,16 +32,9 @@ MEMBER_SLACK = 1.5
 # its shorter full-size time. Of the 65 screened configurations that the committed binary runs
 # retrained at 128 px, the two screened below 0.7 AUC (0.60, 0.64) came out at 0.83-0.84; the
 # 63 screened at 0.78 or more reached 0.95-0.997 unless their training collapsed (four did, at
-# any screen score). In binary-20261127-205027-0c9e the time rule retrained a 0.78 screen
+# any screen score). In one run the time rule retrained a 0.78 screen
 # (the best was 0.975) into a 0.83 model, one of the ensemble's three full-size slots.
 PROMOTION_MARGIN = 0.1
-
-
-def config_key(values: dict) -> str:
-    """A configuration's identity: its hyperparameters without Keras Tuner's bookkeeping
-    (``tuner/*``) and without the image size it was trained at."""
-    return json.dumps({k: v for k, v in values.items() if not k.startswith("tuner/") and k != "image_size"},
-                      sort_keys=True, default=str)
 
 
 def stage_seconds(trial_records: list[dict], screen_size: int) -> tuple[float, float, int]:

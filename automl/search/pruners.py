@@ -8,6 +8,7 @@ import keras
 import numpy as np
 
 from automl import records
+from automl.records.trials import trial_image_size
 from automl.settings import choices
 
 
@@ -109,9 +110,3 @@ class ChanceStopping(keras.callbacks.Callback):
               f"validation image) for {self.run} epochs", flush=True)
         self.model.pruned = {"epoch": trained, "value": float(value), "rule": "chance"}
         self.model.stop_training = True
-
-
-def trial_image_size(record: dict, default: int) -> int:
-    """The image size a recorded trial trained at (``default`` for records made before
-    image-size screening existed)."""
-    return int(record.get("image_size") or record.get("hparams", {}).get("image_size") or default)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from automl import records
 from automl.settings.run_config import SearchConfig
+from automl.tasks import check_config
 
 STUDY_FILE = "study.json"
 
@@ -67,7 +68,7 @@ def run_study(config: SearchConfig, seeds: list[int], *, verbose: bool = False, 
     """
     from automl.search.orchestrator import create_run, run_search
 
-    config.validate()
+    check_config(config)
     if not seeds or len(set(seeds)) != len(seeds):
         raise ValueError(f"--seeds: got {seeds}; expected distinct whole numbers, e.g. 0 1 2")
     study_dir = Path(config.out) / study_id(config)

@@ -71,8 +71,8 @@ class TrialTimeLimit(keras.callbacks.Callback):
     stops at the last epoch end before that point (when another epoch as long as the
     last would cross it), so the refit gets the time kept for it (a trial that starts
     after it is the final full-size retraining, limited by ``stop_at``). Stopping only
-    once the point had passed cost the refit up to an epoch: in seed 1 of
-    binary-study-e8d87531 two folds of the next best configuration needed 6.2 minutes
+    once the point had passed cost the refit up to an epoch: in one run
+    two folds of the next best configuration needed 6.2 minutes
     and 5.8 were left, so the refit was skipped.
     """
 

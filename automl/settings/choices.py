@@ -63,7 +63,7 @@ PORTFOLIOS = ("on", "none")
 DEFAULT_REFIT = "none"
 # Where the data is real, the refit is the binary task's default: with its fold models'
 # weights averaged and calibrated it scored 0.934 and 0.936 on seeds 0 and 1 of the
-# 18-minute default (binary-study-5b087645) against 0.921 and 0.926 without it. The
+# 18-minute default against 0.921 and 0.926 without it. The
 # multiclass refit has no real-data study yet, so the multiclass default stays "none".
 REAL_DATA_REFIT = {"binary": "cv:5"}
 MAX_REFIT_FOLDS = 10

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -54,9 +55,8 @@ class SearchConfig:
     @classmethod
     def load(cls, run_dir: Path) -> "SearchConfig":
         """The configuration a run folder was made with (its ``config.json``)."""
-        from automl import records
-
-        saved = records.read_json(Path(run_dir) / "config.json")
+        # The one JSON read of the settings layer: records/ sits above it.
+        saved = json.loads((Path(run_dir) / "config.json").read_text())
         saved["families"] = tuple(saved["families"])
         saved.setdefault("validation", "plain")  # runs made before shift validation existed
         # Runs made before pruning, screening and --precision existed trained without them.
@@ -78,14 +78,14 @@ class SearchConfig:
         return dataclasses.replace(self, **values)
 
     def validate(self) -> "SearchConfig":
-        """Check every option before anything is read or written; returns ``self``.
+        """Check every option that needs no task before anything is read or written; returns
+        ``self``. The task's own checks (objective, image sizes) are
+        :func:`automl.tasks.check_config`, which calls this first.
 
         Raises:
             ValueError: one line naming the option, what it got and what is allowed.
         """
-        from automl.tasks import TASKS, get_task
-
-        _one_of("--task", self.task, TASKS)
+        _one_of("--task", self.task, choices.TASK_NAMES)
         _one_of("--tuner", self.tuner, choices.TUNERS)
         _one_of("--validation", self.validation, choices.VALIDATIONS)
         _one_of("--strategy", self.strategy, choices.STRATEGIES)
@@ -111,18 +111,12 @@ class SearchConfig:
         for name in ("time_budget_minutes", "trial_minutes", "max_latency_ms"):
             value = getattr(self, name)
             if value is not None and not value > 0:
-                raise ValueError(f"{name}: got {value!r}; expected minutes > 0")
+                unit = "milliseconds" if name == "max_latency_ms" else "minutes"
+                raise ValueError(f"{name}: got {value!r}; expected {unit} > 0")
         if not 0 < self.val_fraction <= 0.5:
             raise ValueError(f"--val-fraction: got {self.val_fraction}; expected a share in (0, 0.5]")
         if self.patience < 0:
             raise ValueError(f"--patience: got {self.patience}; expected 0 or more epochs")
-        task = get_task(self.task)
-        objectives = task.objectives(self.validation)
-        if self.objective is not None and self.objective not in objectives:
-            raise ValueError(f"--objective: got {self.objective!r} for the {self.task} task with "
-                             f"--validation {self.validation}; choose {allowed(objectives)}")
-        if self.image_size is not None:
-            task.check_image_size(self.image_size, fixed=self.fixed, families=self.families)
         if self.screen_size:
             if not isinstance(self.screen_size, int) or self.screen_size < 8:
                 raise ValueError(f"--screen-size: got {self.screen_size!r}; expected pixels >= 8, "
@@ -130,17 +124,7 @@ class SearchConfig:
             if self.image_size is not None and self.screen_size >= self.image_size:
                 raise ValueError(f"--screen-size: got {self.screen_size} px, not below --image-size "
                                  f"{self.image_size} px; use 0 to train every trial at full size")
-            task.check_image_size(self.screen_size, fixed=self.fixed, families=self.families)
         return self
-
-    @property
-    def objective_name(self) -> str:
-        """The objective the tuner maximises (or minimises:
-        :func:`automl.settings.choices.objective_direction`)."""
-        from automl.tasks import get_task
-
-        return self.objective or get_task(self.task).default_objective(self.validation)
-
 
 def _one_of(option: str, value, values) -> None:
     if value not in values:
