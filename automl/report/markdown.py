@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import os
 import re
 from pathlib import Path
@@ -10,21 +9,11 @@ from urllib.parse import quote
 
 import pandas as pd
 
+# ``dig`` lives in the records layer; re-exported here for model_card.py, which imports it from here.
+from automl.records.values import dig as dig
+from automl.records.values import number
+
 DASH = "–"
-
-
-def dig(obj, *keys):
-    """``obj[k1][k2]...``, or None where a level is missing or not a dict."""
-    for key in keys:
-        obj = obj.get(key) if isinstance(obj, dict) else None
-    return obj
-
-
-def number(x) -> float | None:
-    """``x`` as a float; None for a missing value, a bool, a non-number or NaN."""
-    if isinstance(x, bool) or not isinstance(x, (int, float)) or math.isnan(x):
-        return None
-    return float(x)
 
 
 def esc(value) -> str:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from automl.records.runs import STUDY_METRICS, Run, Study, contenders, members, ours, study_folders
-from automl.report.markdown import DASH, dig, esc, fmt, number, table
+from automl.records.values import dig, number
+from automl.report.markdown import DASH, esc, fmt, table
 from automl.report.study_section import fmt_mean_sd
 
 COLUMNS = (("test accuracy", "accuracy"), ("AUC", "auc"), ("|sens − spec|", "sens_spec_gap"))

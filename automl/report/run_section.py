@@ -7,7 +7,8 @@ from pathlib import Path
 
 from automl.evaluation.metrics import chance_level_warning
 from automl.records.runs import Run
-from automl.report.markdown import DASH, dig, esc, fmt, fmt_count, number, rel, short_text, table
+from automl.records.values import dig, number
+from automl.report.markdown import DASH, esc, fmt, fmt_count, rel, short_text, table
 from automl.report.model_card import averaged_epochs, chosen_out_of_fold, saliency_images, threshold_rule
 
 KEY_HPARAMS = ("family", "score", "intensity", "blocks", "base_filters", "learning_rate", "augment",

@@ -6,8 +6,9 @@ import re
 from pathlib import Path
 
 from automl.records.runs import STUDY_METRICS, Study
+from automl.records.values import dig, number
 from automl.report import plots
-from automl.report.markdown import DASH, anchor, dig, esc, fmt, number, rel, table
+from automl.report.markdown import DASH, anchor, esc, fmt, rel, table
 
 LABELS = {"accuracy": "accuracy", "balanced_accuracy": "balanced accuracy", "f1_macro": "macro-F1",
           "auc": "AUC", "sensitivity": "sensitivity", "specificity": "specificity",
