@@ -12,7 +12,7 @@ import pytest
 
 from automl import records
 from automl.records.runs import load_runs
-from automl.report import pages
+from automl.report import leaderboard, run_section
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_peers.py"
 SUMMARY_KEYS = {"task", "peer", "run_id", "config", "env", "objective", "best_trial", "best_hparams",
@@ -59,8 +59,8 @@ def test_reference_recipe_writes_a_complete_run(synthetic_data, tmp_path):
     assert set(scores.split) == {"val", "test"} and not scores.path.str.startswith("/").any()
     # The leaderboard reads it like any search run, with the peer visible.
     runs, problems = load_runs(tmp_path)
-    assert not problems and "(peer: reference-recipe)" in pages.render_leaderboard(runs)
-    assert "tuner none (fixed recipe)" in pages.render_run(runs[0], tmp_path)
+    assert not problems and "(peer: reference-recipe)" in leaderboard.render_leaderboard(runs)
+    assert "tuner none (fixed recipe)" in run_section.render_run(runs[0], tmp_path)
 
 
 def test_a_peer_that_cannot_run_is_a_failed_row(synthetic_data, tmp_path, monkeypatch):

@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 
 from automl.records.runs import Run, load_runs, ranked
+from automl.report.headline import load_anchors
 from automl.report.markdown import esc, short_text
-from automl.report.pages import load_anchors, render_task, write_report
+from automl.report.pages import render_task, write_report
 from automl.report.run_section import render_hparams
 
 GOLDEN = Path(__file__).parent / "golden"
