@@ -14,7 +14,7 @@ from automl.records.runs import Run, load_runs, ranked
 from automl.report.headline import load_anchors
 from automl.report.markdown import esc, short_text
 from automl.report.pages import render_task, write_report
-from automl.report.run_section import render_hparams
+from automl.report.trials_section import render_hparams
 
 GOLDEN = Path(__file__).parent / "golden"
 # Regenerate the golden pages after an intended change of the report, then read the diff:
