@@ -86,7 +86,7 @@ def test_autokeras_peer_runs(synthetic_data, tmp_path):
 
 def test_trials_of_another_librarys_hypermodel_are_recorded_without_a_stage_size():
     """The AutoKeras peer records through RecordingMixin over AutoKeras' own hypermodel,
-    which has no search space of ours (it crashed the record before this)."""
+    which has no search space of ours: recording must not need one."""
     import keras_tuner as kt
 
     from automl.search import tuning

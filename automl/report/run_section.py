@@ -41,8 +41,8 @@ def minutes(seconds) -> str:
 
 
 def calibrated(r: dict, pooled: str) -> str:
-    """The fold models' weight averaging and calibration in the refit line (refits recorded
-    before them had neither)."""
+    """The fold models' weight averaging and calibration in the refit line; empty for a refit
+    record without calibration (such a refit did neither)."""
     if "calibration" not in r:
         return ""
     averaged = averaged_epochs(r)
