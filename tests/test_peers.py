@@ -12,7 +12,7 @@ import pytest
 
 from automl import records
 from automl.records.runs import load_runs
-from automl.report import pages
+from automl.report import leaderboard, run_section
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_peers.py"
 SUMMARY_KEYS = {"task", "peer", "run_id", "config", "env", "objective", "best_trial", "best_hparams",
@@ -59,8 +59,8 @@ def test_reference_recipe_writes_a_complete_run(synthetic_data, tmp_path):
     assert set(scores.split) == {"val", "test"} and not scores.path.str.startswith("/").any()
     # The leaderboard reads it like any search run, with the peer visible.
     runs, problems = load_runs(tmp_path)
-    assert not problems and "(peer: reference-recipe)" in pages.render_leaderboard(runs)
-    assert "tuner none (fixed recipe)" in pages.render_run(runs[0], tmp_path)
+    assert not problems and "(peer: reference-recipe)" in leaderboard.render_leaderboard(runs)
+    assert "tuner none (fixed recipe)" in run_section.render_run(runs[0], tmp_path)
 
 
 def test_a_peer_that_cannot_run_is_a_failed_row(synthetic_data, tmp_path, monkeypatch):
@@ -86,7 +86,7 @@ def test_autokeras_peer_runs(synthetic_data, tmp_path):
 
 def test_trials_of_another_librarys_hypermodel_are_recorded_without_a_stage_size():
     """The AutoKeras peer records through RecordingMixin over AutoKeras' own hypermodel,
-    which has no search space of ours (it crashed the record before this)."""
+    which has no search space of ours: recording must not need one."""
     import keras_tuner as kt
 
     from automl.search import tuning

@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 
 from automl.records.runs import Run, load_runs, ranked
+from automl.report.headline import load_anchors
 from automl.report.markdown import esc, short_text
-from automl.report.pages import load_anchors, render_task, write_report
-from automl.report.run_section import render_hparams
+from automl.report.pages import render_task, write_report
+from automl.report.trials_section import render_hparams
 
 GOLDEN = Path(__file__).parent / "golden"
 # Regenerate the golden pages after an intended change of the report, then read the diff:
@@ -384,7 +385,7 @@ def test_a_study_rerun_on_newer_code_supersedes_the_old_one_even_with_a_worse_ob
                  "runs": ids, "created_at": created, **({"code": code} if code else {})}
         (folder / "study.json").write_text(json.dumps(state))
 
-    study("binary-study-0ld00000", None, "2026-11-26T12:00:00Z", 0.99, 0.90)  # before codes were kept
+    study("binary-study-0ld00000", None, "2026-11-26T12:00:00Z", 0.99, 0.90)  # no code recorded
     study("binary-study-new00000", "abc", "2026-11-26T18:00:00Z", 0.98, 0.88)
     write_report(runs, tmp_path / "out")
     readme = (tmp_path / "out" / "README.md").read_text()
@@ -569,8 +570,8 @@ def test_a_refit_runs_wall_minutes_count_its_refit(tmp_path):
 
 
 def test_a_chosen_model_at_chance_is_flagged_in_the_report_and_its_model_card(tmp_path):
-    """Campaign 2's plain-validation ablation chose its only full-size trial, which had
-    collapsed (val AUC 0.500): its page and card must say so, not read like a result."""
+    """A search that chose its only full-size trial, collapsed at chance (val AUC 0.500):
+    its page and card must say so, not read like a result."""
     from automl.evaluation.metrics import chance_level_warning
     from automl.report.model_card import write_model_card
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import fcntl
 import json
-import math
 import os
 import platform
 import secrets
@@ -266,17 +265,3 @@ def _plain(value):
     if isinstance(value, Path):
         return str(value)
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
-
-
-def dig(obj, *keys):
-    """``obj[k1][k2]...``, or None where a level is missing or not a dict."""
-    for key in keys:
-        obj = obj.get(key) if isinstance(obj, dict) else None
-    return obj
-
-
-def number(x) -> float | None:
-    """``x`` as a float; None for a missing value, a bool, a non-number or NaN."""
-    if isinstance(x, bool) or not isinstance(x, (int, float)) or math.isnan(x):
-        return None
-    return float(x)

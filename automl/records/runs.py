@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from automl import records
-from automl.records import dig, number
+from automl.records.values import dig, number
 
 SKIP_DIRS = {"tuner", "tb"}
 TASK_ORDER = ("binary", "multiclass", "autoencoder")

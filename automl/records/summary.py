@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from automl.records import dig
+from automl.records.values import dig
 
 
 def averaged_epochs(refit: dict) -> list[int]:

@@ -9,7 +9,7 @@ from urllib.parse import quote
 
 import pandas as pd
 
-from automl.records import number
+from automl.records.values import number
 
 DASH = "–"
 

@@ -7,8 +7,8 @@ from pathlib import Path
 from automl import records
 from automl.evaluation.decisions import selection_operating_points
 from automl.evaluation.metrics import chance_level_warning
-from automl.records import dig
 from automl.records.summary import averaged_epochs, chosen_out_of_fold, saliency_images, threshold_rule
+from automl.records.values import dig
 from automl.report import plots
 from automl.report.markdown import DASH, esc, fmt, fmt_ci, table
 from automl.settings.labels import is_positive

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from automl.records import dig, number
 from automl.records.runs import STUDY_METRICS, Run, Study, contenders, members, ours, study_folders
+from automl.records.values import dig, number
 from automl.report.markdown import DASH, esc, fmt, table
 from automl.report.study_section import fmt_mean_sd
 

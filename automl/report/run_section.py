@@ -6,13 +6,12 @@ import re
 from pathlib import Path
 
 from automl.evaluation.metrics import chance_level_warning
-from automl.records import dig, number
 from automl.records.runs import Run
 from automl.records.summary import averaged_epochs, chosen_out_of_fold, saliency_images, threshold_rule
-from automl.report.markdown import DASH, esc, fmt, fmt_count, rel, short_text, table
+from automl.records.values import dig, number
+from automl.report.markdown import DASH, esc, fmt, fmt_count, rel, table
+from automl.report.trials_section import render_by_family, render_hparams, render_trials
 
-KEY_HPARAMS = ("family", "score", "intensity", "blocks", "base_filters", "learning_rate", "augment",
-               "balancing", "batch_size")
 # What an objective reads: said beside it, because an anomaly detector "trained on normals
 # only" may still be selected with pneumonia labels.
 OBJECTIVE_READS = {"val_auroc": "selected with validation labels (normal and pneumonia)",
@@ -28,19 +27,6 @@ PLOTS = (("confusion_matrix.png", "confusion matrix"), ("roc.png", "ROC"),
          ("reconstructions.png", "test images: input, prediction, anomaly map"))
 
 
-def render_hparams(hparams, image_size=None) -> str:
-    """Compact ``k=v`` string of the telling hyperparameters (all but ``tuner/*`` if none of
-    :data:`KEY_HPARAMS` is present), learning rate and other floats to 3 significant digits."""
-    hparams = hparams if isinstance(hparams, dict) else {}
-    keys = [k for k in KEY_HPARAMS if k in hparams]
-    keys = keys or [k for k in hparams if not str(k).startswith("tuner/")]
-    parts = [f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
-             for k, v in ((k, hparams[k]) for k in keys)]
-    if image_size is not None:
-        parts.append(f"image_size={image_size}")
-    return esc(" ".join(parts))
-
-
 def gap(metrics) -> str:
     """|sensitivity - specificity| of a split's metrics, from its bias block or the two rates."""
     value = dig(metrics, "bias", "sens_spec_gap")
@@ -50,44 +36,13 @@ def gap(metrics) -> str:
     return fmt(value)
 
 
-def _trial_order(trial: dict) -> tuple:
-    tid = str(trial.get("trial_id"))
-    return (not tid.isdigit(), int(tid) if tid.isdigit() else 0, tid)
-
-
-def pruned_reason(pruned: dict) -> str:
-    """A pruned trial's status suffix: at epoch E (median M), or (AUC at chance) for the chance rule."""
-    why = "AUC at chance" if pruned.get("rule") == "chance" else f"median {fmt(pruned.get('median'))}"
-    return f" at epoch {esc(pruned.get('epoch'))} ({why})"
-
-
-def render_trials(run: Run) -> str:
-    """Trial-level table: every recorded trial, its image size, pruned ones with the epoch and
-    median that stopped them, failed ones with the exception line."""
-    name, best = dig(run.summary, "objective", "name"), run.summary.get("best_trial")
-    rows = [{
-        "trial": esc(t.get("trial_id")) + (" (best)" if str(t.get("trial_id")) == str(best) else "")
-        + (f" (portfolio {esc(t['portfolio'])})" if t.get("portfolio") else ""),
-        "worker": esc(t.get("worker", DASH)),
-        "status": esc(t.get("status", DASH)) + (
-            pruned_reason(t["pruned"]) if isinstance(t.get("pruned"), dict) else ""),
-        "px": esc(t.get("image_size") or dig(run.summary, "config", "image_size") or DASH),
-        esc(name): fmt(dig(t, "metrics", name)),
-        "seconds": fmt(t.get("seconds"), 1),
-        "params": fmt_count(t.get("params")),
-        "hyperparameters": render_hparams(t.get("hparams")),
-        "error": short_text(t.get("error")) or DASH,
-    } for t in sorted(run.trials, key=_trial_order)]
-    return table(rows, "_No trial records (trials.jsonl missing)._")
-
-
 def minutes(seconds) -> str:
     return fmt(number(seconds) / 60, 1) if number(seconds) is not None else DASH
 
 
 def calibrated(r: dict, pooled: str) -> str:
-    """The fold models' weight averaging and calibration in the refit line (refits recorded
-    before them had neither)."""
+    """The fold models' weight averaging and calibration in the refit line; empty for a refit
+    record without calibration (such a refit did neither)."""
     if "calibration" not in r:
         return ""
     averaged = averaged_epochs(r)
@@ -153,22 +108,6 @@ def render_failed_folds(failed: list) -> str:
                      for f in failed if isinstance(f, dict))
 
 
-def render_by_family(run: Run) -> str:
-    """The best validation objective each (family, score) pair reached, and how many trials
-    tried it: what the tuner's choice was made from."""
-    name, best = dig(run.summary, "objective", "name"), {}
-    sign = -1 if dig(run.summary, "objective", "direction") == "min" else 1
-    for t in run.trials:
-        hp = t.get("hparams") if isinstance(t.get("hparams"), dict) else {}
-        key = (str(hp.get("family", "autoencoder")), str(hp.get("score", DASH)))
-        value = number(dig(t, "metrics", name)) if t.get("status") == "COMPLETED" else None
-        count, top = best.get(key, (0, None))
-        best[key] = (count + 1, value if top is None or (value is not None and sign * value > sign * top)
-                     else top)
-    return table([{"family": esc(f), "score": esc(sc), "trials": str(n), f"best {esc(name)}": fmt(v)}
-                  for (f, sc), (n, v) in sorted(best.items())], "_No trials._")
-
-
 def _feature_order(name) -> tuple:
     return (FEATURE_ORDER.index(name) if name in FEATURE_ORDER else len(FEATURE_ORDER), str(name))
 
@@ -205,16 +144,15 @@ def render_tsne(run: Run, out: Path) -> str:
     return "\n\n".join([text, *images])
 
 
-def render_run(run: Run, out: Path) -> str:
-    """Per-run section: facts, command, per-class table, trials, KNN, t-SNE and plots."""
+def _search_facts(run: Run) -> list[str]:
+    """The facts every run has: data, tuner and trial counts, objective, best trial, versions."""
     s = run.summary
-    split, metrics = ("test", run.test) if run.test else ("validation", s.get("val"))
     counts, problems = dig(s, "data", "counts"), dig(s, "data", "problems")
     counts = ", ".join(f"{esc(k)} {esc(v)}" for k, v in counts.items()) if isinstance(
         counts, dict) else DASH
     best = next((t for t in run.trials if str(t.get("trial_id")) == str(s.get("best_trial"))), {})
     seconds = number(s.get("search_seconds"))
-    facts = [
+    return [
         (f"data: {esc(Path(str(dig(s, 'config', 'data') or DASH)).name)} ({counts}); "
          f"{len(problems) if isinstance(problems, list) else 0} data problem(s)"),
         (f"tuner {esc(dig(s, 'config', 'tuner') or DASH)}: {fmt_count(s.get('trials_completed'))} "
@@ -237,8 +175,12 @@ def render_run(run: Run, out: Path) -> str:
         (f"git commit {esc(dig(s, 'env', 'git_commit'))} on {esc(dig(s, 'env', 'device'))}, "
          f"{esc(s.get('precision_policy') or 'float32')} precision, XLA {esc(s.get('xla') or 'auto')}"),
     ]
-    if warning := chance_level_warning(s.get("objective")):
-        facts.insert(0, f"**Warning: {esc(warning)}**")
+
+
+def _evidence_facts(run: Run, out: Path, split: str, metrics) -> list[str]:
+    """The facts a run has where it recorded them: saliency, model card, intervals, bias,
+    threshold, and the AUC of pneumonia against normal."""
+    s, facts = run.summary, []
     if isinstance(sal := s.get("saliency"), dict):
         facts.append(f"saliency faithfulness ({esc(sal.get('method'))}, deletion test on "
                      f"{sal.get('images')} {saliency_images(s)}): area under P(pneumonia) "
@@ -264,41 +206,66 @@ def render_run(run: Run, out: Path) -> str:
         facts.append("**validation only**: no test split was scored; figures below are validation")
     if number(dig(metrics, "auc_pneumonia")) is not None:
         facts.append(f"{split} AUC pneumonia vs normal: {fmt(metrics['auc_pneumonia'])}")
-    detection = dig(metrics, "subtype_detection")
-    parts = [f"### {esc(run.run_id)}", "\n".join(f"- {f}" for f in facts)]
-    parts += ["\n".join(f"- note: {esc(p)}" for p in run.problems)] if run.problems else []
-    if run.command:
-        # A fence longer than any backtick run inside shows the command verbatim.
-        fence = "`" * max(3, 1 + max(map(len, re.findall(r"`+", run.command)), default=0))
-        parts.append(f"Command:\n\n{fence}sh\n{run.command}\n{fence}")
+    return facts
+
+
+def _class_tables(split: str, metrics) -> list[str]:
+    """Headings and tables of the per-class scores and the detection rate of each subtype."""
+    parts = []
     per_class = dig(metrics, "per_class")
     if isinstance(per_class, dict) and per_class:
         parts += [f"#### Per class ({split})", table([{
             "class": esc(c), "precision": fmt(dig(m, "precision")), "recall": fmt(dig(m, "recall")),
             "f1": fmt(dig(m, "f1")), "support": esc(dig(m, "support"))}
             for c, m in per_class.items()], "")]
+    detection = dig(metrics, "subtype_detection")
     if isinstance(detection, dict) and detection:
         names = {"bacteria": "bacterial pneumonia detected", "virus": "viral pneumonia detected",
                  "normal_flagged": "normal flagged (false alarms)"}
         parts += [f"#### Detection by subtype ({split}, at the validation threshold)", table([
             {"subtype": esc(names.get(k, k)), "rate": fmt(v)} for k, v in detection.items()], "")]
-    if any(isinstance(t.get("hparams"), dict) and "score" in t["hparams"] for t in run.trials):
-        parts += ["#### By family and score (validation)", render_by_family(run)]
+    return parts
+
+
+def _refit_parts(s: dict) -> list[str]:
+    """The refit's heading and text: what it chose, or why it was rejected or skipped."""
     if isinstance(s.get("refit"), dict):
-        parts += ["#### Cross-validated refit: out-of-fold estimate beside test", render_refit(s)]
-    elif isinstance(s.get("refit_skipped"), dict) and s["refit_skipped"].get("rejected"):
-        parts += ["#### Cross-validated refit: rejected", (
+        return ["#### Cross-validated refit: out-of-fold estimate beside test", render_refit(s)]
+    if isinstance(s.get("refit_skipped"), dict) and s["refit_skipped"].get("rejected"):
+        return ["#### Cross-validated refit: rejected", (
             f"Every refit configuration had a fold model that failed ("
             f"{render_failed_folds(s['refit_skipped']['rejected'])}), so every choice was made on "
             f"validation and the saved model is the search's."), ""]
-    elif isinstance(s.get("refit_skipped"), dict):
+    if isinstance(s.get("refit_skipped"), dict):
         skipped = s["refit_skipped"]
-        parts += ["#### Cross-validated refit: skipped", (
+        return ["#### Cross-validated refit: skipped", (
             f"`--refit cv:{esc(skipped.get('folds_requested'))}` asked for; two folds of the best "
             f"configuration needed about {minutes(skipped.get('seconds_needed'))} minutes and "
             f"{minutes(skipped.get('seconds_left'))} were left in the time budget, so every choice was "
             f"made on validation."), ""]
-    parts += ["#### Trials", render_trials(run)]
+    return []
+
+
+def _command_block(command: str) -> str:
+    """The command in a fence longer than any backtick run inside it, so it shows verbatim."""
+    fence = "`" * max(3, 1 + max(map(len, re.findall(r"`+", command)), default=0))
+    return f"Command:\n\n{fence}sh\n{command}\n{fence}"
+
+
+def render_run(run: Run, out: Path) -> str:
+    """Per-run section: facts, command, per-class table, trials, KNN, t-SNE and plots."""
+    s = run.summary
+    split, metrics = ("test", run.test) if run.test else ("validation", s.get("val"))
+    warning = chance_level_warning(s.get("objective"))
+    facts = [*([f"**Warning: {esc(warning)}**"] if warning else []), *_search_facts(run),
+             *_evidence_facts(run, out, split, metrics)]
+    parts = [f"### {esc(run.run_id)}", "\n".join(f"- {f}" for f in facts)]
+    parts += ["\n".join(f"- note: {esc(p)}" for p in run.problems)] if run.problems else []
+    parts += [_command_block(run.command)] if run.command else []
+    parts += _class_tables(split, metrics)
+    if any(isinstance(t.get("hparams"), dict) and "score" in t["hparams"] for t in run.trials):
+        parts += ["#### By family and score (validation)", render_by_family(run)]
+    parts += [*_refit_parts(s), "#### Trials", render_trials(run)]
     if run.knn:
         parts += ["#### KNN on features (setting chosen on validation)", render_knn(run.knn)]
     if run.tsne is not None:

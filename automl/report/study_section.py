@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from automl.records import dig, number
 from automl.records.runs import STUDY_METRICS, Study
+from automl.records.values import dig, number
 from automl.report import plots
 from automl.report.markdown import DASH, anchor, esc, fmt, rel, table
 
