@@ -25,7 +25,7 @@ from automl.refit import crossfit
 from automl.search import tuning
 from automl.settings import choices
 from automl.settings.run_config import SearchConfig
-from automl.tasks import get_task
+from automl.tasks import check_config, get_task, objective_name
 from automl.tasks.base import SearchSpace, SplitData, Task
 
 
@@ -36,10 +36,10 @@ def prepare(config: SearchConfig, *, log=print):
         ``(config, index, task, parts)``: the configuration as run (budget defaults and
         data folder filled in), the data index, the task and its rows per split.
     """
-    config.validate()
+    check_config(config)
     src = source.resolve(config.data, log=log) if not config.smoke else \
         source.DataSource(source.synthetic_set(), synthetic=True)
-    config = dataclasses.replace(config.with_defaults(src.synthetic), data=str(src.path)).validate()
+    config = check_config(dataclasses.replace(config.with_defaults(src.synthetic), data=str(src.path)))
     index = data_index.scan(src.path)
     for problem in index.problems:
         log(f"skipped {problem['path']}: {problem['reason']}")
@@ -127,7 +127,7 @@ def run_search(config: SearchConfig, *, resume: str | Path | None = None, role: 
         log(f"multi-fidelity: configurations screened at {config.screen_size} px, the best retrained at "
             f"{config.image_size} px")
     fixed = dict(config.fixed, **({"batch_size": config.batch_size} if config.batch_size else {}))
-    objective = config.objective_name
+    objective = objective_name(config)
     # A resumed run has spent part of its wall budget already: it gets the rest, not a new one.
     spent = _previous_search_seconds(run_dir) if resume else 0.0
     budget = config

@@ -66,8 +66,9 @@ def run_study(config: SearchConfig, seeds: list[int], *, verbose: bool = False, 
         SystemExit(130): interrupted; rerun the same command to continue.
     """
     from automl.search.orchestrator import create_run, run_search
+    from automl.tasks import check_config
 
-    config.validate()
+    check_config(config)
     if not seeds or len(set(seeds)) != len(seeds):
         raise ValueError(f"--seeds: got {seeds}; expected distinct whole numbers, e.g. 0 1 2")
     study_dir = Path(config.out) / study_id(config)

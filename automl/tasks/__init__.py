@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from automl.settings.choices import allowed
+from automl.settings.run_config import SearchConfig
 from automl.tasks.autoencoder import AutoencoderTask
 from automl.tasks.base import Task
 from automl.tasks.binary import BinaryTask
@@ -20,3 +22,29 @@ def get_task(name: str) -> Task:
         return TASKS[name]()
     except KeyError:
         raise ValueError(f"unknown task {name!r}; choose one of {', '.join(TASKS)}") from None
+
+
+def check_config(config: SearchConfig) -> SearchConfig:
+    """Every check of ``config``: its declared ones (:meth:`SearchConfig.validate`), then those
+    of its task: an objective the task can select on, image sizes its models can be built at.
+    Returns ``config``.
+
+    Raises:
+        ValueError: one line naming the option, what it got and what is allowed.
+    """
+    config.validate()
+    task = get_task(config.task)
+    objectives = task.objectives(config.validation)
+    if config.objective is not None and config.objective not in objectives:
+        raise ValueError(f"--objective: got {config.objective!r} for the {config.task} task with "
+                         f"--validation {config.validation}; choose {allowed(objectives)}")
+    for size in (config.image_size, config.screen_size):
+        if size:
+            task.check_image_size(size, fixed=config.fixed, families=config.families)
+    return config
+
+
+def objective_name(config: SearchConfig) -> str:
+    """The objective a run of ``config`` maximises (or minimises:
+    :func:`automl.settings.choices.objective_direction`): ``--objective`` or the task's."""
+    return config.objective or get_task(config.task).default_objective(config.validation)
