@@ -100,22 +100,14 @@ def _search(args) -> int:
 def _config(args, seed: int | None = None):
     """The SearchConfig of the search options, every option checked before any data is read
     or folder made."""
-    from automl.settings.run_config import SearchConfig
+    from automl.settings.declare import config_values
+    from automl.settings.run_config import FIELD_OPTIONS, SearchConfig
     from automl.tasks import check_config
 
-    config = SearchConfig(
-        task=args.task, data=args.data, tuner=args.tuner, max_trials=args.max_trials,
-        epochs=args.epochs, image_size=args.image_size, batch_size=args.batch_size,
-        seed=args.seed if seed is None else seed, out=args.out, objective=args.objective,
-        threshold=args.threshold, families=tuple(args.families.split(",")),
-        pretrained=args.pretrained, val_fraction=args.val_fraction, patience=args.patience,
-        smoke=args.smoke, time_budget_minutes=args.time_budget, fixed=_parse_fixed(args.fix),
-        trial_minutes=args.trial_minutes, strategy=args.strategy, ensemble=args.ensemble,
-        validation=args.validation, max_latency_ms=args.max_latency_ms,
-        screen_size=args.screen_size, prune=args.prune, precision=args.precision, xla=args.xla,
-        refit=args.refit, portfolio=args.portfolio,
-    )
-    return check_config(config)
+    values = config_values(FIELD_OPTIONS, vars(args))
+    if seed is not None:
+        values["seed"] = seed
+    return check_config(SearchConfig(**values))
 
 
 def _study(args) -> int:
@@ -123,19 +115,6 @@ def _study(args) -> int:
 
     run_study(_config(args, seed=args.seeds[0]), args.seeds, verbose=args.verbose)
     return 0
-
-
-def _parse_fixed(pairs: list[str]) -> dict:
-    fixed = {}
-    for pair in pairs:
-        name, sep, value = pair.partition("=")
-        if not sep or not name:
-            raise ValueError(f"--fix expects NAME=VALUE, got {pair!r}")
-        try:
-            fixed[name] = json.loads(value)
-        except json.JSONDecodeError:
-            fixed[name] = value
-    return fixed
 
 
 def _embed(args) -> int:
@@ -175,78 +154,26 @@ def _report(args) -> int:
     return 0
 
 
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Appends each option's default unless its help already states it in words."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        if "(default:" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
+
+
 def _add_search_options(parser: argparse.ArgumentParser) -> None:
-    """The options of one search, shared by ``search`` and ``study``."""
-    from automl.settings import choices
+    """The options of one search, shared by ``search`` and ``study``: one argument per
+    declared option (:data:`automl.settings.run_config.SEARCH_OPTIONS`)."""
+    from automl.settings.run_config import SEARCH_OPTIONS
 
-    parser.add_argument("--task", default="binary", choices=choices.TASK_NAMES, help="what to learn")
-    parser.add_argument("--data", help="data folder (default: $CXR_DATA_DIR, data/chest_xray, "
-                        "Kaggle, synthetic demo)")
-    parser.add_argument("--tuner", default=choices.DEFAULT_TUNER, choices=choices.TUNERS,
-                        help="Keras Tuner algorithm")
-    parser.add_argument("--max-trials", type=int, help="default: by data, see --smoke and README")
-    parser.add_argument("--epochs", type=int, help="max epochs per trial")
-    parser.add_argument("--image-size", type=int, help="pixels per side")
-    parser.add_argument("--batch-size", type=int, help="pin the batch size instead of tuning it")
-    parser.add_argument("--seed", type=int, default=choices.SEED,
-                        help="split, weights and shifted copies")
-    parser.add_argument("--out", default="runs", help="where run folders go")
-    parser.add_argument("--objective", help="validation metric to select on (default: the task's; "
-                        "a *_loss is minimised, anything else maximised)")
-    parser.add_argument("--threshold", default=choices.DEFAULT_THRESHOLD,
-                        help=f"decision threshold rule: {', '.join(choices.THRESHOLD_RULES)}, an "
-                        "operating point sens:X or spec:X (e.g. sens:0.95: the highest threshold "
-                        "that keeps selection-set sensitivity >= 0.95), or a number")
-    parser.add_argument("--families", default=",".join(choices.FAMILIES),
-                        help=f"comma list from {', '.join(choices.ALL_FAMILIES)}")
-    parser.add_argument("--pretrained", action="store_true", help="ImageNet weights for applications")
-    parser.add_argument("--val-fraction", type=float, default=choices.VAL_FRACTION,
-                        help="share of patients held out for validation")
-    parser.add_argument("--validation", default=choices.DEFAULT_VALIDATION, choices=choices.VALIDATIONS,
-                        help="select on validation pooled with simulated re-acquisitions (shift) "
-                        "or on validation alone (plain)")
-    parser.add_argument("--patience", type=int, default=choices.PATIENCE,
-                        help="early-stopping patience (epochs)")
-    parser.add_argument("--fix", action="append", default=[], metavar="NAME=VALUE",
-                        help="pin a hyperparameter (repeatable), e.g. --fix blocks=3")
-    parser.add_argument("--time-budget", type=float, dest="time_budget",
-                        help="minutes after which no new trial starts")
-    parser.add_argument("--ensemble", type=int,
-                        help="average the top-K distinct trials if that wins on validation")
-    parser.add_argument("--max-latency-ms", type=float, dest="max_latency_ms",
-                        help="choose the best model among those that score one image in at most "
-                        "this many CPU milliseconds")
-    parser.add_argument("--trial-minutes", type=float, dest="trial_minutes",
-                        help="wall-clock limit of one trial's training")
-    parser.add_argument("--strategy", default="none", choices=choices.STRATEGIES,
-                        help="tf.distribute strategy inside each trial (mirrored: all local GPUs)")
-    parser.add_argument("--screen-size", type=int, dest="screen_size",
-                        help="multi-fidelity: screen configurations at this many pixels and retrain "
-                        "the best at --image-size; 0 for none (default: 64 on real data, none otherwise)")
-    parser.add_argument("--prune", default=choices.DEFAULT_PRUNE, choices=choices.PRUNERS,
-                        help="stop a trial whose objective falls below the median of finished trials "
-                        "at the same epoch")
-    parser.add_argument("--precision", default=choices.DEFAULT_PRECISION, choices=choices.PRECISIONS,
-                        help="mixed: float16 on a GPU, bfloat16 on a CPU that has it, float32 elsewhere")
-    parser.add_argument("--xla", default=choices.DEFAULT_XLA, choices=choices.XLA_MODES,
-                        help="XLA compilation of the train step (auto: on a GPU, not on a CPU)")
-    parser.add_argument("--portfolio", choices=choices.PORTFOLIOS,
-                        help="draw first the configurations that did best on validation in committed "
-                        "runs (automl/portfolio.json) (default: on for real data, none otherwise)")
-    parser.add_argument("--refit", metavar="none|cv:K",
-                        help="after the search, retrain the best configurations on K patient-grouped "
-                        "folds of train + validation and make every choice on out-of-fold scores "
-                        "(default: cv:5 for the binary task on real data, none otherwise)")
-    parser.add_argument("-v", "--verbose", action="store_true",
-                        help="Keras Tuner's tables of each trial's hyperparameters")
-    parser.add_argument("--smoke", action="store_true", help="synthetic data, 2 trials, 1 epoch")
+    for spec in SEARCH_OPTIONS:
+        flags, kwargs = spec.cli_arguments()
+        parser.add_argument(*flags, **kwargs)
 
 
-def build_parser() -> argparse.ArgumentParser:
-
-    parser = argparse.ArgumentParser(prog="automl", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
-
+def _add_data_commands(commands) -> None:
     data = commands.add_parser("data", help="check, download or generate data").add_subparsers(
         dest="data_command", required=True)
     check = data.add_parser("check", help="counts, patients, duplicates and problems of a data folder")
@@ -265,8 +192,10 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--seed", type=int, default=0)
     synth.set_defaults(func=_data_synthetic)
 
+
+def _add_search_commands(commands) -> None:
     search = commands.add_parser("search", help="run a Keras Tuner search for a task",
-                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                 formatter_class=_HelpFormatter)
     _add_search_options(search)
     search.add_argument("--resume", help="continue an interrupted run folder")
     search.add_argument("--workers", type=int, default=0,
@@ -279,12 +208,15 @@ def build_parser() -> argparse.ArgumentParser:
     search.set_defaults(func=_search)
 
     study = commands.add_parser("study", help="the same search once per seed, into one study folder",
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                formatter_class=_HelpFormatter)
     study.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2],
                        help="one run per seed; rerunning the same command resumes the study")
     _add_search_options(study)
     study.set_defaults(func=_study)
 
+
+def _add_run_commands(commands) -> None:
+    """The commands that read a finished run: embed, predict, export, card, report."""
     embed = commands.add_parser("embed", help="embeddings, KNN and t-SNE for a run's best model")
     embed.add_argument("--run", required=True)
     embed.add_argument("--no-tsne", action="store_true")
@@ -314,6 +246,15 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--runs", default="runs")
     report.add_argument("--out", default="reports")
     report.set_defaults(func=_report)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``automl`` command and its subcommands."""
+    parser = argparse.ArgumentParser(prog="automl", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    _add_data_commands(commands)
+    _add_search_commands(commands)
+    _add_run_commands(commands)
     return parser
 
 

@@ -74,3 +74,23 @@ def test_the_cli_task_names_are_the_task_registry():
 
     assert choices.TASK_NAMES == tuple(TASKS)
     assert all(TASKS[name].name == name for name in TASKS)
+
+
+def test_the_search_options_map_onto_the_config_one_to_one():
+    from automl.settings.run_config import SearchConfig
+
+    args = cli.build_parser().parse_args(["search"])
+    assert cli._config(args) == SearchConfig()
+    args = cli.build_parser().parse_args(
+        ["study", "--seeds", "3", "4", "--time-budget", "30", "--families", "plain,residual", "--fix",
+         "blocks=3", "--fix", "family=plain", "--refit", "cv:3", "--max-latency-ms", "5", "--smoke", "-v"])
+    config = cli._config(args, seed=args.seeds[0])
+    assert (config.seed, config.time_budget_minutes, config.families, config.refit) == \
+        (3, 30.0, ("plain", "residual"), "cv:3")
+    assert config.fixed == {"blocks": 3, "family": "plain"} and config.max_latency_ms == 5.0
+    assert config.smoke and args.verbose and args.time_budget == 30.0
+
+
+def test_a_bad_declared_option_exits_2_with_its_unit(capsys):
+    assert cli.main(["search", "--max-latency-ms", "0"]) == 2
+    assert capsys.readouterr().err.strip() == "error: max_latency_ms: got 0.0; expected milliseconds > 0"

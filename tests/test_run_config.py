@@ -1,10 +1,14 @@
-"""SearchConfig.validate: every option checked before any data is read or folder made."""
+"""SearchConfig.validate and check_config: every option checked before any data is read or
+folder made; the option tables are the declarations."""
+
+import ast
+from pathlib import Path
 
 import pytest
 
-from automl.settings import choices
-from automl.settings.run_config import SearchConfig
-from automl.tasks import check_config
+from automl.settings import choices, options
+from automl.settings.run_config import FIELD_OPTIONS, SearchConfig
+from automl.tasks import check_config, objective_name
 
 BAD = [
     ({"task": "regression"}, "--task: got 'regression'; choose binary, multiclass or autoencoder"),
@@ -25,7 +29,11 @@ BAD = [
     ({"epochs": -1}, "--epochs: got -1"),
     ({"val_fraction": 0.9}, "--val-fraction: got 0.9"),
     ({"patience": -2}, "--patience: got -2"),
-    ({"time_budget_minutes": 0}, "time_budget_minutes: got 0"),
+    ({"time_budget_minutes": 0}, "time_budget_minutes: got 0; expected minutes > 0"),
+    ({"max_latency_ms": 0}, "max_latency_ms: got 0; expected milliseconds > 0"),
+    ({"portfolio": "maybe"}, "--portfolio: got 'maybe'; choose on or none"),
+    ({"refit": "cv:1"}, "--refit: got 'cv:1'; choose none or cv:K with K from 2 to"),
+    ({"screen_size": 4}, "--screen-size: got 4; expected pixels >= 8, or 0 for none"),
 ]
 
 
@@ -45,6 +53,37 @@ def test_every_bad_option_is_one_clear_line(options, message):
 ])
 def test_good_options_pass(options):
     assert check_config(SearchConfig(**options)).task in choices.TASK_NAMES
+
+
+def test_the_declared_checks_need_no_task():
+    assert SearchConfig(objective="no_such_metric").validate().objective == "no_such_metric"
+    with pytest.raises(ValueError, match="--objective"):
+        check_config(SearchConfig(objective="no_such_metric"))
+    assert objective_name(SearchConfig()) == "val_shift_auc"
+    assert objective_name(SearchConfig(validation="plain")) == "val_auc"
+    assert objective_name(SearchConfig(objective="val_loss")) == "val_loss"
+
+
+def test_every_field_is_declared_with_help():
+    assert [spec.name for spec in FIELD_OPTIONS] == list(SearchConfig.__dataclass_fields__)
+    assert all(spec.help for spec in FIELD_OPTIONS)
+    assert all(spec.unit for spec in FIELD_OPTIONS if spec.rule == "positive")
+
+
+def test_settings_import_no_higher_layer():
+    settings = Path(choices.__file__).parent
+    for path in settings.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            assert all(n == "automl.settings" or n.startswith("automl.settings.") or
+                       not n.startswith("automl") for n in names), f"{path.name} imports {names}"
+
+
+def test_readme_and_docs_tables_are_the_declarations():
+    """Run ``python -m automl.settings.options`` when this fails."""
+    assert options.README.read_text() == options.with_table(options.README.read_text())
+    assert options.DOCS.read_text() == options.docs_page()
 
 
 def test_budgets_are_one_table_applied_by_data_kind():

@@ -40,8 +40,7 @@ def prepare(config: SearchConfig, *, log=print):
     check_config(config)
     src = source.resolve(config.data, log=log) if not config.smoke else \
         source.DataSource(source.synthetic_set(), synthetic=True)
-    config = dataclasses.replace(config.with_defaults(src.synthetic), data=str(src.path))
-    check_config(config)
+    config = check_config(dataclasses.replace(config.with_defaults(src.synthetic), data=str(src.path)))
     index = data_index.scan(src.path)
     for problem in index.problems:
         log(f"skipped {problem['path']}: {problem['reason']}")

@@ -10,7 +10,6 @@ from pathlib import Path
 
 from automl import records
 from automl.settings.run_config import SearchConfig
-from automl.tasks import check_config
 
 STUDY_FILE = "study.json"
 
@@ -67,6 +66,7 @@ def run_study(config: SearchConfig, seeds: list[int], *, verbose: bool = False, 
         SystemExit(130): interrupted; rerun the same command to continue.
     """
     from automl.search.orchestrator import create_run, run_search
+    from automl.tasks import check_config  # here: importing a study loads no TensorFlow
 
     check_config(config)
     if not seeds or len(set(seeds)) != len(seeds):

@@ -5,6 +5,9 @@ from __future__ import annotations
 # The names of automl.tasks.TASKS, here so that the CLI lists them without importing
 # TensorFlow (a test keeps the two equal).
 TASK_NAMES = ("binary", "multiclass", "autoencoder")
+DEFAULT_TASK = "binary"
+# Where run folders go, relative to the working directory.
+DEFAULT_OUT = "runs"
 
 TUNERS = ("hyperband", "bayesian", "random", "grid")
 DEFAULT_TUNER = "hyperband"
@@ -29,6 +32,7 @@ DEFAULT_VALIDATION = "shift"
 
 # tf.distribute strategy inside each trial ("mirrored": all local GPUs).
 STRATEGIES = ("none", "mirrored")
+DEFAULT_STRATEGY = "none"
 
 # --precision: "mixed" is float16 on a GPU, bfloat16 on a CPU with bfloat16 instructions
 # (automl.models.precision); --xla: Keras's jit_compile ("auto": on a GPU, not on a CPU).

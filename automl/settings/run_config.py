@@ -1,14 +1,69 @@
-"""The run configuration: SearchConfig, its budget defaults, and one check of every option."""
+"""The run configuration: SearchConfig, each field declared once as a search option.
+
+Every field is an option of ``automl search`` and ``automl study``: its flag, default, allowed
+values, checks and help are its :func:`~automl.settings.declare.option`; the CLI, ``validate()``
+and the option tables of README.md and docs/options.md are made from it. The checks that need
+a task (its objectives and image sizes) are :func:`automl.tasks.check_config`.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from automl.settings import choices
 from automl.settings.choices import allowed
+from automl.settings.declare import POSITIVE, WHOLE, Option, as_text, check, declared, option
+
+
+def _by_data(name: str) -> str:
+    """A budget default in words: ``60 real, 20 synthetic``."""
+    real, synthetic = (choices.BUDGETS[kind][name] for kind in ("real", "synthetic"))
+    return f"{as_text(real)} real, {as_text(synthetic)} synthetic"
+
+
+def _check_threshold(value, config) -> None:
+    try:
+        choices.check_threshold_rule(value)
+    except ValueError as error:
+        raise ValueError(f"--threshold: {error}") from None
+
+
+def _check_families(value, config) -> None:
+    unknown = [f for f in value if f not in choices.ALL_FAMILIES]
+    if unknown or not value:
+        raise ValueError(f"--families: got {','.join(unknown) or 'none'}; choose from "
+                         f"{allowed(choices.ALL_FAMILIES)}")
+
+
+def _check_val_fraction(value, config) -> None:
+    if not 0 < value <= 0.5:
+        raise ValueError(f"--val-fraction: got {value}; expected a share in (0, 0.5]")
+
+
+def _check_patience(value, config) -> None:
+    if value < 0:
+        raise ValueError(f"--patience: got {value}; expected 0 or more epochs")
+
+
+def _check_screen_size(value, config) -> None:
+    if not value:
+        return
+    if not isinstance(value, int) or value < 8:
+        raise ValueError(f"--screen-size: got {value!r}; expected pixels >= 8, or 0 for none")
+    if config.image_size is not None and value >= config.image_size:
+        raise ValueError(f"--screen-size: got {value} px, not below --image-size {config.image_size} px; "
+                         "use 0 to train every trial at full size")
+
+
+def _check_refit(value, config) -> None:
+    choices.refit_folds(value)
+
+
+_REAL_REFIT = ", ".join(f"{refit} for the {task} task" for task, refit in choices.REAL_DATA_REFIT.items())
+_SMOKE = choices.BUDGETS["smoke"]
 
 
 @dataclass
@@ -16,46 +71,83 @@ class SearchConfig:
     """Everything that defines a run; saved as ``config.json`` so ``--resume`` can rebuild it.
 
     ``None`` budget fields take the defaults for the data found (:data:`automl.settings.choices.BUDGETS`).
+    The field order is the order of ``config.json`` and of ``--help``.
     """
 
-    task: str = "binary"
-    data: str | None = None
-    tuner: str = choices.DEFAULT_TUNER
-    max_trials: int | None = None
-    epochs: int | None = None
-    image_size: int | None = None
-    batch_size: int | None = None
-    seed: int = choices.SEED
-    out: str = "runs"
-    objective: str | None = None
-    threshold: str = choices.DEFAULT_THRESHOLD
-    validation: str = choices.DEFAULT_VALIDATION
-    families: tuple[str, ...] = choices.FAMILIES
-    pretrained: bool = False
-    val_fraction: float = choices.VAL_FRACTION
-    patience: int = choices.PATIENCE
-    time_budget_minutes: float | None = None
-    trial_minutes: float | None = None
-    strategy: str = "none"
-    ensemble: int | None = None
+    task: str = option(choices.DEFAULT_TASK, choices=choices.TASK_NAMES, make="TASK", help="what to learn")
+    data: str | None = option(make="DATA", help="data folder",
+                              default_text="$CXR_DATA_DIR, data/chest_xray, Kaggle, synthetic demo")
+    tuner: str = option(choices.DEFAULT_TUNER, choices=choices.TUNERS, make="TUNER",
+                        help="Keras Tuner algorithm")
+    max_trials: int | None = option(rule=WHOLE, make="TRIALS", default_text=_by_data("max_trials"),
+                                    help="most trials of the search")
+    epochs: int | None = option(rule=WHOLE, make="EPOCHS", default_text=_by_data("epochs"),
+                                help="max epochs per trial")
+    image_size: int | None = option(rule=WHOLE, make="IMAGE_SIZE", default_text=_by_data("image_size"),
+                                    help="pixels per side")
+    batch_size: int | None = option(rule=WHOLE, help="pin the batch size instead of tuning it")
+    seed: int = option(choices.SEED, make="SEED", help="split, weights and shifted copies")
+    out: str = option(choices.DEFAULT_OUT, make="OUT", help="where run folders go")
+    objective: str | None = option(default_text="the task's", help="validation metric to select on (a "
+                                   "*_loss is minimised, anything else maximised)")
+    threshold: str = option(choices.DEFAULT_THRESHOLD, check=_check_threshold, help="decision threshold "
+                            f"rule: {', '.join(choices.THRESHOLD_RULES)}, an operating point sens:X or "
+                            "spec:X (e.g. sens:0.95: the highest threshold that keeps selection-set "
+                            "sensitivity >= 0.95), or a number")
+    validation: str = option(choices.DEFAULT_VALIDATION, choices=choices.VALIDATIONS, help="select on "
+                             "validation pooled with simulated re-acquisitions (shift) or on validation "
+                             "alone (plain)")
+    families: tuple[str, ...] = option(choices.FAMILIES, check=_check_families,
+                                       help=f"comma list from {', '.join(choices.ALL_FAMILIES)}")
+    pretrained: bool = option(False, help="ImageNet weights for applications")
+    val_fraction: float = option(choices.VAL_FRACTION, check=_check_val_fraction,
+                                 help="share of patients held out for validation")
+    patience: int = option(choices.PATIENCE, check=_check_patience, help="early-stopping patience (epochs)")
+    time_budget_minutes: float | None = option(
+        flag="--time-budget", metavar="MIN", rule=POSITIVE, unit="minutes",
+        default_text=_by_data("time_budget_minutes"),
+        help="minutes after which no new trial starts; the running trial stops at its first epoch end "
+             f"a tenth of the budget (at most {choices.OVERRUN_MINUTES:g} minutes) later")
+    trial_minutes: float | None = option(metavar="MIN", rule=POSITIVE, unit="minutes",
+                                         default_text=_by_data("trial_minutes"),
+                                         help="wall-clock limit of one trial's training")
+    strategy: str = option(choices.DEFAULT_STRATEGY, choices=choices.STRATEGIES,
+                           help="tf.distribute strategy inside each trial (mirrored: all local GPUs)")
+    ensemble: int | None = option(metavar="K", rule=WHOLE, default_text=_by_data("ensemble"),
+                                  help="average the top-K distinct trials if that wins on validation")
     # Choose only among trials whose CPU latency (ms per image, batch 1) is at most this.
-    max_latency_ms: float | None = None
+    max_latency_ms: float | None = option(metavar="MS", rule=POSITIVE, unit="milliseconds",
+                                          help="choose the best model among those that score one image "
+                                               "in at most this many CPU milliseconds")
     # Multi-fidelity: screen at this many pixels, retrain the best at image_size (0: off).
-    screen_size: int | None = None
-    prune: str = choices.DEFAULT_PRUNE
-    precision: str = choices.DEFAULT_PRECISION
+    screen_size: int | None = option(metavar="PX", check=_check_screen_size,
+                                     default_text=_by_data("screen_size"),
+                                     help="multi-fidelity: screen configurations at this many pixels and "
+                                          "retrain the best at --image-size; 0 for none")
+    prune: str = option(choices.DEFAULT_PRUNE, choices=choices.PRUNERS, help="stop a trial whose objective "
+                        "falls below the median of finished trials at the same epoch")
+    precision: str = option(choices.DEFAULT_PRECISION, choices=choices.PRECISIONS, help="mixed: float16 on a "
+                            "GPU, bfloat16 on a CPU that has it, float32 elsewhere; the autoencoder always "
+                            "trains in float32 (its scores are small pixel differences)")
     # "none" or "cv:K" (None: the data's default, choices.REAL_DATA_REFIT on real data).
-    refit: str | None = None
+    refit: str | None = option(metavar="none|cv:K", check=_check_refit,
+                               default_text=f"{_REAL_REFIT} on real data, {choices.DEFAULT_REFIT} otherwise",
+                               help="after the search, retrain the best configurations on K patient-grouped "
+                                    "folds of train + validation and make every choice on out-of-fold scores")
     # Warm start from automl/portfolio.json ("on"/"none"; None: the budget's default).
-    portfolio: str | None = None
-    xla: str = choices.DEFAULT_XLA
-    smoke: bool = False
-    fixed: dict = field(default_factory=dict)
+    portfolio: str | None = option(choices=choices.PORTFOLIOS, default_text=_by_data("portfolio"),
+                                   help="draw first the configurations that did best on validation in "
+                                        "committed runs (automl/portfolio.json)")
+    xla: str = option(choices.DEFAULT_XLA, choices=choices.XLA_MODES,
+                      help="XLA compilation of the train step (auto: on a GPU, not on a CPU)")
+    smoke: bool = option(False, help=f"synthetic data, {_SMOKE['max_trials']} trials, {_SMOKE['epochs']} "
+                                     f"epoch, {_SMOKE['image_size']} px")
+    fixed: dict = option(factory=dict, flag="--fix", metavar="NAME=VALUE",
+                         help="pin a hyperparameter (repeatable), e.g. --fix blocks=3")
 
     @classmethod
     def load(cls, run_dir: Path) -> "SearchConfig":
         """The configuration a run folder was made with (its ``config.json``)."""
-        # The one JSON read of the settings layer: records/ sits above it.
         saved = json.loads((Path(run_dir) / "config.json").read_text())
         saved["families"] = tuple(saved["families"])
         saved.setdefault("validation", "plain")  # runs made before shift validation existed
@@ -78,54 +170,24 @@ class SearchConfig:
         return dataclasses.replace(self, **values)
 
     def validate(self) -> "SearchConfig":
-        """Check every option that needs no task before anything is read or written; returns
-        ``self``. The task's own checks (objective, image sizes) are
-        :func:`automl.tasks.check_config`, which calls this first.
+        """Check every option's declared constraints before anything is read or written;
+        returns ``self``. The task's own checks are :func:`automl.tasks.check_config`.
 
         Raises:
             ValueError: one line naming the option, what it got and what is allowed.
         """
-        _one_of("--task", self.task, choices.TASK_NAMES)
-        _one_of("--tuner", self.tuner, choices.TUNERS)
-        _one_of("--validation", self.validation, choices.VALIDATIONS)
-        _one_of("--strategy", self.strategy, choices.STRATEGIES)
-        _one_of("--prune", self.prune, choices.PRUNERS)
-        _one_of("--precision", self.precision, choices.PRECISIONS)
-        _one_of("--xla", self.xla, choices.XLA_MODES)
-        if self.portfolio is not None:
-            _one_of("--portfolio", self.portfolio, choices.PORTFOLIOS)
-        if self.refit is not None:
-            choices.refit_folds(self.refit)
-        try:
-            choices.check_threshold_rule(self.threshold)
-        except ValueError as error:
-            raise ValueError(f"--threshold: {error}") from None
-        unknown = [f for f in self.families if f not in choices.ALL_FAMILIES]
-        if unknown or not self.families:
-            raise ValueError(f"--families: got {','.join(unknown) or 'none'}; choose from "
-                             f"{allowed(choices.ALL_FAMILIES)}")
-        for name in ("max_trials", "epochs", "image_size", "batch_size", "ensemble"):
-            value = getattr(self, name)
-            if value is not None and (not isinstance(value, int) or value < 1):
-                raise ValueError(f"--{name.replace('_', '-')}: got {value!r}; expected a whole number >= 1")
-        for name in ("time_budget_minutes", "trial_minutes", "max_latency_ms"):
-            value = getattr(self, name)
-            if value is not None and not value > 0:
-                unit = "milliseconds" if name == "max_latency_ms" else "minutes"
-                raise ValueError(f"{name}: got {value!r}; expected {unit} > 0")
-        if not 0 < self.val_fraction <= 0.5:
-            raise ValueError(f"--val-fraction: got {self.val_fraction}; expected a share in (0, 0.5]")
-        if self.patience < 0:
-            raise ValueError(f"--patience: got {self.patience}; expected 0 or more epochs")
-        if self.screen_size:
-            if not isinstance(self.screen_size, int) or self.screen_size < 8:
-                raise ValueError(f"--screen-size: got {self.screen_size!r}; expected pixels >= 8, "
-                                 "or 0 for none")
-            if self.image_size is not None and self.screen_size >= self.image_size:
-                raise ValueError(f"--screen-size: got {self.screen_size} px, not below --image-size "
-                                 f"{self.image_size} px; use 0 to train every trial at full size")
+        for spec in FIELD_OPTIONS:
+            check(spec, getattr(self, spec.name), self)
         return self
 
-def _one_of(option: str, value, values) -> None:
-    if value not in values:
-        raise ValueError(f"{option}: got {value!r}; choose {allowed(values)}")
+
+#: The options of SearchConfig's fields, in field order.
+FIELD_OPTIONS: tuple[Option, ...] = declared(SearchConfig)
+#: Options of the command line that are no field of a run.
+CLI_ONLY_OPTIONS: tuple[Option, ...] = (
+    Option(name="verbose", short="-v", flag="--verbose", kind=bool, default=False,
+           help="Keras Tuner's tables of each trial's hyperparameters and failed trials' tracebacks on "
+                "the console (otherwise one line per epoch and per trial)"),
+)
+#: Every option of ``automl search`` and ``automl study``.
+SEARCH_OPTIONS: tuple[Option, ...] = FIELD_OPTIONS + CLI_ONLY_OPTIONS

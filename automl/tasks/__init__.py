@@ -25,8 +25,9 @@ def get_task(name: str) -> Task:
 
 
 def check_config(config: SearchConfig) -> SearchConfig:
-    """Every option checked, the task's own checks included (the objective it offers, the image
-    sizes its families take), before anything is read or written; returns ``config``.
+    """Every check of ``config``: its declared ones (:meth:`SearchConfig.validate`), then those
+    of its task: an objective the task can select on, image sizes its models can be built at.
+    Returns ``config``.
 
     Raises:
         ValueError: one line naming the option, what it got and what is allowed.
@@ -37,13 +38,13 @@ def check_config(config: SearchConfig) -> SearchConfig:
     if config.objective is not None and config.objective not in objectives:
         raise ValueError(f"--objective: got {config.objective!r} for the {config.task} task with "
                          f"--validation {config.validation}; choose {allowed(objectives)}")
-    for size in (config.image_size, config.screen_size or None):
-        if size is not None:
+    for size in (config.image_size, config.screen_size):
+        if size:
             task.check_image_size(size, fixed=config.fixed, families=config.families)
     return config
 
 
 def objective_name(config: SearchConfig) -> str:
-    """The objective the tuner maximises (or minimises:
-    :func:`automl.settings.choices.objective_direction`): the configured one, or the task's."""
+    """The objective a run of ``config`` maximises (or minimises:
+    :func:`automl.settings.choices.objective_direction`): ``--objective`` or the task's."""
     return config.objective or get_task(config.task).default_objective(config.validation)
