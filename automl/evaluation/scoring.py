@@ -47,7 +47,7 @@ class RunContext:
     # (none: no model to score). None: every recorded trial.
     trial_ids: tuple[str, ...] | None = None
     log: Callable = print
-    # The cross-validated refit (automl.refit.crossfit.RefitResult): when given, every choice is made
+    # The cross-validated refit (automl.refit.fold_models.RefitResult): when given, every choice is made
     # on its out-of-fold scores and the scored model averages its fold models.
     refit: object | None = None
 
@@ -246,11 +246,11 @@ def score_run(ctx: RunContext) -> dict:
     # validation (and its re-acquisitions), or after a refit the out-of-fold scores of the
     # whole train + validation pool.
     if ctx.refit is not None:
-        from automl.refit import crossfit
+        from automl.refit import choose as refit_choice
 
         ctx = dataclasses.replace(ctx, selection=ctx.refit.selection,
                                   parts={**ctx.parts, "val": ctx.refit.pool})
-        members, scores, summary["refit"] = crossfit.choose(task, ctx.refit, log=ctx.log)
+        members, scores, summary["refit"] = refit_choice.choose(task, ctx.refit, log=ctx.log)
         summary["val_source"] = "out-of-fold"
     else:
         scores = task.scores(model, ctx.selection.images, hparams=best["hparams"])
