@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from automl.refit import crossfit as refit
+from automl.refit import choose, fold_models, plan, run, tta
+from automl.refit.folds import pool_folds, unseen_validation
 from automl.settings import choices
 
 
@@ -26,12 +27,12 @@ def _pool(patients=30, seed=0):
 
 def test_folds_never_share_a_patient_and_keep_the_subtype_shares():
     pool = _pool()
-    folds = refit.pool_folds(pool, 5, seed=0)
+    folds = pool_folds(pool, 5, seed=0)
     assert set(folds) == set(range(5))
     assert (pool.assign(fold=folds).groupby("patient").fold.nunique() == 1).all()
     shares = pd.crosstab(folds, pool.subtype, normalize="index")
     assert (shares.max() - shares.min()).max() < 0.35  # every fold has every subtype, near its share
-    assert (refit.pool_folds(pool, 5, seed=0) == folds).all()  # seeded
+    assert (pool_folds(pool, 5, seed=0) == folds).all()  # seeded
 
 
 def test_refit_option():
@@ -61,13 +62,13 @@ def test_the_refit_is_the_binary_default_on_real_data_only(shipped_real_data_ref
 
 def test_refit_epochs_count_from_scratch_to_the_best_epoch():
     trial = {"history": {"val_auc": [0.7, 0.9, 0.8]}, "hparams": {"tuner/initial_epoch": 4}, "seconds": 30}
-    assert refit.refit_epochs(trial, "val_auc", "max") == 6  # 4 inherited + 2
+    assert plan.refit_epochs(trial, "val_auc", "max") == 6  # 4 inherited + 2
     loss = {"history": {"val_loss": [0.5, 0.3, 0.4]}, "hparams": {}}
-    assert refit.refit_epochs(loss, "val_loss", "min") == 2
+    assert plan.refit_epochs(loss, "val_loss", "min") == 2
     # A trial without a per-epoch record refits the epochs it was given, never a silent one.
-    assert refit.refit_epochs({"history": {}, "hparams": {"tuner/epochs": 7}}, "val_auc", "max") == 7
+    assert plan.refit_epochs({"history": {}, "hparams": {"tuner/epochs": 7}}, "val_auc", "max") == 7
     with pytest.raises(ValueError, match="trial 9: no val_auc history"):
-        refit.refit_epochs({"trial_id": "9", "history": {}, "hparams": {}}, "val_auc", "max")
+        plan.refit_epochs({"trial_id": "9", "history": {}, "hparams": {}}, "val_auc", "max")
     # 10 s per epoch on 100 images; 3 folds each train 6 epochs on 2/3 of 150 images; then
     # 150 images (in 3 versions) are scored plain and through the 4 TTA variants, at a
     # third of a training step's 0.1 s per image; each fold's batch-norm pass after its
@@ -75,7 +76,7 @@ def test_refit_epochs_count_from_scratch_to_the_best_epoch():
     train = 3 * 6 * 10 * (2 / 3) * 1.5
     scoring = 0.1 / 3 * 150 * 3 * 5
     batch_norm = 0.1 / 3 * 100 * 3
-    assert refit.estimate_seconds([trial], 3, objective="val_auc", direction="max", pool_size=150,
+    assert plan.estimate_seconds([trial], 3, objective="val_auc", direction="max", pool_size=150,
                                   train_size=100, scored_copies=3) == pytest.approx(
                                       train + scoring + batch_norm)
 
@@ -96,12 +97,12 @@ def test_the_refit_estimate_stays_close_to_what_real_refits_took(seconds, epochs
     history = [0.9] * epochs
     history[best_epoch - 1] = 1.0
     trial = {"trial_id": "t", "seconds": seconds, "history": {"val_shift_auc": history}, "hparams": {}}
-    estimate = refit.estimate_seconds([trial], 4, objective="val_shift_auc", direction="max",
+    estimate = plan.estimate_seconds([trial], 4, objective="val_shift_auc", direction="max",
                                       pool_size=5232, train_size=4186, scored_copies=3)
     forward = seconds / epochs / (3 * 4186)
     estimate -= forward * 3 * 5232  # these refits' fold models averaged no weights
     if not with_tta:  # less the TTA pass: the pool's 3 versions through the variants
-        estimate -= forward * 5232 * 3 * refit.tta.VARIANTS
+        estimate -= forward * 5232 * 3 * tta.VARIANTS
     assert 0.95 * took <= estimate <= 1.25 * took
 
 
@@ -115,14 +116,14 @@ def test_plan_takes_folds_first_then_configurations_within_the_time_left():
     def cost(chosen, k):
         return 100.0 * len(chosen) * (k - 1)
 
-    assert refit.plan(trials, 5, cost, None) == (trials, 5)
-    assert refit.plan(trials, 5, cost, 1200) == (trials, 5)
-    assert refit.plan(trials, 5, cost, 400) == (trials[:1], 5)
-    assert refit.plan(trials, 5, cost, 350) == (trials[:1], 4)
-    assert refit.plan(trials, 5, cost, 250) == (trials[:1], 3)
-    assert refit.plan(trials, 2, cost, 250) == (trials[:2], 2)
+    assert plan.plan(trials, 5, cost, None) == (trials, 5)
+    assert plan.plan(trials, 5, cost, 1200) == (trials, 5)
+    assert plan.plan(trials, 5, cost, 400) == (trials[:1], 5)
+    assert plan.plan(trials, 5, cost, 350) == (trials[:1], 4)
+    assert plan.plan(trials, 5, cost, 250) == (trials[:1], 3)
+    assert plan.plan(trials, 2, cost, 250) == (trials[:2], 2)
     # Not even two folds of the best fit: no refit (the budget is the user's limit).
-    assert refit.plan(trials, 5, cost, 10) == ([], 0)
+    assert plan.plan(trials, 5, cost, 10) == ([], 0)
 
 
 def test_when_two_folds_of_the_best_do_not_fit_the_plan_takes_the_next_best_that_fits():
@@ -132,11 +133,11 @@ def test_when_two_folds_of_the_best_do_not_fit_the_plan_takes_the_next_best_that
     def cost(chosen, k):
         return k * sum(per_fold[t["trial_id"]] for t in chosen)
 
-    assert refit.plan(trials, 5, cost, 1000) == (trials[:1], 2)  # the best fits: as before
-    assert refit.plan(trials, 5, cost, 750) == (trials[1:], 5)  # b and c, 5 folds: 750 s
-    assert refit.plan(trials, 5, cost, 400) == (trials[1:2], 4)
-    assert refit.plan(trials, 5, cost, 150) == (trials[2:], 3)
-    assert refit.plan(trials, 5, cost, 99) == ([], 0)
+    assert plan.plan(trials, 5, cost, 1000) == (trials[:1], 2)  # the best fits: as before
+    assert plan.plan(trials, 5, cost, 750) == (trials[1:], 5)  # b and c, 5 folds: 750 s
+    assert plan.plan(trials, 5, cost, 400) == (trials[1:2], 4)
+    assert plan.plan(trials, 5, cost, 150) == (trials[2:], 3)
+    assert plan.plan(trials, 5, cost, 99) == ([], 0)
 
 
 def test_the_refit_passes_over_a_best_that_does_not_fit_never_a_far_weaker_one(tmp_path, monkeypatch):
@@ -153,24 +154,26 @@ def test_the_refit_passes_over_a_best_that_does_not_fit_never_a_far_weaker_one(t
             "trial_id": trial_id, "status": "COMPLETED", "image_size": 32, "metrics": {"val_auc": auc},
             "hparams": {"lr": trial_id}})
     config = SearchConfig(data="unused", image_size=32, ensemble=3, refit="cv:5", out=str(tmp_path))
+    top = orchestrator.refit_top(config, tmp_path, "val_auc")
     # Trial 02 is 0.16 below the best: never a refit candidate, however cheap.
-    assert refit.CANDIDATE_MARGIN == 0.02
-    assert [t["trial_id"] for t in orchestrator.refit_candidates(config, tmp_path, "val_auc")] == ["00", "01"]
-    monkeypatch.setattr(refit, "estimate_seconds",
+    assert plan.CANDIDATE_MARGIN == 0.02
+    assert [t["trial_id"] for t in plan.candidates(top, "val_auc")] == ["00", "01"]
+    monkeypatch.setattr(plan, "estimate_seconds",
                         lambda trials, k, **kw: k * sum(per_fold[t["trial_id"]] for t in trials))
 
     def cross_fit(task, space, pool, images, trials, k, **kwargs):
-        return refit.RefitResult(trials=trials, pool=pool, folds=np.arange(len(pool)) % k, selection=None)
+        return fold_models.RefitResult(trials=trials, pool=pool, folds=np.arange(len(pool)) % k,
+                                       selection=None)
 
-    monkeypatch.setattr(refit, "cross_fit", cross_fit)
+    monkeypatch.setattr(fold_models, "cross_fit", cross_fit)
     pool = _pool(patients=6)
     data = (SplitData(pool[:4], np.zeros((4, 2, 2, 1))),
             SplitData(pool[4:], np.zeros((len(pool) - 4, 2, 2, 1))))
     said = []
-    result = orchestrator.run_refit(config, tmp_path, get_task("binary"), None, data, "val_auc", 5,
-                              seconds_left=100.0, log=said.append)
+    result = run.run_refit(config, tmp_path, get_task("binary"), None, data, top=top, objective="val_auc",
+                           folds=5, seconds_left=100.0, log=said.append)
     assert [t["trial_id"] for t in result.trials] == ["01"] and result.plan["passed_over"] == ["00"]
-    assert records.read_json(tmp_path / "refit" / refit.PLAN_FILE) == {"trials": ["01"], "folds": 5,
+    assert records.read_json(tmp_path / "refit" / run.PLAN_FILE) == {"trials": ["01"], "folds": 5,
                                                                        "passed_over": ["00"]}
     assert any("refitting the next best that fits (trial 01)" in line for line in said)
     summary = {"refit": {"folds": 5, "folds_requested": 5, "trials": ["01"], "chosen": ["01"],
@@ -182,8 +185,8 @@ def test_the_refit_passes_over_a_best_that_does_not_fit_never_a_far_weaker_one(t
 def test_the_refit_encoder_never_trained_on_the_validation_images_the_knn_chooses_on():
     pool = _pool(patients=40)
     parts = {"train": pool.iloc[:60].reset_index(drop=True), "val": pool.iloc[60:].reset_index(drop=True)}
-    fold, unseen = refit.unseen_validation(parts, 3, seed=5)
-    folds = refit.pool_folds(pd.concat([parts["train"], parts["val"]], ignore_index=True), 3, seed=5)
+    fold, unseen = unseen_validation(parts, 3, seed=5)
+    folds = pool_folds(pd.concat([parts["train"], parts["val"]], ignore_index=True), 3, seed=5)
     encoder_training = set(pd.concat([parts["train"], parts["val"]], ignore_index=True).path[folds != fold])
     assert fold == 0 and 0 < unseen.sum() < len(unseen)
     assert not set(parts["val"].path[unseen]) & encoder_training
@@ -199,9 +202,9 @@ def test_when_the_refit_folds_reproduce_the_search_split_the_encoder_is_the_fold
     index = types.SimpleNamespace(table=pool.assign(split="train"), root=Path("pool"))
     splits = make_splits(index, val_fraction=0.2, seed=1)
     parts = {"train": splits.train, "val": splits.val}
-    folds = refit.pool_folds(pd.concat([splits.train, splits.val], ignore_index=True), 5, seed=1)
+    folds = pool_folds(pd.concat([splits.train, splits.val], ignore_index=True), 5, seed=1)
     assert len(np.unique(folds[len(splits.train):])) == 1  # every validation image in one fold
-    fold, unseen = refit.unseen_validation(parts, 5, seed=1)
+    fold, unseen = unseen_validation(parts, 5, seed=1)
     assert fold == folds[len(splits.train)] and unseen.all()
 
 
@@ -213,7 +216,7 @@ def test_a_refit_that_cannot_fit_the_time_budget_is_skipped_and_said(synthetic_d
     from automl.search.orchestrator import run_search
     from automl.settings.run_config import SearchConfig
 
-    monkeypatch.setattr(refit, "estimate_seconds", lambda *args, **kwargs: 1e6)  # never fits
+    monkeypatch.setattr(plan, "estimate_seconds", lambda *args, **kwargs: 1e6)  # never fits
     said = []
     run_dir = run_search(SearchConfig(data=str(synthetic_data), tuner="random", max_trials=1, epochs=1,
                                       image_size=32, fixed={"blocks": 2}, time_budget_minutes=1,
@@ -228,24 +231,23 @@ def test_a_refit_that_cannot_fit_the_time_budget_is_skipped_and_said(synthetic_d
 
 
 def _checked(qualities: dict[str, list[float]], validation: dict[str, float]):
-    """:func:`automl.search.orchestrator.checked_refit` over a refit of configurations whose fold models
+    """:func:`automl.refit.run.checked_refit` over a refit of configurations whose fold models
     scored ``qualities[trial]`` on their held-out images (``validation[trial]`` in the search)."""
-    from automl.search.orchestrator import checked_refit
     from automl.tasks import get_task
 
     trials = [{"trial_id": t, "metrics": {"val_auc": validation[t]}} for t in qualities]
-    result = refit.RefitResult(
+    result = fold_models.RefitResult(
         trials=trials, pool=pd.DataFrame(), folds=np.array([0, 1]), selection=None,
         models={t: [f"{t}{f}" for f in range(len(q))] for t, q in qualities.items()},
         oof={t: np.zeros(2) for t in qualities},
         fold_records=[{"trial_id": t, "fold": f, "quality": v} for t, q in qualities.items()
                       for f, v in enumerate(q)],
         seconds=60.0, plan={"folds_requested": 2})
-    return checked_refit(get_task("binary"), result, log=lambda *a: None)
+    return run.checked_refit(get_task("binary"), result, log=lambda *a: None)
 
 
 def test_a_refit_drops_a_configuration_with_a_failed_fold_model_and_is_rejected_when_none_is_left():
-    assert refit.FOLD_TOLERANCE == 0.1
+    assert fold_models.FOLD_TOLERANCE == 0.1
     validation = {"12": 0.99, "07": 0.98}
     sound = _checked({"12": [0.992, 0.985], "07": [0.97, 0.95]}, validation)
     assert [t["trial_id"] for t in sound.trials] == ["12", "07"] and "failed_folds" not in sound.plan
@@ -267,7 +269,7 @@ def test_a_rejected_refit_leaves_the_searchs_choices_and_says_so(synthetic_data,
     from automl.search.orchestrator import run_search
     from automl.settings.run_config import SearchConfig
 
-    monkeypatch.setattr(refit, "FOLD_TOLERANCE", -1.0)  # every fold model "fails"
+    monkeypatch.setattr(fold_models, "FOLD_TOLERANCE", -1.0)  # every fold model "fails"
     said = []
     run_dir = run_search(SearchConfig(data=str(synthetic_data), tuner="random", max_trials=1, epochs=1,
                                       image_size=32, fixed={"blocks": 2}, refit="cv:2", out=str(tmp_path)),
@@ -294,7 +296,7 @@ def _scaled_folds(seed=0, n=400, copies=3):
     margin = 1.5 * (2 * y - 1) + rng.normal(0, 1.0, len(y))
     margin += np.where(np.tile(folds, copies) == 1, 3.0, 0.0)
     scores = (1 / (1 + np.exp(-margin))).astype(np.float32)
-    result = refit.RefitResult(
+    result = fold_models.RefitResult(
         trials=[{"trial_id": "01"}], pool=pd.DataFrame(index=range(n)), folds=folds,
         selection=SelectionSet(np.zeros((n * copies, 1, 1, 1), np.uint8), y, n), oof={"01": scores})
     per_fold = [roc_auc_score(y[np.tile(folds, copies) == f], scores[np.tile(folds, copies) == f])
@@ -310,7 +312,7 @@ def test_calibrating_each_fold_on_its_held_out_images_puts_the_fold_models_on_on
     result, y, scores, per_fold = _scaled_folds()
     pooled = roc_auc_score(y, scores)
     assert pooled < min(per_fold) - 0.02  # pooled as they came out, the folds rank worse
-    calibrated, fitted = refit.calibrated_oof(result, scores)
+    calibrated, fitted = choose.calibrated_oof(result, scores)
     assert len(fitted) == 2 and roc_auc_score(y, calibrated) > min(per_fold) - 0.005
     # Calibration is monotone within a fold: each fold ranks its images as before.
     rows = np.tile(result.folds, 3) == 1

@@ -11,7 +11,8 @@ import pytest
 from PIL import Image
 
 from automl import records
-from automl.refit import calibration, crossfit
+from automl.refit import calibration
+from automl.refit.folds import unseen_validation
 from automl.search.orchestrator import prepare, run_search
 from automl.serve.embeddings import embed_run
 from automl.settings.run_config import SearchConfig
@@ -166,7 +167,7 @@ def refit_run_is_whole(run_dir, data):
     # The embeddings of a refit run: KNN and t-SNE on the validation images its encoder (a
     # fold model) never saw (the t-SNE map had once labelled them with the whole split's rows).
     _, _, _, parts = prepare(SearchConfig.load(run_dir), log=lambda *a: None)
-    fold, mask = crossfit.unseen_validation(parts, r["folds"], summary["config"]["seed"])
+    fold, mask = unseen_validation(parts, r["folds"], summary["config"]["seed"])
     unseen = int(mask.sum())
     assert 0 < unseen <= counts["val"]
     # Those are the images that fold held out in the refit itself: their recorded out-of-fold
@@ -188,7 +189,7 @@ def refit_resumes_where_it_stopped(run_dir):
     before = records.read_json(run_dir / "summary.json")
     lines = (run_dir / "refit" / "folds.jsonl").read_text().splitlines()
     # Every refit configuration's fold models are kept, those of a configuration dropped for a
-    # failed fold model too (automl.search.orchestrator.checked_refit).
+    # failed fold model too (automl.refit.run.checked_refit).
     dropped = {f["trial_id"] for f in before["refit"].get("failed_folds", [])}
     assert len(lines) == 2 * (len(before["refit"]["trials"]) + len(dropped))
     (run_dir / "refit" / "folds.jsonl").write_text(lines[0] + "\n")  # killed after the first fold

@@ -97,7 +97,7 @@ def test_each_refit_fold_model_averages_its_last_epochs_and_remeasures_batch_nor
     the average."""
     import pandas as pd
 
-    from automl.refit import crossfit
+    from automl.refit import fold_models
 
     rng = np.random.default_rng(0)
     rows = [{"path": f"p{p}_{i}.jpeg", "patient": f"p{p}", "subtype": ["normal", "bacteria", "virus"][p % 3],
@@ -110,8 +110,8 @@ def test_each_refit_fold_model_averages_its_last_epochs_and_remeasures_batch_nor
     values = dict(hp.values, batch_size=16)
     trial = {"trial_id": "07", "hparams": values, "seconds": 3.0, "history": {"val_auc": [0.6, 0.7, 0.8]}}
     store = tmp_path / "refit"
-    result = crossfit.cross_fit(get_task("binary"), space, pool, images, [trial], 2, objective="val_auc",
-                             direction="max", shifted=False, seed=0, store=store, log=lambda *a: None)
+    result = fold_models.cross_fit(get_task("binary"), space, pool, images, [trial], 2, objective="val_auc",
+                                   direction="max", shifted=False, seed=0, store=store, log=lambda *a: None)
     assert [(r["epochs"], r["averaged_epochs"]) for r in result.fold_records] == [(3, 2), (3, 2)]
     for fold, model in enumerate(result.models["07"]):
         trained_on = images[result.folds != fold]
@@ -120,11 +120,11 @@ def test_each_refit_fold_model_averages_its_last_epochs_and_remeasures_batch_nor
         for before, layer in zip(stats, weight_average.batch_norm_layers(model)):
             np.testing.assert_allclose(layer.moving_variance, before, rtol=1e-4, atol=1e-6)
     # A fold model trained without the average (an earlier version's record) is trained again.
-    lines = (store / crossfit.FOLDS_FILE).read_text().splitlines()
+    lines = (store / fold_models.FOLDS_FILE).read_text().splitlines()
     old = [line.replace('"averaged_epochs": 2, ', "") for line in lines]
-    (store / crossfit.FOLDS_FILE).write_text("\n".join(old[:1] + lines[1:]) + "\n")
+    (store / fold_models.FOLDS_FILE).write_text("\n".join(old[:1] + lines[1:]) + "\n")
     said = []
-    crossfit.cross_fit(get_task("binary"), space, pool, images, [trial], 2, objective="val_auc",
-                       direction="max", shifted=False, seed=0, store=store, log=said.append)
+    fold_models.cross_fit(get_task("binary"), space, pool, images, [trial], 2, objective="val_auc",
+                          direction="max", shifted=False, seed=0, store=store, log=said.append)
     assert said == ["refit: trial 07, fold 1/2: 24 images, 3 epochs, the weights of the last 2 averaged",
                     "refit: trial 07, fold 2/2: kept from the interrupted run"]

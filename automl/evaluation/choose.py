@@ -144,10 +144,11 @@ def choose(ctx: RunContext) -> Choice:
     choice.best, choice.model = best, ctx.load_model(best)
     choice.selection, choice.val_table = ctx.selection, ctx.parts["val"]
     if ctx.refit is not None:
-        from automl.refit import crossfit
+        from automl.refit import choose as refit_choice
 
         choice.selection, choice.val_table = ctx.refit.selection, ctx.refit.pool
-        choice.members, choice.scores, summary["refit"] = crossfit.choose(ctx.task, ctx.refit, log=ctx.log)
+        choice.members, choice.scores, summary["refit"] = refit_choice.choose(ctx.task, ctx.refit,
+                                                                              log=ctx.log)
         summary["val_source"] = "out-of-fold"
     else:
         choice.scores = ctx.task.scores(choice.model, ctx.selection.images, hparams=best["hparams"])

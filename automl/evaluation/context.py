@@ -39,7 +39,7 @@ class RunContext:
     # (none: no model to score). None: every recorded trial.
     trial_ids: tuple[str, ...] | None = None
     log: Callable = print
-    # The cross-validated refit (automl.refit.crossfit.RefitResult): when given, every choice is made
+    # The cross-validated refit (automl.refit.fold_models.RefitResult): when given, every choice is made
     # on its out-of-fold scores and the scored model averages its fold models.
     refit: object | None = None
 

@@ -10,19 +10,17 @@ import time
 from pathlib import Path
 
 import keras
-import numpy as np
-import pandas as pd
 
 from automl import records
 from automl.data import index as data_index
-from automl.data import shift, source
+from automl.data import source
 from automl.data.pipeline import load_images
 from automl.data.shift import SelectionSet
 from automl.data.splits import make_splits
 from automl.evaluation import choose
 from automl.evaluation.context import RunContext
 from automl.models import backbones, precision
-from automl.refit import crossfit
+from automl.refit import run as refit_run
 from automl.search import finish, tuning
 from automl.settings import choices
 from automl.settings.run_config import SearchConfig
@@ -147,8 +145,9 @@ def run_search(config: SearchConfig, *, resume: str | Path | None = None, role: 
     pool_size = len(parts["train"]) + len(parts["val"])
     if folds and budget.time_budget_minutes:
         # The search leaves the refit its time: estimated from the trials so far.
-        tuner.reserve_seconds = lambda: refit_estimate(
-            config, run_dir, objective, folds, pool_size, len(parts["train"]),
+        tuner.reserve_seconds = lambda: refit_run.estimate(
+            config, refit_top(config, run_dir, objective), objective=objective, folds=folds,
+            pool_size=pool_size, train_size=len(parts["train"]),
             seconds=choices.REFIT_MAX_SHARE * 60 * budget.time_budget_minutes)
     if role == "chief":
         tuning.make_chief(tuner.oracle, budget.time_budget_minutes)
@@ -157,7 +156,7 @@ def run_search(config: SearchConfig, *, resume: str | Path | None = None, role: 
     # The refit is planned once the search has ended: a run killed during its refit goes on
     # with the refit. Searching again would start trials in the time kept for the refit and
     # could make a trial best that the planned refit does not retrain.
-    refit_planned = bool(resume and folds and (run_dir / "refit" / crossfit.PLAN_FILE).exists())
+    refit_planned = bool(resume and folds and refit_run.is_planned(run_dir))
     if refit_planned:
         log("resumed during the refit: the search had ended, the refit goes on")
     started = time.time()
@@ -188,8 +187,9 @@ def run_search(config: SearchConfig, *, resume: str | Path | None = None, role: 
         minutes = budget.time_budget_minutes
         seconds_left = (60 * (minutes + choices.overrun_minutes(minutes)) - (time.time() - started)
                         if minutes else None)
-        refit_result = run_refit(config, run_dir, task, space, data[config.image_size], objective, folds,
-                                 seconds_left=seconds_left, log=log)
+        refit_result = refit_run.run_refit(config, run_dir, task, space, data[config.image_size],
+                                           top=refit_top(config, run_dir, objective), objective=objective,
+                                           folds=folds, seconds_left=seconds_left, log=log)
         if isinstance(refit_result, dict):
             refit_result, refit_skipped = None, refit_result
     # Scoring builds every model in float32: mixed precision pays off in training, while
@@ -213,105 +213,15 @@ def run_search(config: SearchConfig, *, resume: str | Path | None = None, role: 
     return run_dir
 
 
-def refit_candidates(config: SearchConfig, run_dir: Path, objective: str) -> list[dict]:
-    """The configurations a refit may retrain: the best distinct full-size trials, as many as
-    the ensemble would take (within the latency cap, if any), and of them those within
-    :data:`automl.refit.crossfit.CANDIDATE_MARGIN` of the best on the validation objective."""
+def refit_top(config: SearchConfig, run_dir: Path, objective: str) -> list[dict]:
+    """The best distinct full-size trials so far, as many as the ensemble would take (within
+    the latency cap, if any): what the refit chooses its configurations from
+    (:func:`automl.refit.plan.candidates`)."""
     ranked = choose.ranked_trials(records.read_jsonl(run_dir / "trials.jsonl"), objective,
                                   image_size=config.image_size)
     if config.max_latency_ms is not None:
         ranked = choose.within_latency(ranked, config.max_latency_ms)
-    top = choose.distinct_top(ranked, config.ensemble or 1)
-    return [t for t in top if abs(t["metrics"][objective] - top[0]["metrics"][objective])
-            <= crossfit.CANDIDATE_MARGIN]
-
-
-def refit_cost(config: SearchConfig, objective: str, pool_size: int, train_size: int):
-    """``cost(trials, k)``: the estimated seconds of refitting ``trials`` on ``k`` folds."""
-    copies = 1 + shift.COPIES if config.validation == "shift" else 1
-    return lambda trials, k: crossfit.estimate_seconds(
-        trials, k, objective=objective, direction=choices.objective_direction(objective), pool_size=pool_size,
-        train_size=train_size, scored_copies=copies)
-
-
-def refit_estimate(config: SearchConfig, run_dir: Path, objective: str, folds: int, pool_size: int,
-                   train_size: int, *, seconds: float) -> float:
-    """Seconds to keep free for the refit of today's best configurations: what the largest
-    plan that fits in ``seconds`` costs (0 when none fits: the refit will be skipped)."""
-    cost = refit_cost(config, objective, pool_size, train_size)
-    trials, k = crossfit.plan(refit_candidates(config, run_dir, objective), folds, cost, seconds)
-    return cost(trials, k) if trials else 0.0
-
-
-def run_refit(config: SearchConfig, run_dir: Path, task: Task, space: SearchSpace, data, objective: str,
-              folds: int, *, seconds_left: float | None, log=print):
-    """Retrain the best configurations on up to ``folds`` folds of train + validation, as
-    many folds, then configurations, as the time left allows. Returns the refit
-    (:class:`automl.refit.crossfit.RefitResult`), or why it was skipped or rejected (a dict): not even
-    two folds of any candidate fit the time left, or every configuration has a failed fold
-    model; None without candidates. When two folds of the best do not fit but a lesser
-    candidate's do, that one is refitted (``plan["passed_over"]`` names the trials above it)."""
-    train, val = data
-    candidates = refit_candidates(config, run_dir, objective)
-    if not candidates:
-        return None
-    pool = pd.concat([train.table, val.table], ignore_index=True)
-    cost = refit_cost(config, objective, len(pool), len(train.table))
-    store = run_dir / "refit"
-    planned = records.read_json(store / crossfit.PLAN_FILE) if (store / crossfit.PLAN_FILE).exists() else None
-    if planned:
-        # A resumed run refits what it had planned, keeping the fold models it finished.
-        by_id = {t["trial_id"]: t for t in records.read_jsonl(run_dir / "trials.jsonl")}
-        trials, k = [by_id[i] for i in planned["trials"]], planned["folds"]
-        passed_over = planned.get("passed_over", [])
-    else:
-        best = candidates[0]
-        trials, k = crossfit.plan(candidates, folds, cost, seconds_left)
-        if not trials:
-            needed = cost([best], 2)
-            log(f"refit skipped: two folds of trial {best['trial_id']} need about {needed / 60:.1f} "
-                f"minutes, {max(seconds_left, 0) / 60:.1f} are left in the budget; choices made on "
-                f"validation")
-            return {"folds_requested": folds, "seconds_left": round(max(seconds_left, 0.0), 2),
-                    "seconds_needed": round(needed, 2)}
-        passed_over = [t["trial_id"] for t in candidates[:candidates.index(trials[0])]]
-        if passed_over:
-            log(f"refit: two folds of the best configuration (trial {best['trial_id']}) need about "
-                f"{cost([best], 2) / 60:.1f} minutes, {max(seconds_left, 0) / 60:.1f} are left: refitting "
-                f"the next best that fits (trial {trials[0]['trial_id']})")
-        store.mkdir(parents=True, exist_ok=True)
-        records.write_json(store / crossfit.PLAN_FILE, {"trials": [t["trial_id"] for t in trials], "folds": k,
-                                                     "passed_over": passed_over})
-    log(f"refit: {len(trials)} configuration(s) x {k} folds of {len(pool)} train + validation images, "
-        f"about {cost(trials, k) / 60:.1f} minutes"
-        + (f" ({max(seconds_left, 0) / 60:.1f} left in the budget)" if seconds_left is not None else ""))
-    result = crossfit.cross_fit(task, space, pool, np.concatenate([train.images, val.images]), trials, k,
-                             objective=objective, direction=choices.objective_direction(objective),
-                             shifted=config.validation == "shift", seed=config.seed, store=store, log=log)
-    result.plan = {"folds_requested": folds, "seconds_left": seconds_left,
-                   "seconds_estimated": round(cost(trials, k), 2),
-                   **({"passed_over": passed_over} if passed_over else {})}
-    return checked_refit(task, result, log=log)
-
-
-def checked_refit(task: Task, result: crossfit.RefitResult, *, log=print):
-    """The refit without the configurations that have a failed fold model
-    (:func:`automl.refit.crossfit.failed_folds`); why it was rejected (a dict) when that leaves none:
-    the search's choices on validation then stand."""
-    failed = crossfit.failed_folds(task, result)
-    measure = task.objective.removeprefix("val_")
-    for f in failed:
-        log(f"refit: trial {f['trial_id']}, fold {f['fold'] + 1} failed: {measure} "
-            f"{f['quality']:.3f} on its held-out images against {f['validation']:.3f} on validation in the "
-            f"search (tolerance {crossfit.FOLD_TOLERANCE:g})")
-    if not failed:
-        return result
-    kept = crossfit.without(result, {f["trial_id"] for f in failed})
-    if not kept.trials:
-        log("refit rejected: no configuration has every fold model sound; choices made on validation")
-        return {**result.plan, "rejected": failed, "seconds": round(result.seconds, 2)}
-    kept.plan = {**kept.plan, "failed_folds": failed}
-    return kept
+    return choose.distinct_top(ranked, config.ensemble or 1)
 
 
 def split_data(config: SearchConfig, task: Task, parts: dict, image_size: int) -> tuple[SplitData, SplitData]:

@@ -17,7 +17,7 @@ from automl import records
 from automl.evaluation import metrics
 from automl.evaluation.choose import decision_rule
 from automl.evaluation.scored_model import embedding_model
-from automl.refit import crossfit
+from automl.refit.folds import unseen_validation
 from automl.report import plots
 
 try:
@@ -150,7 +150,7 @@ def embed_run(run_dir: Path, *, tsne: bool = True, log=print) -> dict:
         # After a refit every fold model trained on the validation images of the other folds:
         # the encoder is one fold model of the best configuration, and the KNN chooses on the
         # validation images it held out.
-        member, unseen = crossfit.unseen_validation(parts, summary["refit"]["folds"], config.seed)
+        member, unseen = unseen_validation(parts, summary["refit"]["folds"], config.seed)
         val_table, val_images = val_table[unseen].reset_index(drop=True), val_images[unseen]
         log(f"KNN: choices on the {int(unseen.sum())} validation images that the refit's fold-{member} "
             f"encoder did not train on")

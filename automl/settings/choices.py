@@ -63,7 +63,7 @@ PORTFOLIOS = ("on", "none")
 
 # --refit: "none", or "cv:K": after the search, the best configurations are retrained on K
 # patient-grouped folds of train + validation, and every decision is made on their
-# out-of-fold scores (automl.refit.crossfit).
+# out-of-fold scores (automl.refit.choose).
 DEFAULT_REFIT = "none"
 # Where the data is real, the refit is the binary task's default: with its fold models'
 # weights averaged and calibrated it scored 0.934 and 0.936 on seeds 0 and 1 of the
