@@ -18,6 +18,7 @@ import statistics
 from pathlib import Path
 
 from automl import records
+from automl.records.trials import config_key
 from automl.search import promotion
 from automl.settings import choices
 from automl.tasks import get_task
@@ -60,7 +61,7 @@ def choose(trials: list[dict], *, top: int, max_minutes: float, direction: str) 
     """The ``top`` configurations by mean objective whose mean minutes fit ``max_minutes``."""
     groups: dict[str, list[dict]] = {}
     for trial in trials:
-        groups.setdefault(promotion.config_key(trial["values"]), []).append(trial)
+        groups.setdefault(config_key(trial["values"]), []).append(trial)
     rows = [{"values": group[0]["values"],
              "validation_mean": statistics.fmean(t["objective"] for t in group),
              "full_size_minutes": statistics.fmean(t["minutes"] for t in group),

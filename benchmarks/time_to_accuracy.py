@@ -24,7 +24,7 @@ import keras_tuner as kt
 from automl import records
 from automl.data.pipeline import load_images
 from automl.evaluation import scoring
-from automl.search import pruners
+from automl.records.trials import trial_image_size
 from automl.search.orchestrator import prepare, selection_set
 from automl.settings import choices
 from automl.settings.run_config import SearchConfig
@@ -50,7 +50,7 @@ def trial_model(run_dir: Path, task, space: SearchSpace, record: dict) -> keras.
     """A recorded trial's model rebuilt from its hyperparameters, with its best checkpoint."""
     hp = kt.HyperParameters()
     hp.values = dict(record["hparams"])
-    size = pruners.trial_image_size(record, space.image_size)
+    size = trial_image_size(record, space.image_size)
     model = task.build(hp, dataclasses.replace(space, image_size=size))
     model.load_weights(run_dir / "tuner" / f"trial_{record['trial_id']}" / "checkpoint.weights.h5")
     return model

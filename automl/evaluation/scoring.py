@@ -15,9 +15,9 @@ from automl import records
 from automl.data.pipeline import load_images
 from automl.data.shift import SelectionSet
 from automl.evaluation import decisions, metrics, saliency
+from automl.records.trials import COMPLETED, FAILED, PRUNED, config_key, trial_image_size
 from automl.report import plots
 from automl.report.model_card import write_model_card
-from automl.search import promotion, pruners
 from automl.settings import choices
 from automl.tasks.base import Task
 
@@ -64,21 +64,21 @@ def ranked_trials(trials: list[dict], objective: str, *, image_size: int | None 
     Pruned and failed trials are never chosen.
     """
     sign = -1.0 if choices.objective_direction(objective) == "max" else 1.0
-    usable = [t for t in trials if t.get("status") == "COMPLETED" and objective in t.get("metrics", {})
-              and (image_size is None or pruners.trial_image_size(t, image_size) == image_size)]
+    usable = [t for t in trials if t.get("status") == COMPLETED and objective in t.get("metrics", {})
+              and (image_size is None or trial_image_size(t, image_size) == image_size)]
     return sorted(usable, key=lambda t: sign * t["metrics"][objective])
 
 
 def trial_counts(trials: list[dict], image_size: int) -> dict:
     """How many trials completed at full size, were screened (trained at a smaller size,
     to the end or until pruned), were pruned, and failed: the summary's ``trials_*`` fields."""
-    full = [t for t in trials if t.get("status") == "COMPLETED"
-            and pruners.trial_image_size(t, image_size) == image_size]
-    screened = [t for t in trials if t.get("status") in ("COMPLETED", "PRUNED")
-                and pruners.trial_image_size(t, image_size) != image_size]
+    full = [t for t in trials if t.get("status") == COMPLETED
+            and trial_image_size(t, image_size) == image_size]
+    screened = [t for t in trials if t.get("status") in (COMPLETED, PRUNED)
+                and trial_image_size(t, image_size) != image_size]
     return {"trials_completed": len(full), "trials_screened": len(screened),
-            "trials_pruned": sum(t.get("status") == "PRUNED" for t in trials),
-            "trials_failed": sum(t.get("status") == "FAILED" for t in trials)}
+            "trials_pruned": sum(t.get("status") == PRUNED for t in trials),
+            "trials_failed": sum(t.get("status") == FAILED for t in trials)}
 
 
 def within_latency(ranked: list[dict], cap: float) -> list[dict]:
@@ -92,7 +92,7 @@ def distinct_top(ranked: list[dict], k: int) -> list[dict]:
     a trial under a new id; the copy would add nothing to an ensemble)."""
     chosen, seen = [], set()
     for trial in ranked:
-        key = promotion.config_key(trial["hparams"])
+        key = config_key(trial["hparams"])
         if key not in seen:
             seen.add(key)
             chosen.append(trial)
@@ -297,7 +297,7 @@ def score_run(ctx: RunContext) -> dict:
         plots.run_plots(ctx.run_dir, summary, best, task, model=model,
                         images={"val": selection.clean_images, "test": test_images})
         size = config["image_size"]
-        full_size = [t for t in trials if pruners.trial_image_size(t, size) == size]
+        full_size = [t for t in trials if trial_image_size(t, size) == size]
         plots.pareto_png(full_size, ctx.objective, best["trial_id"], ctx.run_dir / "pareto.png",
                          cap=cap)
     except Exception as error:  # a figure must not cost the scored results

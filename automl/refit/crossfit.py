@@ -15,6 +15,7 @@ from sklearn.model_selection import StratifiedGroupKFold
 
 from automl import records
 from automl.data.shift import SelectionSet
+from automl.models import precision
 from automl.refit import calibration, tta, weight_average
 from automl.tasks.base import SearchSpace, SplitData, Task
 
@@ -174,7 +175,7 @@ def cross_fit(task: Task, space: SearchSpace, pool: pd.DataFrame, images: np.nda
             name = f"trial_{trial['trial_id']}_fold_{fold}"
             record = done.get((trial["trial_id"], fold))
             # Scored in float32, as the search's models are (automl.search.orchestrator): same weights.
-            keras.mixed_precision.set_global_policy("float32")
+            precision.use_policy("float32")
             model = task.build(hp, space)
             if (record and record["epochs"] == epochs and record.get("averaged_epochs", 1) == averaged
                     and record["held_out_images"] == int(held.sum())):
@@ -185,7 +186,7 @@ def cross_fit(task: Task, space: SearchSpace, pool: pd.DataFrame, images: np.nda
             else:
                 fold_started = time.time()
                 keras.utils.set_random_seed(seed + fold)
-                keras.mixed_precision.set_global_policy(space.dtype_policy)
+                precision.use_policy(space.dtype_policy)
                 trained = task.build(hp, space)
                 log(f"refit: trial {trial['trial_id']}, fold {fold + 1}/{k}: {int((~held).sum())} images, "
                     f"{epochs} epochs, the weights of the last {averaged} averaged")
@@ -222,7 +223,7 @@ def cross_fit(task: Task, space: SearchSpace, pool: pd.DataFrame, images: np.nda
             result.fold_records.append(record)
             models.append(model)
         result.models[trial["trial_id"]], result.oof[trial["trial_id"]] = models, oof
-    keras.mixed_precision.set_global_policy("float32")
+    precision.use_policy("float32")
     result.seconds = time.time() - started + kept_seconds
     return result
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from automl.evaluation.metrics import chance_level_warning
 from automl.records.runs import Run
+from automl.records.trials import COMPLETED
 from automl.report.markdown import DASH, dig, esc, fmt, fmt_count, number, rel, short_text, table
 from automl.report.model_card import averaged_epochs, chosen_out_of_fold, saliency_images, threshold_rule
 
@@ -160,7 +161,7 @@ def render_by_family(run: Run) -> str:
     for t in run.trials:
         hp = t.get("hparams") if isinstance(t.get("hparams"), dict) else {}
         key = (str(hp.get("family", "autoencoder")), str(hp.get("score", DASH)))
-        value = number(dig(t, "metrics", name)) if t.get("status") == "COMPLETED" else None
+        value = number(dig(t, "metrics", name)) if t.get("status") == COMPLETED else None
         count, top = best.get(key, (0, None))
         best[key] = (count + 1, value if top is None or (value is not None and sign * value > sign * top)
                      else top)
