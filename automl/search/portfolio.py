@@ -15,6 +15,8 @@ from __future__ import annotations
 import json
 from importlib import resources
 
+from automl.records.trials import config_key
+
 
 def entries(task: str) -> list[dict]:
     """The task's portfolio, best first: dicts with ``values`` (hyperparameters without
@@ -25,8 +27,6 @@ def entries(task: str) -> list[dict]:
 
 def entry_number(configurations: list[dict], hparams: dict) -> int | None:
     """Which of ``configurations`` (1 = first) a trial's hyperparameters are, at any image size."""
-    from automl.search.promotion import config_key
-
     key = config_key(hparams)
     return next((i + 1 for i, values in enumerate(configurations) if config_key(values) == key), None)
 
