@@ -10,7 +10,7 @@ from pathlib import Path
 from automl import records
 from automl.data.synthetic import write_synthetic
 from automl.search.orchestrator import run_search
-from automl.search.tuning import RecordingMixin
+from automl.search.recording import RecordingMixin
 from automl.settings.run_config import SearchConfig
 
 SIZE_PINNED = {"family": "plain", "blocks": 2, "base_filters": 16, "kernel_size": 3,

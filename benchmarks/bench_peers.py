@@ -22,11 +22,13 @@ from automl.data.pipeline import load_images, make_dataset
 from automl.data.shift import SelectionSet
 from automl.data.splits import make_splits
 from automl.evaluation.context import RunContext
-from automl.search.finish import finish_run
-from automl.search.orchestrator import command_line
+from automl.search.budget import Budget
 
 # Same records and scoring as a search: the toolkit's public functions, not copies.
-from automl.search.tuning import RecordingMixin, TrialTimeLimit
+from automl.search.callbacks import TrialTimeLimit
+from automl.search.finish import finish_run
+from automl.search.orchestrator import command_line
+from automl.search.recording import RecordingMixin
 from automl.settings import choices
 from automl.tasks import get_task
 
@@ -139,16 +141,13 @@ def run_autokeras(args, data: Data, run_dir: Path, run_id: str, config: dict) ->
             metrics=[keras.metrics.AUC(name="auc"), keras.metrics.BinaryAccuracy(name="accuracy")])
         # With --time-budget, AutoKeras searches until the budget is spent (max_trials is
         # then only a cap), under the same wall-clock rule as ``automl search``.
-        clf.tuner.setup_recording(run_dir, run_id, TASK, objective=OBJECTIVE,
-                                  time_budget_minutes=args.time_budget)
-        stop_at = None
-        if args.time_budget:
-            stop_at = time.time() + 60 * (args.time_budget + choices.overrun_minutes(args.time_budget))
+        budget = Budget(args.time_budget)
+        clf.tuner.setup_recording(run_dir, run_id, TASK, objective=OBJECTIVE, budget=budget)
         # Our own EarlyStopping also stops AutoKeras from retraining the winner on train
         # without validation at the end: the epoch, like the trial, is chosen on validation.
         callbacks = [keras.callbacks.EarlyStopping(OBJECTIVE, mode="max", patience=config["patience"],
                                                    restore_best_weights=True),
-                     TrialTimeLimit(args.trial_minutes, stop_at=stop_at)]
+                     TrialTimeLimit(args.trial_minutes, budget)]
         clf.fit(data.train.astype(np.float32) / 255.0, TASK.labels(data.parts["train"]),
                 validation_data=(data.val.astype(np.float32) / 255.0, TASK.labels(data.parts["val"])),
                 epochs=args.epochs, callbacks=callbacks, verbose=2)

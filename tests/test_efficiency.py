@@ -10,7 +10,8 @@ import pytest
 from automl import records
 from automl.models import precision
 from automl.records.trials import config_key
-from automl.search import promotion, pruners
+from automl.search import oracles, promotion, pruners
+from automl.search.callbacks import Pruning
 from automl.settings.run_config import SearchConfig
 from automl.tasks import check_config
 
@@ -38,7 +39,8 @@ def _stopper(tmp_path, finished, *, epochs=6, warmup=3):
     path = tmp_path / "trials.jsonl"
     for record in finished:
         records.append_jsonl(path, record)
-    stopper = pruners.MedianStopping(path, "val_auc", image_size=48, warmup_trials=warmup, min_epoch=2)
+    median = pruners.MedianStopping(path, "val_auc", image_size=48, warmup_trials=warmup, min_epoch=2)
+    stopper = Pruning([median])
     stopper.set_model(types.SimpleNamespace(stop_training=False))
     stopper.set_params({"epochs": epochs})
     stopper.on_train_begin()
@@ -53,8 +55,8 @@ def test_a_trial_below_the_median_stops_and_says_why(tmp_path):
     assert not stopper.model.stop_training  # epoch 1: before min_epoch
     stopper.on_epoch_end(1, {"val_auc": 0.7})
     assert stopper.model.stop_training
-    assert stopper.model.pruned == {"rule": "median", "epoch": 2, "value": 0.7, "best": 0.7,
-                                    "median": 0.81, "reference_trials": 3}
+    assert stopper.reason.details == {"rule": "median", "epoch": 2, "value": 0.7, "best": 0.7,
+                                     "median": 0.81, "reference_trials": 3}
 
 
 def test_no_pruning_above_the_median_before_the_warmup_or_at_the_last_epoch(tmp_path):
@@ -227,61 +229,59 @@ def test_the_cost_ratio_is_measured_and_assumed_per_network_width():
 
 
 def test_a_budget_spent_before_any_full_size_trial_retrains_the_best_screen_once(tmp_path):
-    from automl.search import tuning
-
     oracle = _oracle([_screen(0, 0.7), _screen(1, 0.9)], tmp_path, [(24, 10.0)] * 2)
     assert oracle.next_promotion() is None  # two screens: too few to rank, in budget
-    tuning.end_of_budget(oracle)
+    oracles.end_of_budget(oracle)
     assert oracle.max_trials == 3  # one more trial: the best screen at full size
     assert oracle.populate_space("2")["values"]["lr"] == 1
     oracle.trials["2"] = _Trial("2", {"image_size": 48, "lr": 1}, 0.95)
-    tuning.end_of_budget(oracle)
+    oracles.end_of_budget(oracle)
     assert oracle.max_trials == 3  # done: nothing more is handed out
     # With a full-size trial already there (or no screened one), the budget just ends.
     plain = _oracle([_Trial("0", {"image_size": 24, "lr": 0}, None, status="FAILED")], tmp_path)
-    tuning.end_of_budget(plain)
+    oracles.end_of_budget(plain)
     assert plain.max_trials == 1
 
 
 def test_a_budget_whose_only_full_size_trial_was_pruned_retrains_the_next_screen(tmp_path):
-    from automl.search import tuning
-
     screens = [_screen(0, 0.7), _screen(1, 0.9)]
     full = _Trial("2", {"image_size": 48, "lr": 1}, 0.5)  # Keras Tuner's status for a pruned trial
     oracle = _oracle([*screens, full], tmp_path, [(24, 10.0)] * 2)
     records.append_jsonl(tmp_path / "trials.jsonl", {"trial_id": "2", "image_size": 48, "status": "PRUNED"})
-    tuning.end_of_budget(oracle)
+    oracles.end_of_budget(oracle)
     assert oracle.max_trials == 4  # no full-size model: one more trial, the next screen
     assert oracle.populate_space("3")["values"] == {"image_size": 48, "lr": 0, "tuner/epochs": 8,
                                                     "tuner/initial_epoch": 0, "tuner/bracket": 0,
                                                     "tuner/round": 0}
     # A completed full-size trial is a model: the budget just ends.
     done = _oracle([*screens, full], tmp_path, [(24, 10.0)] * 2 + [(48, 30.0)])
-    tuning.end_of_budget(done)
+    oracles.end_of_budget(done)
     assert done.max_trials == 3
     # So does a budget whose every screened configuration was retrained already.
     retrained = _oracle([screens[1], full], tmp_path, [(24, 10.0)])
     records.append_jsonl(tmp_path / "trials.jsonl", {"trial_id": "2", "image_size": 48, "status": "PRUNED"})
-    tuning.end_of_budget(retrained)
+    oracles.end_of_budget(retrained)
     assert retrained.max_trials == 2
 
 
 def test_promoted_full_size_trials_are_judged_later_and_against_more_peers(tmp_path):
-    from automl.search import tuning
+    from automl.search.hypermodel import TaskHyperModel
 
     class Task:
         def fit(self, hp, model, train, val, space, **kwargs):
             return kwargs["callbacks"]
 
     def stopper(size, screen_size):
-        hypermodel = tuning.TaskHyperModel.__new__(tuning.TaskHyperModel)
+        hypermodel = TaskHyperModel.__new__(TaskHyperModel)
         hypermodel.task, hypermodel.data = Task(), {24: (None, None), 48: (None, None)}
         hypermodel.space = types.SimpleNamespace(objective="val_auc")
         hypermodel.screen_size, hypermodel.prune, hypermodel.records_path = screen_size, "median", tmp_path
         hp = types.SimpleNamespace(values={"image_size": size})
         with mock.patch("dataclasses.replace", lambda space, **kw: space):
             callbacks = hypermodel.fit(hp, None, epochs=12)
-        return next(c for c in callbacks if isinstance(c, pruners.MedianStopping))
+        pruning = next(c for c in callbacks if isinstance(c, Pruning))
+        assert pruning is hypermodel.pruning  # where the trial's record reads the decision
+        return next(r for r in pruning.rules if isinstance(r, pruners.MedianStopping))
 
     assert (stopper(24, 24).warmup_trials, stopper(24, 24).min_epoch) == (3, 2)
     assert (stopper(48, 24).warmup_trials, stopper(48, 24).min_epoch) == (5, 6)
@@ -289,7 +289,7 @@ def test_promoted_full_size_trials_are_judged_later_and_against_more_peers(tmp_p
 
 
 def _chance_stopper(epochs=12):
-    stopper = pruners.ChanceStopping()
+    stopper = Pruning([pruners.ChanceStopping()])
     stopper.set_model(types.SimpleNamespace(stop_training=False))
     stopper.set_params({"epochs": epochs})
     stopper.on_train_begin()
@@ -302,7 +302,7 @@ def test_a_trial_whose_validation_auc_sits_at_chance_stops_as_pruned():
     assert not dead.model.stop_training  # one epoch at chance: a model may still start
     dead.on_epoch_end(1, {"val_auc": 0.5})
     assert dead.model.stop_training
-    assert dead.model.pruned == {"epoch": 2, "value": 0.5, "rule": "chance"}
+    assert dead.reason.details == {"epoch": 2, "value": 0.5, "rule": "chance"}
     # Back above chance in between, the count starts again; the last epoch saves nothing.
     waking = _chance_stopper()
     for epoch, value in enumerate([0.5, 0.547, 0.5]):
@@ -320,13 +320,16 @@ def test_a_trial_whose_validation_auc_sits_at_chance_stops_as_pruned():
 
 
 def test_a_trial_that_crosses_the_time_kept_for_the_refit_stops_there():
-    from automl.search.tuning import TrialTimeLimit
+    from automl.search.budget import Budget
+    from automl.search.callbacks import TrialTimeLimit
 
     clock = [1000.0]
 
     def limit(reserved):
-        callback = TrialTimeLimit(None, stop_at=1000.0 + 700, reserve_from=1000.0 + 600,
-                                  reserve=lambda: reserved)
+        # A 10-minute budget from 1000 s: it ends at 600 s, its 1-minute overrun at 660 s.
+        budget = Budget(10, reserve=lambda: reserved, started=1000.0)
+        assert (budget.end(), budget.stop_at()) == (1000.0 + 600, 1000.0 + 660)
+        callback = TrialTimeLimit(None, budget)
         callback.set_model(types.SimpleNamespace(stop_training=False))
         callback.on_train_begin()
         return callback
@@ -337,7 +340,7 @@ def test_a_trial_that_crosses_the_time_kept_for_the_refit_stops_there():
         clock[0] = 1000.0 + end
         callback.on_epoch_end(number)
 
-    with mock.patch("automl.search.tuning.time.time", lambda: clock[0]):
+    with mock.patch("automl.search.budget.time.time", lambda: clock[0]):
         crossing = limit(300.0)  # starts at 0 s, the refit's time begins at 300 s
         free = limit(0.0)  # no refit planned (or none fits): only the budget's end counts
         epoch(crossing, 0, 0, 100)
@@ -363,14 +366,14 @@ def test_screening_draws_only_as_many_blocks_as_the_screen_size_can_pool():
     import keras_tuner as kt
 
     from automl.models import backbones
-    from automl.search import tuning
+    from automl.search.hypermodel import TaskHyperModel
     from automl.tasks.base import SearchSpace
 
     assert [backbones.max_blocks(size, stride) for size, stride in [(64, 2), (64, 1), (224, 2)]] == [5, 6, 6]
     assert backbones.max_blocks(8, 2) == backbones.MIN_BLOCKS
 
     def blocks(screen_size, fixed=None, families=("plain",)):
-        hypermodel = tuning.TaskHyperModel.__new__(tuning.TaskHyperModel)
+        hypermodel = TaskHyperModel.__new__(TaskHyperModel)
         hypermodel.space = SearchSpace(image_size=128, families=families, fixed=fixed or {})
         hypermodel.screen_size = screen_size
         hp = kt.HyperParameters()
@@ -433,7 +436,7 @@ def test_a_screened_and_pruned_search_records_both_and_chooses_at_full_size(synt
     with mock.patch.object(pruners, "median_at", lambda finished, objective, epoch, direction:
                            (1.0, 99) if epoch == 2 else real_median(finished, objective, epoch, direction)), \
             mock.patch.object(promotion, "promotion_choice", best_screen), \
-            mock.patch.object(pruners.ChanceStopping, "on_epoch_end", lambda self, epoch, logs=None: None):
+            mock.patch.object(pruners.ChanceStopping, "should_prune", lambda self, history: None):
         run_dir = run_search(SearchConfig(
             data=str(synthetic_data), tuner="random", image_size=48, screen_size=24, epochs=6,
             max_trials=30, time_budget_minutes=0.5, prune="median", out=str(tmp_path)), log=lambda *a: None)

@@ -89,9 +89,10 @@ def test_trials_of_another_librarys_hypermodel_are_recorded_without_a_stage_size
     which has no search space of ours: recording must not need one."""
     import keras_tuner as kt
 
-    from automl.search import tuning
+    from automl.records.trials import stage_of
+    from automl.search.recording import RecordingMixin
 
-    recorder = tuning.RecordingMixin()
+    recorder = RecordingMixin()
     recorder.hypermodel = kt.HyperModel()
     assert recorder._full_size() is None
-    assert tuning.stage_of(64, None) == "full" and tuning.stage_of(64, 128) == "screen"
+    assert stage_of(64, None) == "full" and stage_of(64, 128) == "screen"

@@ -83,7 +83,7 @@ def test_the_portfolio_is_drawn_first_in_order_once_each_and_not_again_after_a_r
 def test_the_shipped_portfolio_fits_the_default_real_data_space():
     """Every shipped entry is a whole configuration of today's search space at the default
     screening size: an entry that no longer fits would be passed over without a word."""
-    from automl.search import tuning
+    from automl.search.hypermodel import TaskHyperModel
     from automl.settings import choices
     from automl.tasks import get_task
     from automl.tasks.base import SearchSpace
@@ -92,7 +92,7 @@ def test_the_shipped_portfolio_fits_the_default_real_data_space():
     for task_name in ("binary", "multiclass"):
         entries = portfolio.entries(task_name)
         assert entries, task_name
-        hypermodel = tuning.TaskHyperModel.__new__(tuning.TaskHyperModel)
+        hypermodel = TaskHyperModel.__new__(TaskHyperModel)
         hypermodel.space = SearchSpace(image_size=budget["image_size"], families=choices.FAMILIES)
         hypermodel.screen_size = budget["screen_size"]
         hp = kt.HyperParameters()
@@ -118,14 +118,14 @@ def test_portfolio_option_is_on_for_real_data_only_and_checked():
 def test_a_search_records_and_reports_its_portfolio_trials(synthetic_data, tmp_path):
     from automl.records import runs
     from automl.report import run_section
-    from automl.search import tuning
+    from automl.search.hypermodel import TaskHyperModel
     from automl.search.orchestrator import run_search
     from automl.tasks.base import SearchSpace
 
     # Two whole configurations of the tiny synthetic space: its defaults, and a variant.
     config = SearchConfig(data=str(synthetic_data), tuner="random", image_size=48, epochs=1, max_trials=3,
                           families=("plain",), portfolio="on", out=str(tmp_path))
-    hypermodel = tuning.TaskHyperModel.__new__(tuning.TaskHyperModel)
+    hypermodel = TaskHyperModel.__new__(TaskHyperModel)
     hypermodel.space, hypermodel.screen_size = SearchSpace(image_size=48, families=("plain",)), None
     hp = kt.HyperParameters()
     hypermodel.declare_hyperparameters(hp)

@@ -207,21 +207,21 @@ def test_an_interrupt_lost_in_a_finaliser_still_stops_the_search():
     """A SIGTERM that lands while Python runs a ``__del__`` (a dataset iterator between
     trials) has its exception swallowed: once, the search went on and ended with status 0.
     It is raised again at the next batch end and when the search returns."""
-    from automl.search import tuning
+    from automl.search import interrupts
 
     class Finaliser:
         def __del__(self):
-            tuning.raise_interrupted(signal.SIGTERM, None)
+            interrupts.raise_interrupted(signal.SIGTERM, None)
 
-    previous = tuning.install_interrupt_handlers()
+    previous = interrupts.install_interrupt_handlers()
     try:
         Finaliser()  # "Exception ignored in ... __del__": nothing raised here
-        with pytest.raises(tuning.RunInterrupted, match="SIGTERM"):
-            tuning.InterruptCheck().on_train_batch_end(0)
-        with pytest.raises(tuning.RunInterrupted):
-            tuning.check_interrupted()
-        tuning.install_interrupt_handlers()  # a new search starts with nothing pending
-        tuning.check_interrupted()
+        with pytest.raises(interrupts.RunInterrupted, match="SIGTERM"):
+            interrupts.InterruptCheck().on_train_batch_end(0)
+        with pytest.raises(interrupts.RunInterrupted):
+            interrupts.check_interrupted()
+        interrupts.install_interrupt_handlers()  # a new search starts with nothing pending
+        interrupts.check_interrupted()
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)

@@ -121,16 +121,17 @@ def test_shift_objective_without_shift_validation_is_refused(synthetic_data, tmp
 def test_trial_time_limit_stops_at_the_search_deadline():
     import time
 
-    from automl.search.tuning import TrialTimeLimit
+    from automl.search.budget import Budget
+    from automl.search.callbacks import TrialTimeLimit
 
     model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
-    late = TrialTimeLimit(None, stop_at=time.time() - 1)
+    late = TrialTimeLimit(None, Budget(1, started=time.time() - 3600))  # its end and overrun passed
     late.set_model(model)
     late.on_train_begin()
     late.on_epoch_end(0)
     assert model.stop_training
     model.stop_training = False
-    early = TrialTimeLimit(60, stop_at=time.time() + 3600)
+    early = TrialTimeLimit(60, Budget(60))
     early.set_model(model)
     early.on_train_begin()
     early.on_epoch_end(0)

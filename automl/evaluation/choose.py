@@ -13,7 +13,7 @@ from automl.data.shift import SelectionSet
 from automl.evaluation import decisions
 from automl.evaluation.context import RunContext
 from automl.evaluation.scored_model import scored_model
-from automl.records.trials import config_key, trial_image_size
+from automl.records.trials import COMPLETED, FAILED, PRUNED, config_key, trial_image_size
 from automl.settings import choices
 
 
@@ -46,7 +46,7 @@ def ranked_trials(trials: list[dict], objective: str, *, image_size: int | None 
     Pruned and failed trials are never chosen.
     """
     sign = -1.0 if choices.objective_direction(objective) == "max" else 1.0
-    usable = [t for t in trials if t.get("status") == "COMPLETED" and objective in t.get("metrics", {})
+    usable = [t for t in trials if t.get("status") == COMPLETED and objective in t.get("metrics", {})
               and (image_size is None or trial_image_size(t, image_size) == image_size)]
     return sorted(usable, key=lambda t: sign * t["metrics"][objective])
 
@@ -54,13 +54,13 @@ def ranked_trials(trials: list[dict], objective: str, *, image_size: int | None 
 def trial_counts(trials: list[dict], image_size: int) -> dict:
     """How many trials completed at full size, were screened (trained at a smaller size,
     to the end or until pruned), were pruned, and failed: the summary's ``trials_*`` fields."""
-    full = [t for t in trials if t.get("status") == "COMPLETED"
+    full = [t for t in trials if t.get("status") == COMPLETED
             and trial_image_size(t, image_size) == image_size]
-    screened = [t for t in trials if t.get("status") in ("COMPLETED", "PRUNED")
+    screened = [t for t in trials if t.get("status") in (COMPLETED, PRUNED)
                 and trial_image_size(t, image_size) != image_size]
     return {"trials_completed": len(full), "trials_screened": len(screened),
-            "trials_pruned": sum(t.get("status") == "PRUNED" for t in trials),
-            "trials_failed": sum(t.get("status") == "FAILED" for t in trials)}
+            "trials_pruned": sum(t.get("status") == PRUNED for t in trials),
+            "trials_failed": sum(t.get("status") == FAILED for t in trials)}
 
 
 def full_size_trials(trials: list[dict], image_size: int) -> list[dict]:

@@ -40,8 +40,16 @@ def apply_precision(precision: str) -> str:
     import tensorflow as tf
 
     policy = policy_name(precision, gpus=len(tf.config.list_physical_devices("GPU")), bf16=cpu_has_bf16())
-    keras.mixed_precision.set_global_policy(policy)
+    use_policy(policy)
     return policy
+
+
+def use_policy(name: str) -> None:
+    """Make ``name`` (``float32``, ``mixed_float16``, ``mixed_bfloat16``) the global Keras dtype
+    policy of the models built from now on. The one place that sets it: Keras Tuner clears the
+    session (and the policy with it) before every build, and scoring builds in float32, so the
+    policy is set again at each of those points, always through here."""
+    keras.mixed_precision.set_global_policy(name)
 
 
 def jit_compile_value(xla: str):

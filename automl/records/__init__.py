@@ -12,6 +12,8 @@ import time
 from importlib import metadata
 from pathlib import Path
 
+from automl.records.trials import COMPLETED
+
 PACKAGES = ("tensorflow", "tensorflow-cpu", "keras", "keras-tuner", "scikit-learn", "numpy", "pandas")
 
 
@@ -120,7 +122,7 @@ def short_error(message: str | None) -> str | None:
 
 
 def trial_record(run_id: str, task: str, trial_id: str, *, hparams: dict, history: dict,
-                 objective: str, direction: str, status: str = "COMPLETED", error: str | None = None,
+                 objective: str, direction: str, status: str = COMPLETED, error: str | None = None,
                  params: int | None = None, seconds: float = 0.0, started_at: str | None = None,
                  worker: str | None = None, latency_ms: float | None = None, image_size: int | None = None,
                  pruned: dict | None = None, stage: str | None = None,

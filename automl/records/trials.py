@@ -1,9 +1,20 @@
-"""What identifies a recorded trial, read the same way by the search, scoring, the portfolio
-and the benchmarks."""
+"""A trial record's vocabulary: its status names, its configuration's identity, its image size."""
 
 from __future__ import annotations
 
 import json
+
+# The ``status`` of a line of ``trials.jsonl``. Keras Tuner marks a pruned trial COMPLETED;
+# the record tells the two apart.
+COMPLETED = "COMPLETED"
+FAILED = "FAILED"
+PRUNED = "PRUNED"
+# Keras Tuner's status of a trial still training (never written to a record).
+RUNNING = "RUNNING"
+
+# A trial's ``stage``: trained below the run's image size (multi-fidelity), or at it.
+SCREEN = "screen"
+FULL = "full"
 
 
 def config_key(values: dict) -> str:
@@ -13,7 +24,14 @@ def config_key(values: dict) -> str:
                       sort_keys=True, default=str)
 
 
-def trial_image_size(record: dict, default: int) -> int:
-    """The image size a recorded trial trained at (``default`` for records made before
-    image-size screening existed)."""
-    return int(record.get("image_size") or record.get("hparams", {}).get("image_size") or default)
+def trial_image_size(record: dict, default: int | None = None) -> int | None:
+    """The image size a recorded trial (or ``{"hparams": values}``) trained at: the record's
+    ``image_size``, else its ``image_size`` hyperparameter, else ``default`` (records made
+    before image-size screening existed; None: unknown)."""
+    size = record.get("image_size") or (record.get("hparams") or {}).get("image_size") or default
+    return int(size) if size else None
+
+
+def stage_of(image_size: int | None, full_size: int | None) -> str:
+    """:data:`SCREEN` for a trial below the run's image size (multi-fidelity), else :data:`FULL`."""
+    return SCREEN if image_size and full_size and image_size < full_size else FULL

@@ -16,6 +16,7 @@ import pandas as pd
 
 from automl import records
 from automl.data.shift import SelectionSet
+from automl.models import precision
 from automl.refit import weight_average
 from automl.refit.folds import pool_folds
 from automl.refit.plan import refit_epochs
@@ -96,7 +97,7 @@ def cross_fit(task: Task, space: SearchSpace, pool: pd.DataFrame, images: np.nda
     fit = _Fitting(task, space, images, labels, result, seed, store, done, log)
     for trial in trials:
         _fit_configuration(fit, trial, refit_epochs(trial, objective, direction))
-    keras.mixed_precision.set_global_policy("float32")
+    precision.use_policy("float32")
     result.seconds = time.time() - started + fit.kept_seconds
     return result
 
@@ -124,7 +125,7 @@ def _fold_model(fit: _Fitting, trial: dict, hp: kt.HyperParameters, fold: int,
     name = f"trial_{trial['trial_id']}_fold_{fold}"
     record = fit.done.get((trial["trial_id"], fold))
     # Scored in float32, as the search's models are (automl.search.orchestrator): same weights.
-    keras.mixed_precision.set_global_policy("float32")
+    precision.use_policy("float32")
     model = fit.task.build(hp, fit.space)
     if (record and record["epochs"] == epochs
             and record.get("averaged_epochs", 1) == weight_average.averaged_epochs(epochs)
@@ -150,7 +151,7 @@ def _train_fold(fit: _Fitting, trial: dict, hp: kt.HyperParameters, fold: int, m
     averaged = weight_average.averaged_epochs(epochs)
     fold_started = time.time()
     keras.utils.set_random_seed(fit.seed + fold)
-    keras.mixed_precision.set_global_policy(fit.space.dtype_policy)
+    precision.use_policy(fit.space.dtype_policy)
     trained = fit.task.build(hp, fit.space)
     fit.log(f"refit: trial {trial['trial_id']}, fold {fold + 1}/{fit.k}: {int((~held).sum())} images, "
             f"{epochs} epochs, the weights of the last {averaged} averaged")

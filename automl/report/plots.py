@@ -13,6 +13,7 @@ import pandas as pd  # noqa: E402
 
 from automl import records  # noqa: E402
 from automl.evaluation import metrics  # noqa: E402
+from automl.records.trials import COMPLETED  # noqa: E402
 from automl.settings import choices  # noqa: E402
 from automl.settings.labels import is_positive  # noqa: E402
 
@@ -222,7 +223,7 @@ def pareto_png(trials: list[dict], objective: str, chosen: str, path: Path, *,
     (no faster trial is better) joined, the chosen model ringed, a latency cap dashed.
     Returns False (and writes nothing) when no trial has a latency."""
     points = [(t["latency_ms"], t["metrics"][objective], str(t["trial_id"])) for t in trials
-              if t.get("status") == "COMPLETED" and t.get("latency_ms") and objective in t.get("metrics", {})]
+              if t.get("status") == COMPLETED and t.get("latency_ms") and objective in t.get("metrics", {})]
     if not points:
         return False
     sign = -1.0 if choices.objective_direction(objective) == "min" else 1.0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from automl.records.runs import Run
+from automl.records.trials import COMPLETED
 from automl.records.values import dig, number
 from automl.report.markdown import DASH, esc, fmt, fmt_count, short_text, table
 
@@ -62,7 +63,7 @@ def render_by_family(run: Run) -> str:
     for t in run.trials:
         hp = t.get("hparams") if isinstance(t.get("hparams"), dict) else {}
         key = (str(hp.get("family", "autoencoder")), str(hp.get("score", DASH)))
-        value = number(dig(t, "metrics", name)) if t.get("status") == "COMPLETED" else None
+        value = number(dig(t, "metrics", name)) if t.get("status") == COMPLETED else None
         count, top = best.get(key, (0, None))
         best[key] = (count + 1, value if top is None or (value is not None and sign * value > sign * top)
                      else top)

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import shlex
 import signal
 import sys
-import time
 from pathlib import Path
 
 import keras
@@ -21,7 +21,10 @@ from automl.evaluation import choose
 from automl.evaluation.context import RunContext
 from automl.models import backbones, precision
 from automl.refit import run as refit_run
-from automl.search import finish, tuning
+from automl.search import finish, interrupts, oracles, tuners
+from automl.search.budget import Budget, now
+from automl.search.callbacks import trial_callbacks
+from automl.search.hypermodel import TaskHyperModel
 from automl.settings import choices
 from automl.settings.run_config import SearchConfig
 from automl.tasks import check_config, get_task, objective_name
@@ -97,106 +100,34 @@ def run_search(config: SearchConfig, *, resume: str | Path | None = None, role: 
         ValueError: an option is not allowed (before any folder is made).
         SystemExit(1): every trial failed. SystemExit(130): interrupted.
     """
-    if resume:
-        run_dir = Path(resume)
-        config = SearchConfig.load(run_dir)
-        if strategy:
-            config = dataclasses.replace(config, strategy=strategy)
-    config, index, task, parts = prepare(config, log=log)
-    if config.pretrained:
-        backbones.preflight_pretrained(config.families, config.image_size)
-    if not resume:
-        run_dir = new_run_dir(config)
-    log(f"run folder: {run_dir}")
-
+    config, run_dir, index, task, parts = open_run(config, resume=resume, strategy=strategy, log=log)
     keras.utils.set_random_seed(config.seed)
-    policy = precision.apply_precision(config.precision if task.trains_in_mixed_precision else "float32")
-    if policy != "float32":
-        log(f"precision: {policy} (float32 outputs, loss and metrics)")
-    elif config.precision != "float32" and not task.trains_in_mixed_precision:
-        log(f"precision: float32 (the {task.name} task always trains in float32)")
+    policy = training_policy(config, task, log=log)
     # Every image size a trial may train at: the run's, and the screening size.
-    data = {size: split_data(config, task, parts, size)
-            for size in dict.fromkeys([config.image_size, config.screen_size]) if size}
+    data = training_data(config, task, parts, log=log)
     train, val = data[config.image_size]
-    if val.selection.shifted:
-        log(f"shift validation: {val.selection.n_clean} validation images + "
-            f"{len(val.selection.images) - val.selection.n_clean} simulated re-acquisitions")
-    if config.screen_size:
-        log(f"multi-fidelity: configurations screened at {config.screen_size} px, the best retrained at "
-            f"{config.image_size} px")
-    fixed = dict(config.fixed, **({"batch_size": config.batch_size} if config.batch_size else {}))
     objective = objective_name(config)
-    # A resumed run has spent part of its wall budget already: it gets the rest, not a new one.
-    spent = _previous_search_seconds(run_dir) if resume else 0.0
-    budget = config
-    if spent and config.time_budget_minutes and role is None:
-        budget = dataclasses.replace(config, time_budget_minutes=max(
-            config.time_budget_minutes - spent / 60, 0.05))
-        log(f"resumed after {spent / 60:.1f} search minutes: {budget.time_budget_minutes:.1f} of the "
-            f"{config.time_budget_minutes:g}-minute budget left")
-    space = SearchSpace(config.image_size, tuple(config.families), config.pretrained, config.seed, fixed,
-                        objective, jit_compile=precision.jit_compile_value(config.xla), dtype_policy=policy)
+    folds = refit_folds(config, task)
+    budget, spent = search_budget(config, run_dir, parts, folds, resume=resume, role=role, log=log)
+    space = search_space(config, policy)
     task.attach_training(train)
-    hypermodel = tuning.TaskHyperModel(task, space, data, screen_size=config.screen_size or None,
-                                       prune=config.prune, records_path=run_dir / "trials.jsonl")
-    tuner = tuning.build_tuner(budget, hypermodel, run_dir, objective=objective, overwrite=not resume)
-    folds = choices.refit_folds(config.refit) if task.evaluation != "anomaly" else 0
-    pool_size = len(parts["train"]) + len(parts["val"])
-    if folds and budget.time_budget_minutes:
-        # The search leaves the refit its time: estimated from the trials so far.
-        tuner.reserve_seconds = lambda: refit_run.estimate(
-            config, refit_top(config, run_dir, objective), objective=objective, folds=folds,
-            pool_size=pool_size, train_size=len(parts["train"]),
-            seconds=choices.REFIT_MAX_SHARE * 60 * budget.time_budget_minutes)
-    if role == "chief":
-        tuning.make_chief(tuner.oracle, budget.time_budget_minutes)
-
-    tuning.show_failed_trial_tracebacks(verbose)  # the trial's line and record carry the error
-    # The refit is planned once the search has ended: a run killed during its refit goes on
-    # with the refit. Searching again would start trials in the time kept for the refit and
-    # could make a trial best that the planned refit does not retrain.
-    refit_planned = bool(resume and folds and refit_run.is_planned(run_dir))
-    if refit_planned:
-        log("resumed during the refit: the search had ended, the refit goes on")
-    started = time.time()
-    previous = tuning.install_interrupt_handlers()
-    try:
-        if not refit_planned:
-            callbacks = tuning.trial_callbacks(budget, run_dir, objective,
-                                               reserve=lambda: tuner.reserve_seconds())
-            tuner.search(epochs=config.epochs, callbacks=callbacks,
-                         verbose=2 if verbose else 0)
-        tuning.check_interrupted()
-    except tuning.RunInterrupted as error:
-        log(f"\nInterrupted ({error}). Finished trials are saved in {run_dir / 'trials.jsonl'}; "
-            f"continue with: automl search --resume {run_dir}")
-        raise SystemExit(130) from None
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+    hypermodel = TaskHyperModel(task, space, data, screen_size=config.screen_size or None,
+                                prune=config.prune, records_path=run_dir / "trials.jsonl")
+    tuner = tuners.build_tuner(config, hypermodel, run_dir, objective=objective, overwrite=not resume,
+                               budget=budget)
+    searched = search(tuner, config, run_dir, budget, refit_planned=refit_planned(run_dir, resume, folds),
+                      role=role, verbose=verbose, log=log)
     if role == "worker":
         return run_dir  # the chief scores the best model once every worker is done
-    searched = time.time() - started + spent
+    searched += spent
 
-    refit_result, refit_skipped = None, None
-    if folds:
-        # The refit may overrun the budget as much as a trial running at its end may: the kept
-        # time is an estimate made while searching, and the searches recorded before this rule
-        # skipped their refit for want of seconds.
-        minutes = budget.time_budget_minutes
-        seconds_left = (60 * (minutes + choices.overrun_minutes(minutes)) - (time.time() - started)
-                        if minutes else None)
-        refit_result = refit_run.run_refit(config, run_dir, task, space, data[config.image_size],
-                                           top=refit_top(config, run_dir, objective), objective=objective,
-                                           folds=folds, seconds_left=seconds_left, log=log)
-        if isinstance(refit_result, dict):
-            refit_result, refit_skipped = None, refit_result
+    refit_result, refit_skipped = refit_after_search(config, run_dir, task, space, data, objective, folds,
+                                                     budget, log=log)
     # Scoring builds every model in float32: mixed precision pays off in training, while
     # the weights are float32 variables either way, and a float32 model gives the scores,
     # saliency gradients and exports their full precision.
     hypermodel.space = dataclasses.replace(hypermodel.space, dtype_policy="float32")
-    keras.mixed_precision.set_global_policy("float32")
+    precision.use_policy("float32")
     context = RunContext(
         run_dir=run_dir, task=task, config=dataclasses.asdict(config), data_root=index.root,
         data_problems=index.problems, parts=parts, selection=val.selection, objective=objective,
@@ -211,6 +142,136 @@ def run_search(config: SearchConfig, *, resume: str | Path | None = None, role: 
     log(f"\nnext: make report OUT={config.out}   |   make tensorboard RUN={run_dir}   |   "
         f"automl predict --run {run_dir} IMAGE_OR_FOLDER   (model card: {run_dir / 'MODEL_CARD.md'})")
     return run_dir
+
+
+def open_run(config: SearchConfig, *, resume: str | Path | None, strategy: str | None, log=print):
+    """The run's configuration, folder, data index, task and rows per split (:func:`prepare`): a new
+    folder, or the ``resume`` folder with its saved configuration (``strategy`` overriding its own)."""
+    if resume:
+        run_dir = Path(resume)
+        config = SearchConfig.load(run_dir)
+        if strategy:
+            config = dataclasses.replace(config, strategy=strategy)
+    config, index, task, parts = prepare(config, log=log)
+    if config.pretrained:
+        backbones.preflight_pretrained(config.families, config.image_size)
+    if not resume:
+        run_dir = new_run_dir(config)
+    log(f"run folder: {run_dir}")
+    return config, run_dir, index, task, parts
+
+
+def training_policy(config: SearchConfig, task: Task, *, log=print) -> str:
+    """Set the trials' dtype policy (:func:`automl.models.precision.apply_precision`); its name."""
+    policy = precision.apply_precision(config.precision if task.trains_in_mixed_precision else "float32")
+    if policy != "float32":
+        log(f"precision: {policy} (float32 outputs, loss and metrics)")
+    elif config.precision != "float32" and not task.trains_in_mixed_precision:
+        log(f"precision: float32 (the {task.name} task always trains in float32)")
+    return policy
+
+
+def training_data(config: SearchConfig, task: Task, parts: dict, *, log=print) -> dict:
+    """The (train, validation) splits (:func:`split_data`) at every image size a trial may train at."""
+    data = {size: split_data(config, task, parts, size)
+            for size in dict.fromkeys([config.image_size, config.screen_size]) if size}
+    val = data[config.image_size][1]
+    if val.selection.shifted:
+        log(f"shift validation: {val.selection.n_clean} validation images + "
+            f"{len(val.selection.images) - val.selection.n_clean} simulated re-acquisitions")
+    if config.screen_size:
+        log(f"multi-fidelity: configurations screened at {config.screen_size} px, the best retrained at "
+            f"{config.image_size} px")
+    return data
+
+
+def search_space(config: SearchConfig, policy: str) -> SearchSpace:
+    """The trials' search space; ``policy``: the dtype policy they train in."""
+    fixed = dict(config.fixed, **({"batch_size": config.batch_size} if config.batch_size else {}))
+    return SearchSpace(config.image_size, tuple(config.families), config.pretrained, config.seed, fixed,
+                       config.objective_name, jit_compile=precision.jit_compile_value(config.xla),
+                       dtype_policy=policy)
+
+
+def refit_folds(config: SearchConfig, task: Task) -> int:
+    """The folds of the refit after the search (0: none; the anomaly task has none)."""
+    return choices.refit_folds(config.refit) if task.evaluation != "anomaly" else 0
+
+
+def search_budget(config: SearchConfig, run_dir: Path, parts: dict, folds: int, *,
+                  resume: str | Path | None, role: str | None, log=print) -> tuple[Budget, float]:
+    """The search's wall-clock budget, keeping time for a refit on ``folds`` folds, and the seconds a
+    resumed run had searched already (a single process gets the rest of its budget, not a new one)."""
+    spent = _previous_search_seconds(run_dir) if resume else 0.0
+    minutes = config.time_budget_minutes
+    if spent and minutes and role is None:
+        minutes = max(config.time_budget_minutes - spent / 60, 0.05)
+        log(f"resumed after {spent / 60:.1f} search minutes: {minutes:.1f} of the "
+            f"{config.time_budget_minutes:g}-minute budget left")
+    reserve = None
+    if folds and minutes:
+        # The search leaves the refit its time: estimated from the trials so far.
+        reserve = functools.partial(refit_reserve, config, run_dir, folds, parts,
+                                    seconds=choices.REFIT_MAX_SHARE * 60 * minutes)
+    return Budget(minutes, reserve=reserve), spent
+
+
+def refit_reserve(config: SearchConfig, run_dir: Path, folds: int, parts: dict, *, seconds: float) -> float:
+    """Seconds to keep free for the refit of the best configurations so far
+    (:func:`automl.refit.run.estimate`; 0 when not even two folds fit in ``seconds``)."""
+    objective = objective_name(config)
+    return refit_run.estimate(config, refit_top(config, run_dir, objective), objective=objective,
+                              folds=folds, pool_size=len(parts["train"]) + len(parts["val"]),
+                              train_size=len(parts["train"]), seconds=seconds)
+
+
+def refit_planned(run_dir: Path, resume: str | Path | None, folds: int) -> bool:
+    """Whether a resumed run had planned its refit: its search had ended. Searching again would start
+    trials in the time kept for the refit, and could make best a trial the refit does not retrain."""
+    return bool(resume and folds and refit_run.is_planned(run_dir))
+
+
+def search(tuner, config: SearchConfig, run_dir: Path, budget: Budget, *, refit_planned: bool,
+           role: str | None, verbose: bool, log=print) -> float:
+    """Start the ``budget``'s clock and run the ``tuner``'s trials (none when the refit was planned);
+    returns the seconds searched. Raises SystemExit(130) when interrupted (finished trials are kept)."""
+    tuners.show_failed_trial_tracebacks(verbose)  # the trial's line and record carry the error
+    if refit_planned:
+        log("resumed during the refit: the search had ended, the refit goes on")
+    budget.start()
+    if role == "chief":
+        oracles.make_chief(tuner.oracle, budget)
+    previous = interrupts.install_interrupt_handlers()
+    try:
+        if not refit_planned:
+            tuner.search(epochs=config.epochs, verbose=2 if verbose else 0,
+                         callbacks=trial_callbacks(config, run_dir, objective_name(config), budget))
+        interrupts.check_interrupted()
+    except interrupts.RunInterrupted as error:
+        log(f"\nInterrupted ({error}). Finished trials are saved in {run_dir / 'trials.jsonl'}; "
+            f"continue with: automl search --resume {run_dir}")
+        raise SystemExit(130) from None
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return now() - budget.started
+
+
+def refit_after_search(config: SearchConfig, run_dir: Path, task: Task, space: SearchSpace, data: dict,
+                       objective: str, folds: int, budget: Budget, *, log=print):
+    """The refit once the search has ended (:func:`automl.refit.run.run_refit`): ``(refit, None)``,
+    or ``(None, why it was skipped or rejected)``; ``(None, None)`` without a refit."""
+    refit_result, refit_skipped = None, None
+    if folds:
+        # The refit may overrun the budget as much as a trial running at its end may: the kept
+        # time is an estimate made while searching.
+        seconds_left = budget.seconds_left_for_refit()
+        refit_result = refit_run.run_refit(config, run_dir, task, space, data[config.image_size],
+                                           top=refit_top(config, run_dir, objective), objective=objective,
+                                           folds=folds, seconds_left=seconds_left, log=log)
+        if isinstance(refit_result, dict):
+            refit_result, refit_skipped = None, refit_result
+    return refit_result, refit_skipped
 
 
 def refit_top(config: SearchConfig, run_dir: Path, objective: str) -> list[dict]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from automl import records
-from automl.records.trials import config_key
+from automl.records.trials import COMPLETED, RUNNING, config_key
 
 # Share of the training time spent screening (the rest retrains the best screened
 # configurations at full size), and how many screened trials come before the first
@@ -15,25 +15,21 @@ MIN_SCREENED = 6
 
 # Full-size seconds per epoch over screened seconds per epoch, per unit of pixel ratio,
 # until the run has retrained a configuration of its width (``base_filters``) to measure it:
-# the median over the 58 retrained configurations of the binary runs committed by 2026-11-27
-# (64 -> 128 px on 2 CPU cores) was 2.4 for 4 times the pixels (a per-epoch fixed cost does
-# not grow) ...
+# the median over the retrained configurations of the committed binary runs (64 -> 128 px on
+# 2 CPU cores) was 2.4 for 4 times the pixels (a per-epoch fixed cost does not grow) ...
 PRIOR_COST_PER_PIXEL_RATIO = 0.6
-# ... but it depends on the width: over the 92 retrained configurations committed by
-# one date, 1.91 for 8 filters (37), 1.92 for 16 (7), 2.86 for 32 (48). The 8-filter nets
-# are bound by the per-epoch fixed cost, the 32-filter ones by convolutions. One ratio for
-# all had let a run that measured 1.7 on an 8-filter net estimate a 32-filter one at 6.3
-# minutes; it took its 8-minute limit.
+# ... but it depends on the width: 1.91 for 8 filters, 1.92 for 16, 2.86 for 32. The 8-filter
+# nets are bound by the per-epoch fixed cost, the 32-filter ones by convolutions; one ratio for
+# all would estimate a wide net from a narrow one's measurement at a fraction of its time.
 PRIOR_COST_BY_WIDTH = {8: 1.91 / 4, 16: 1.92 / 4, 32: 2.86 / 4}
 # How much longer than its even share of the full-size stage one ensemble member may take:
-# on those 58 configurations the estimate below erred by a median of 16%, at most 77%.
+# on the committed runs the estimate below erred by a median of 16%, at most 77%.
 MEMBER_SLACK = 1.5
 # How far below the best screen's validation objective a screen may be and still be taken for
-# its shorter full-size time. Of the 65 screened configurations that the committed binary runs
-# retrained at 128 px, the two screened below 0.7 AUC (0.60, 0.64) came out at 0.83-0.84; the
-# 63 screened at 0.78 or more reached 0.95-0.997 unless their training collapsed (four did, at
-# any screen score). In one run the time rule retrained a 0.78 screen
-# (the best was 0.975) into a 0.83 model, one of the ensemble's three full-size slots.
+# its shorter full-size time: of the configurations the committed binary runs retrained at
+# 128 px, those screened below 0.7 AUC came out far below those screened at 0.78 or more, and
+# a screen well below the best, retrained for its time, takes one of the ensemble's full-size
+# slots with a weak model.
 PROMOTION_MARGIN = 0.1
 
 
@@ -66,7 +62,7 @@ def cost_ratio(trial_records: list[dict], screen_size: int, full_size: int,
         if (r.get("image_size") or 0) == screen_size and seconds:
             screened.setdefault(key, seconds)
     ratios = [seconds / screened[key] for r, key, seconds in timed
-              if (r.get("image_size") or 0) == full_size and r.get("status") == "COMPLETED"
+              if (r.get("image_size") or 0) == full_size and r.get("status") == COMPLETED
               and seconds and key in screened]
     if ratios:
         return float(sorted(ratios)[len(ratios) // 2])
@@ -151,8 +147,8 @@ class SizePromotionMixin:
         """Screened trials that ended, those of them with a score, and full-size trials."""
         trials = list(self.trials.values())
         ended = [t for t in trials if t.hyperparameters.values.get("image_size") == self.screen_size
-                 and t.status != "RUNNING"]
-        scored = [t for t in ended if t.status == "COMPLETED" and t.score is not None]
+                 and t.status != RUNNING]
+        scored = [t for t in ended if t.status == COMPLETED and t.score is not None]
         full = [t for t in trials if t.hyperparameters.values.get("image_size") == self.full_size]
         return ended, scored, full
 
@@ -164,7 +160,7 @@ class SizePromotionMixin:
         _, scored, full = self._screened()
         retrained = {config_key(t.hyperparameters.values) for t in full}
         untried = any(config_key(t.hyperparameters.values) not in retrained for t in scored)
-        running = any(t.status == "RUNNING" for t in full)
+        running = any(t.status == RUNNING for t in full)
         return untried and not running and not self._has_full_size_model(full)
 
     def _has_full_size_model(self, full: list) -> bool:
@@ -172,7 +168,7 @@ class SizePromotionMixin:
         COMPLETED; the trial records tell them apart (without records, any full-size trial counts)."""
         if not full or not self.records_path:
             return bool(full)
-        return any(r.get("status") == "COMPLETED" and r.get("image_size") == self.full_size
+        return any(r.get("status") == COMPLETED and r.get("image_size") == self.full_size
                    for r in records.read_jsonl(self.records_path))
 
     def next_promotion(self) -> dict | None:
@@ -220,5 +216,5 @@ class SizePromotionMixin:
     def populate_space(self, trial_id):
         values = self.next_promotion()
         if values is not None:
-            return {"status": "RUNNING", "values": values}
+            return {"status": RUNNING, "values": values}
         return super().populate_space(trial_id)

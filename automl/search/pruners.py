@@ -1,14 +1,20 @@
-"""Pruning: the median stopping rule, and a stop for trials whose output separates nothing."""
+"""Pruning: the median stopping rule, and a stop for trials whose output separates nothing.
+
+Each pruner is a pure decision, as Optuna's are: ``should_prune(history)`` reads what the
+trial has trained so far and returns why to stop it (a :class:`PruneReason`) or None. One
+Keras callback (:class:`automl.search.callbacks.Pruning`) asks them at every epoch end and
+stops the training.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
-import keras
 import numpy as np
 
 from automl import records
-from automl.records.trials import trial_image_size
+from automl.records import trials
 from automl.settings import choices
 
 
@@ -34,79 +40,101 @@ def median_at(finished: list[dict], objective: str, epoch: int, direction: str) 
     return (float(np.median(values)), len(values)) if values else None
 
 
-class MedianStopping(keras.callbacks.Callback):
-    """Stop training when the trial's best objective so far is worse than the median of the
-    finished trials (same image size) at the same epoch.
+@dataclass(frozen=True)
+class TrialHistory:
+    """What a pruner sees of a trial in training.
 
-    The reference is read from ``trials.jsonl`` at every epoch, so trials that other
+    Attributes:
+        logs: Keras's logs of every epoch of this fit so far, oldest first.
+        epoch: the epoch just ended, 1-based and counted from the start of training (a
+            Hyperband trial continued from epoch 2 ends its first epoch here at 3).
+        last_epoch: the fit's final epoch, counted the same way (None: unknown).
+    """
+
+    logs: tuple[dict, ...]
+    epoch: int
+    last_epoch: int | None = None
+
+    def at_last_epoch(self) -> bool:
+        """True at the fit's final epoch: stopping there saves nothing."""
+        return self.last_epoch is not None and self.epoch >= self.last_epoch
+
+
+@dataclass(frozen=True)
+class PruneReason:
+    """Why a trial was stopped: ``details`` for its record's ``pruned`` field, ``message`` for the console."""
+
+    details: dict
+    message: str
+
+
+class MedianStopping:
+    """Prune a trial whose best objective so far is worse than the median of the finished
+    trials (same image size) at the same epoch.
+
+    The reference is read from ``trials.jsonl`` at every judgement, so trials that other
     workers finish meanwhile count too. It starts once ``warmup_trials`` finished trials
-    reached the epoch, and never before epoch ``min_epoch``. What it decided is left on
-    ``model.pruned`` for the trial's record.
+    reached the epoch, and never before epoch ``min_epoch``.
     """
 
     def __init__(self, records_path: Path, objective: str, *, image_size: int,
                  warmup_trials: int = choices.PRUNE_WARMUP_TRIALS, min_epoch: int = choices.PRUNE_MIN_EPOCH):
-        super().__init__()
         self.records_path, self.objective, self.image_size = Path(records_path), objective, image_size
         self.direction = choices.objective_direction(objective)
         self.warmup_trials, self.min_epoch = warmup_trials, min_epoch
 
-    def on_train_begin(self, logs=None):
-        self.best = None
-
     def finished(self) -> list[dict]:
-        return [r for r in records.read_jsonl(self.records_path)
-                if r.get("status") == "COMPLETED" and trial_image_size(r, self.image_size) == self.image_size]
+        return [r for r in records.read_jsonl(self.records_path) if r.get("status") == trials.COMPLETED
+                and trials.trial_image_size(r, self.image_size) == self.image_size]
 
-    def on_epoch_end(self, epoch, logs=None):
-        value = (logs or {}).get(self.objective)
+    def should_prune(self, history: TrialHistory) -> PruneReason | None:
+        value = history.logs[-1].get(self.objective) if history.logs else None
         if value is None or value != value:
-            return
-        better = max if self.direction == "max" else min
-        self.best = value if self.best is None else better(self.best, value)
-        trained = epoch + 1  # Keras numbers epochs from initial_epoch on
-        if trained < self.min_epoch or trained >= (self.params or {}).get("epochs", trained + 1):
-            return  # too early to judge, or the last epoch anyway: nothing to save
+            return None
+        seen = [v for v in (logs.get(self.objective) for logs in history.logs) if v is not None and v == v]
+        best = max(seen) if self.direction == "max" else min(seen)
+        trained = history.epoch
+        if trained < self.min_epoch or history.at_last_epoch():
+            return None  # too early to judge, or the last epoch anyway: nothing to save
         reference = median_at(self.finished(), self.objective, trained, self.direction)
         if reference is None or reference[1] < self.warmup_trials:
-            return
+            return None
         median, count = reference
-        worse = self.best < median if self.direction == "max" else self.best > median
-        if worse:
-            print(f"trial pruned at epoch {trained}: {self.objective} {self.best:.4f} is worse than the "
-                  f"median {median:.4f} of {count} finished trials", flush=True)
-            self.model.pruned = {"rule": "median", "epoch": trained, "value": float(value),
-                                 "best": float(self.best), "median": median, "reference_trials": count}
-            self.model.stop_training = True
+        worse = best < median if self.direction == "max" else best > median
+        if not worse:
+            return None
+        return PruneReason(
+            {"rule": "median", "epoch": trained, "value": float(value), "best": float(best),
+             "median": median, "reference_trials": count},
+            f"trial pruned at epoch {trained}: {self.objective} {best:.4f} is worse than the "
+            f"median {median:.4f} of {count} finished trials")
 
 
-class ChanceStopping(keras.callbacks.Callback):
-    """Stop training when Keras's validation AUC has been exactly 0.5 for ``epochs``
-    epochs in a row: every validation image gets the same score (to the metric's
-    thresholds' resolution), a model that has learnt nothing and, in the searches
-    recorded so far, never started to.
+class ChanceStopping:
+    """Prune a trial whose Keras validation AUC has been exactly 0.5 for ``epochs`` epochs
+    in a row: every validation image gets the same score (to the metric's thresholds'
+    resolution), a model that has learnt nothing and, in the searches recorded so far,
+    never started to.
 
     The median rule cannot stop such a trial while it is warming up, nor a full-size
-    trial before half its epochs; this one can, from the ``epochs``-th epoch on. What it
-    decided is left on ``model.pruned`` (with ``"rule": "chance"``).
+    trial before half its epochs; this one can, from the ``epochs``-th epoch on. An epoch
+    without the metric neither extends nor breaks the run of epochs at chance.
     """
 
     def __init__(self, epochs: int = choices.CHANCE_EPOCHS, metric: str = "val_auc"):
-        super().__init__()
         self.epochs, self.metric = epochs, metric
 
-    def on_train_begin(self, logs=None):
-        self.run = 0
-
-    def on_epoch_end(self, epoch, logs=None):
-        value = (logs or {}).get(self.metric)
+    def should_prune(self, history: TrialHistory) -> PruneReason | None:
+        value = history.logs[-1].get(self.metric) if history.logs else None
         if value is None:
-            return
-        self.run = self.run + 1 if abs(float(value) - 0.5) < 1e-9 else 0
-        trained = epoch + 1
-        if self.run < self.epochs or trained >= (self.params or {}).get("epochs", trained + 1):
-            return  # not dead yet, or the last epoch anyway: nothing to save
-        print(f"trial pruned at epoch {trained}: {self.metric} has been 0.5 (the same score for every "
-              f"validation image) for {self.run} epochs", flush=True)
-        self.model.pruned = {"epoch": trained, "value": float(value), "rule": "chance"}
-        self.model.stop_training = True
+            return None
+        run = 0
+        for v in (logs[self.metric] for logs in history.logs if logs.get(self.metric) is not None):
+            run = run + 1 if abs(float(v) - 0.5) < 1e-9 else 0
+        trained = history.epoch
+        if run < self.epochs or history.at_last_epoch():
+            return None  # not dead yet, or the last epoch anyway: nothing to save
+        return PruneReason(
+            {"epoch": trained, "value": float(value), "rule": "chance"},
+            f"trial pruned at epoch {trained}: {self.metric} has been 0.5 (the same score for every "
+            f"validation image) for {run} epochs")
