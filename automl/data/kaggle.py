@@ -12,6 +12,7 @@ import stat
 import sys
 import tempfile
 import zipfile
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -211,15 +212,16 @@ def ingest_archive(archive: Path, out_dir: Path = Path("data")) -> Path:
     # Extract inside out_dir so moving the result into place is a same-filesystem rename.
     partial = Path(tempfile.mkdtemp(prefix=".partial-", dir=out_dir))
     try:
-        safe_extract(archive, partial)
+        try:
+            safe_extract(archive, partial)
+        except (zipfile.BadZipFile, zlib.error, EOFError, OSError, RuntimeError) as error:
+            # A damaged, encrypted or unsupported member, or a full disk: named, not a traceback.
+            raise ValueError(f"{archive} cannot be extracted: {error}") from None
         try:
             data_dir = normalise_layout(partial, out_dir)
         except ValueError:
-            raise ValueError(
-                f"{archive} is not the chest X-ray archive: expected {_EXPECTED}."
-            ) from None
-        count = sum(1 for p in data_dir.rglob("*") if p.is_file())
-        marker = {"files": count, "archive": archive.name}
+            raise ValueError(f"{archive} is not the chest X-ray archive: expected {_EXPECTED}.") from None
+        marker = {"files": sum(1 for p in data_dir.rglob("*") if p.is_file()), "archive": archive.name}
         (data_dir / MARKER).write_text(json.dumps(marker) + "\n")
     finally:
         shutil.rmtree(partial, ignore_errors=True)
@@ -232,13 +234,8 @@ def _reason(exc: BaseException) -> str:
     return type(exc).__name__ + (f" {status}" if isinstance(status, int) else "")
 
 
-def download(
-    out_dir: Path = Path("data"),
-    *,
-    api: Any = None,
-    force: bool = False,
-    log: Callable[[str], Any] = print,
-) -> Path:
+def download(out_dir: Path = Path("data"), *, api: Any = None, force: bool = False,
+             log: Callable[[str], Any] = print) -> Path:
     """Download the dataset from Kaggle into ``out_dir/chest_xray`` unless already complete.
 
     Args:
@@ -259,23 +256,7 @@ def download(
         log(f"Dataset already present at {data_dir}; not downloading again.")
         return data_dir
     warn_if_world_readable(log=log)
-    if api is None:
-        # Bail out before importing: without credentials kaggle prints a long help text.
-        if not has_credentials():
-            raise DownloadError(NO_CREDENTIALS)
-        try:
-            # Importing the package runs kaggle's own authenticate(), which may sys.exit.
-            with contextlib.redirect_stdout(io.StringIO()):
-                from kaggle.api.kaggle_api_extended import KaggleApi
-            api = KaggleApi()
-        except (Exception, SystemExit):  # noqa: BLE001 - any import failure means no usable client
-            raise DownloadError(NO_CREDENTIALS) from None
-    try:
-        with contextlib.redirect_stdout(io.StringIO()):
-            api.authenticate()
-    except (Exception, SystemExit):  # noqa: BLE001 - kaggle exits or raises on bad credentials
-        raise DownloadError(NO_CREDENTIALS) from None
-
+    api = _authenticated(api)
     out_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".download-", dir=out_dir) as tmp:
         log(f"Downloading {DATASET} from Kaggle into {out_dir} ...")
@@ -295,3 +276,24 @@ def download(
         data_dir = ingest_archive(archive, out_dir)
     log(f"Dataset ready at {data_dir}.")
     return data_dir
+
+
+def _authenticated(api: Any) -> Any:
+    """``api`` (or the real client when None), authenticated; DownloadError when it cannot be."""
+    if api is None:
+        # Bail out before importing: without credentials kaggle prints a long help text.
+        if not has_credentials():
+            raise DownloadError(NO_CREDENTIALS)
+        try:
+            # Importing the package runs kaggle's own authenticate(), which may sys.exit.
+            with contextlib.redirect_stdout(io.StringIO()):
+                from kaggle.api.kaggle_api_extended import KaggleApi
+            api = KaggleApi()
+        except (Exception, SystemExit):  # noqa: BLE001 - any import failure means no usable client
+            raise DownloadError(NO_CREDENTIALS) from None
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            api.authenticate()
+    except (Exception, SystemExit):  # noqa: BLE001 - kaggle exits or raises on bad credentials
+        raise DownloadError(NO_CREDENTIALS) from None
+    return api

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from pathlib import Path
 from typing import Sequence
 
 import keras
@@ -11,6 +12,7 @@ import numpy as np
 import tensorflow as tf
 from tqdm.auto import tqdm
 
+from automl.data.index import os_reason
 from automl.settings.paths import cache_dir
 
 
@@ -33,6 +35,15 @@ def cache_key(paths: Sequence[str], image_size: int) -> str:
     return digest.hexdigest()[:20]
 
 
+class DecodeError(ValueError):
+    """Images the input pipeline could not decode; ``problems`` names each with its reason."""
+
+    def __init__(self, problems: list[dict]):
+        self.problems = problems
+        super().__init__(f"{len(problems)} image(s) cannot be decoded: "
+                         + "; ".join(f"{p['path']}: {p['reason']}" for p in problems))
+
+
 def load_images(
     paths: Sequence[str], image_size: int, *, disk_cache: bool = True, progress: bool = True
 ) -> np.ndarray:
@@ -43,31 +54,75 @@ def load_images(
 
     Returns:
         Array of shape ``(len(paths), image_size, image_size, 1)``, dtype uint8.
+
+    Raises:
+        DecodeError: a file could not be read or decoded (:func:`decode_images` skips it).
+    """
+    images, problems = decode_images(paths, image_size, disk_cache=disk_cache, progress=progress)
+    if problems:
+        raise DecodeError(problems)
+    return images
+
+
+def decode_images(
+    paths: Sequence[str], image_size: int, *, disk_cache: bool = True, progress: bool = True
+) -> tuple[np.ndarray, list[dict]]:
+    """:func:`load_images` that skips the files it cannot decode: removed or unreadable since
+    they were checked, or refused by TensorFlow's decoder. One bad file never stops a run.
+
+    Returns:
+        ``(images, problems)``: the images of the files that decoded, in order, and
+        ``{"path", "reason"}`` for each file that did not.
     """
     paths = [str(p) for p in paths]
     if not paths:
-        return np.zeros((0, image_size, image_size, 1), np.uint8)
-    cache_file = cache_dir() / "images" / f"{cache_key(paths, image_size)}.npy"
-    if disk_cache and cache_file.exists():
-        return np.load(cache_file)
+        return np.zeros((0, image_size, image_size, 1), np.uint8), []
+    cache_file = _cache_file(paths, image_size)
+    if disk_cache and cache_file is not None and cache_file.exists():
+        return np.load(cache_file), []
     dataset = (
-        tf.data.Dataset.from_tensor_slices(paths)
-        .map(lambda p: _decode(p, image_size), num_parallel_calls=tf.data.AUTOTUNE)
+        tf.data.Dataset.from_tensor_slices((np.arange(len(paths)), paths))
+        .map(lambda i, p: (i, _decode(p, image_size)), num_parallel_calls=tf.data.AUTOTUNE)
+        .ignore_errors()  # the files missing from the result are named below
         .batch(128)
         .prefetch(tf.data.AUTOTUNE)
     )
-    chunks = []
+    kept, chunks = [], [np.zeros((0, image_size, image_size, 1), np.uint8)]
     with tqdm(total=len(paths), desc=f"decode {image_size}px", unit="img", disable=not progress) as bar:
-        for batch in dataset:
+        for rows, batch in dataset:
+            kept += rows.numpy().tolist()
             chunks.append(batch.numpy())
             bar.update(len(chunks[-1]))
     images = np.concatenate(chunks)
-    if disk_cache:
+    failed = sorted(set(range(len(paths))) - set(kept))
+    problems = [{"path": paths[i], "reason": _decode_failure(paths[i])} for i in failed]
+    if problems:
+        # Keyed by the files that decoded: the tables the caller keeps after dropping the rest.
+        cache_file = _cache_file([paths[i] for i in kept], image_size) if kept else None
+    if disk_cache and cache_file is not None:
         cache_file.parent.mkdir(parents=True, exist_ok=True)
         tmp = cache_file.with_suffix(f".{os.getpid()}.tmp.npy")
         np.save(tmp, images)
         os.replace(tmp, cache_file)  # atomic: a concurrent reader never sees half a file
-    return images
+    return images, problems
+
+
+def _cache_file(paths: list[str], image_size: int) -> Path | None:
+    """Where the decoded ``paths`` are cached; None when a file can no longer be looked at."""
+    try:
+        return cache_dir() / "images" / f"{cache_key(paths, image_size)}.npy"
+    except OSError:
+        return None
+
+
+def _decode_failure(path: str) -> str:
+    """Why the pipeline could not decode ``path``, found by reading it again."""
+    try:
+        with open(path, "rb") as file:
+            file.read(1)
+    except OSError as error:
+        return os_reason(error)
+    return "cannot be decoded by the input pipeline (TensorFlow's decoder refused it)"
 
 
 def oversample_indices(labels: np.ndarray, seed: int) -> np.ndarray:

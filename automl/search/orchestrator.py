@@ -12,11 +12,9 @@ from pathlib import Path
 import keras
 
 from automl import records
-from automl.data import index as data_index
-from automl.data import source
+from automl.data import rebuild
 from automl.data.pipeline import load_images
 from automl.data.shift import SelectionSet
-from automl.data.splits import make_splits
 from automl.evaluation import choose
 from automl.evaluation.context import RunContext
 from automl.models import backbones, precision
@@ -32,20 +30,15 @@ from automl.tasks.base import SearchSpace, SplitData, Task
 
 
 def prepare(config: SearchConfig, *, log=print):
-    """Check the options, resolve data, apply the budget, scan and split.
+    """Check the options, resolve data, apply the budget, scan, split and check the images decode.
 
     Returns:
         ``(config, index, task, parts)``: the configuration as run (budget defaults and
         data folder filled in), the data index, the task and its rows per split.
     """
-    check_config(config)
-    src = source.resolve(config.data, log=log) if not config.smoke else \
-        source.DataSource(source.synthetic_set(), synthetic=True)
-    config = check_config(dataclasses.replace(config.with_defaults(src.synthetic), data=str(src.path)))
-    index = data_index.scan(src.path)
-    for problem in index.problems:
-        log(f"skipped {problem['path']}: {problem['reason']}")
-    task = get_task(config.task)
+    task = get_task(check_config(config).task)
+    data = rebuild.run_data(config, select=task.select, log=log)
+    config = check_config(data.config)  # the task's checks of the budget's defaults too
     if config.validation == "shift" and not task.supports_shift_validation:
         log(f"shift validation does not apply to the {task.name} task (it has no shifted "
             f"selection set): selecting on plain validation")
@@ -54,9 +47,8 @@ def prepare(config: SearchConfig, *, log=print):
         log(f"image-size screening applies to the classifiers, not to the {task.name} task: "
             f"every trial trains at {config.image_size} px")
         config = dataclasses.replace(config, screen_size=0)
-    splits = make_splits(index, val_fraction=config.val_fraction, seed=config.seed)
-    parts = {name: task.select(getattr(splits, name)) for name in ("train", "val", "test")}
-    return config, index, task, parts
+    data.check_decoding()
+    return config, data.index, task, data.parts
 
 
 def selection_set(config: SearchConfig, task: Task, images, table) -> SelectionSet:

@@ -133,35 +133,39 @@ def tsne_map(x: np.ndarray, *, seed: int = 0) -> tuple[np.ndarray, dict, float]:
 def embed_run(run_dir: Path, *, tsne: bool = True, log=print) -> dict:
     """Embeddings (saved in the run folder), ``knn.jsonl`` and ``tsne.json`` with PNGs."""
     import automl
-    from automl.data.pipeline import load_images
-    from automl.search.orchestrator import prepare, selection_set
+    from automl.data.rebuild import run_data
+    from automl.search.orchestrator import selection_set
     from automl.settings.run_config import SearchConfig
+    from automl.tasks import get_task
     from automl.tasks.base import SplitData
 
     run_dir = Path(run_dir)
     summary = records.read_json(run_dir / "summary.json")
-    config, _, task, parts = prepare(SearchConfig.load(run_dir), log=log)
+    saved = SearchConfig.load(run_dir)
+    task = get_task(saved.task)
+    data = run_data(saved, select=task.select, log=log)
+    config = data.config
     model = automl.load_model(run_dir / "best_model.keras")
-    task.attach_training(SplitData(parts["train"], load_images(parts["train"].path, config.image_size)))
+    train = SplitData(*data.decoded("train"))
+    task.attach_training(train)
     # KNN choices are made on the run's own selection set (pooled under shift validation).
-    val_table, val_images = parts["val"], load_images(parts["val"].path, config.image_size)
+    val_table, val_images = data.decoded("val")
     member = 0  # an ensemble's best member
     if isinstance(summary.get("refit"), dict):
         # After a refit every fold model trained on the validation images of the other folds:
         # the encoder is one fold model of the best configuration, and the KNN chooses on the
         # validation images it held out.
-        member, unseen = unseen_validation(parts, summary["refit"]["folds"], config.seed)
+        member, unseen = unseen_validation(data.parts, summary["refit"]["folds"], config.seed)
         val_table, val_images = val_table[unseen].reset_index(drop=True), val_images[unseen]
         log(f"KNN: choices on the {int(unseen.sum())} validation images that the refit's fold-{member} "
             f"encoder did not train on")
     encoder = embedding_model(model, member)
     selection = selection_set(config, task, val_images, val_table)
-    images = {"train": load_images(parts["train"].path, config.image_size),
-              "selection": selection.images}
-    labels = {"train": task.labels(parts["train"]), "selection": selection.labels}
-    if len(parts["test"]):
-        images["test"] = load_images(parts["test"].path, config.image_size)
-        labels["test"] = task.labels(parts["test"])
+    images = {"train": train.images, "selection": selection.images}
+    labels = {"train": task.labels(train.table), "selection": selection.labels}
+    if len(data.parts["test"]):
+        test_table, images["test"] = data.decoded("test")
+        labels["test"] = task.labels(test_table)
     # The inputs the model was trained on (the autoencoder's intensity choice included).
     embedded = {s: encoder.predict(task.model_inputs(x, summary.get("best_hparams")), batch_size=128,
                                    verbose=0)
@@ -183,7 +187,7 @@ def embed_run(run_dir: Path, *, tsne: bool = True, log=print) -> dict:
     out = {"knn": rows}
     if tsne:
         # The map shows the validation images the KNN chose on (after a refit, a subset).
-        out["tsne"] = tsne_benchmark(run_dir, features, {**parts, "val": val_table},
+        out["tsne"] = tsne_benchmark(run_dir, features, {**data.parts, "val": val_table},
                                      n_clean=selection.n_clean, seed=config.seed, log=log)
     return out
 

@@ -16,18 +16,20 @@ from automl.settings.run_config import SearchConfig
 
 def collect(inputs: list[Path]) -> tuple[list[Path], list[dict]]:
     """Image files named or found (recursively) under ``inputs``, and ``{path, reason}`` for
-    each one that cannot be used (the checks of ``automl data check``)."""
+    each one that cannot be used (the checks of ``automl data check``). Symlinked folders
+    are not entered, so a folder that links to its parent makes no loop."""
     files, problems = [], []
     for item in map(Path, inputs):
-        if not item.exists():
+        if item.is_dir():
+            entries = sorted(item.rglob("*"))
+            problems += [{"path": str(p), "reason": "a folder named like an image; not read"}
+                         for p in entries if p.is_dir() and p.suffix.lower() in data_index.IMAGE_SUFFIXES]
+            candidates = [p for p in entries if not p.is_dir() and not p.name.startswith(".")]
+        elif item.exists() or item.is_symlink():
+            candidates = [item]
+        else:
             problems.append({"path": str(item), "reason": "no such file or folder"})
             continue
-        candidates = [item] if item.is_file() else sorted(
-            p for p in item.rglob("*") if p.is_file() and not p.name.startswith("."))
-        if item.is_dir():
-            problems += [{"path": str(p), "reason": "a folder named like an image; not read"}
-                         for p in sorted(item.rglob("*")) if p.is_dir()
-                         and p.suffix.lower() in data_index.IMAGE_SUFFIXES]
         for path in candidates:
             reason = data_index.check_image(path, path.parent)
             if reason:
@@ -98,38 +100,29 @@ def predict(run_dir: Path, inputs: list[Path], *, out: Path | None = None, cam: 
         The exit code: 0, or 1 when any input was skipped (each is named with its reason).
     """
     import automl
-    from automl.data.pipeline import load_images
+    from automl.data.pipeline import decode_images
     from automl.tasks import get_task
-    from automl.tasks.base import SplitData
 
     run_dir = Path(run_dir)
     config, summary = SearchConfig.load(run_dir), records.read_json(run_dir / "summary.json")
     task, hparams = get_task(config.task), summary.get("best_hparams") or {}
     cut = decision_threshold(run_dir, summary, threshold, log=log)
     files, problems = collect(inputs)
+    # A file removed or made unreadable since it was checked is skipped like a damaged one.
+    images, unread = decode_images(files, config.image_size, disk_cache=False)
+    files = [f for f in files if str(f) not in {p["path"] for p in unread}]
+    problems += unread
     for problem in problems:
         log(f"skipped {problem['path']}: {problem['reason']}")
     if not files:
         log("no usable image")
         return 1
     if task.evaluation == "anomaly":
-        # The anomaly score refers to the run's normal training images (feature distances).
-        from automl.search.orchestrator import prepare
-
-        _, _, _, parts = prepare(config, log=lambda *a, **k: None)
-        task.attach_training(SplitData(parts["train"], load_images(parts["train"].path, config.image_size)))
-    images = load_images([str(f) for f in files], config.image_size, disk_cache=False)
+        attach_reference(task, config)
     model = automl.load_model(run_dir / "best_model.keras")
     scores = task.scores(model, images, hparams=hparams)
     weights = None if summary.get("prior_weights") is None else np.asarray(summary["prior_weights"])
-    predicted = metrics.predict_labels(scores, threshold=cut, weights=weights)
-    rows = pd.DataFrame({"path": [str(f) for f in files]})
-    if np.ndim(scores) == 1:
-        rows["anomaly_score" if task.evaluation == "anomaly" else "p_pneumonia"] = scores
-    else:
-        for k, name in enumerate(task.class_names):
-            rows[f"p_{name}"] = scores[:, k]
-    rows["decision"] = [task.class_names[k] for k in predicted]
+    rows = score_rows(task, files, scores, metrics.predict_labels(scores, threshold=cut, weights=weights))
     log(rows.to_string(index=False))
     if out:
         rows.to_csv(out, index=False)
@@ -147,6 +140,28 @@ def predict(run_dir: Path, inputs: list[Path], *, out: Path | None = None, cam: 
             f"{result['balanced_accuracy']:.4f}, AUC {result['auc']}, sensitivity "
             f"{result['sensitivity']:.4f}, specificity {result['specificity']:.4f}")
     return 1 if problems else 0
+
+
+def attach_reference(task, config: SearchConfig) -> None:
+    """Give an anomaly task the run's normal training images: its score refers to them
+    (feature distances), rebuilt from the run's saved configuration."""
+    from automl.data.rebuild import run_data
+    from automl.tasks.base import SplitData
+
+    data = run_data(config, select=task.select, log=lambda *a, **k: None)
+    task.attach_training(SplitData(*data.decoded("train")))
+
+
+def score_rows(task, files: list[Path], scores: np.ndarray, predicted: np.ndarray) -> pd.DataFrame:
+    """One row per image: its path, the scores (one column, or one per class) and the decision."""
+    rows = pd.DataFrame({"path": [str(f) for f in files]})
+    if np.ndim(scores) == 1:
+        rows["anomaly_score" if task.evaluation == "anomaly" else "p_pneumonia"] = scores
+    else:
+        for k, name in enumerate(task.class_names):
+            rows[f"p_{name}"] = scores[:, k]
+    rows["decision"] = [task.class_names[k] for k in predicted]
+    return rows
 
 
 def write_overlays(model, task, images: np.ndarray, files: list[Path], folder: Path, *,
