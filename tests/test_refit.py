@@ -143,7 +143,7 @@ def test_when_two_folds_of_the_best_do_not_fit_the_plan_takes_the_next_best_that
 def test_the_refit_passes_over_a_best_that_does_not_fit_never_a_far_weaker_one(tmp_path, monkeypatch):
     from automl import records
     from automl.report import run_section
-    from automl.search import orchestrator
+    from automl.search import refit_step
     from automl.settings.run_config import SearchConfig
     from automl.tasks import get_task
     from automl.tasks.base import SplitData
@@ -154,7 +154,7 @@ def test_the_refit_passes_over_a_best_that_does_not_fit_never_a_far_weaker_one(t
             "trial_id": trial_id, "status": "COMPLETED", "image_size": 32, "metrics": {"val_auc": auc},
             "hparams": {"lr": trial_id}})
     config = SearchConfig(data="unused", image_size=32, ensemble=3, refit="cv:5", out=str(tmp_path))
-    top = orchestrator.refit_top(config, tmp_path, "val_auc")
+    top = refit_step.refit_top(config, tmp_path, "val_auc")
     # Trial 02 is 0.16 below the best: never a refit candidate, however cheap.
     assert plan.CANDIDATE_MARGIN == 0.02
     assert [t["trial_id"] for t in plan.candidates(top, "val_auc")] == ["00", "01"]

@@ -15,14 +15,13 @@ from automl import records
 from automl.data import rebuild
 from automl.data.pipeline import load_images
 from automl.data.shift import SelectionSet
-from automl.evaluation import choose
 from automl.evaluation.context import RunContext
 from automl.models import backbones, precision
-from automl.refit import run as refit_run
 from automl.search import finish, interrupts, oracles, tuners
 from automl.search.budget import Budget, now
 from automl.search.callbacks import trial_callbacks
 from automl.search.hypermodel import TaskHyperModel
+from automl.search.refit_step import refit_after_search, refit_folds, refit_planned, refit_reserve
 from automl.settings import choices
 from automl.settings.run_config import SearchConfig
 from automl.tasks import check_config, get_task, objective_name
@@ -185,11 +184,6 @@ def search_space(config: SearchConfig, policy: str) -> SearchSpace:
                        dtype_policy=policy)
 
 
-def refit_folds(config: SearchConfig, task: Task) -> int:
-    """The folds of the refit after the search (0: none; the anomaly task has none)."""
-    return choices.refit_folds(config.refit) if task.evaluation != "anomaly" else 0
-
-
 def search_budget(config: SearchConfig, run_dir: Path, parts: dict, folds: int, *,
                   resume: str | Path | None, role: str | None, log=print) -> tuple[Budget, float]:
     """The search's wall-clock budget, keeping time for a refit on ``folds`` folds, and the seconds a
@@ -206,21 +200,6 @@ def search_budget(config: SearchConfig, run_dir: Path, parts: dict, folds: int, 
         reserve = functools.partial(refit_reserve, config, run_dir, folds, parts,
                                     seconds=choices.REFIT_MAX_SHARE * 60 * minutes)
     return Budget(minutes, reserve=reserve), spent
-
-
-def refit_reserve(config: SearchConfig, run_dir: Path, folds: int, parts: dict, *, seconds: float) -> float:
-    """Seconds to keep free for the refit of the best configurations so far
-    (:func:`automl.refit.run.estimate`; 0 when not even two folds fit in ``seconds``)."""
-    objective = objective_name(config)
-    return refit_run.estimate(config, refit_top(config, run_dir, objective), objective=objective,
-                              folds=folds, pool_size=len(parts["train"]) + len(parts["val"]),
-                              train_size=len(parts["train"]), seconds=seconds)
-
-
-def refit_planned(run_dir: Path, resume: str | Path | None, folds: int) -> bool:
-    """Whether a resumed run had planned its refit: its search had ended. Searching again would start
-    trials in the time kept for the refit, and could make best a trial the refit does not retrain."""
-    return bool(resume and folds and refit_run.is_planned(run_dir))
 
 
 def search(tuner, config: SearchConfig, run_dir: Path, budget: Budget, *, refit_planned: bool,
@@ -247,34 +226,6 @@ def search(tuner, config: SearchConfig, run_dir: Path, budget: Budget, *, refit_
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     return now() - budget.started
-
-
-def refit_after_search(config: SearchConfig, run_dir: Path, task: Task, space: SearchSpace, data: dict,
-                       objective: str, folds: int, budget: Budget, *, log=print):
-    """The refit once the search has ended (:func:`automl.refit.run.run_refit`): ``(refit, None)``,
-    or ``(None, why it was skipped or rejected)``; ``(None, None)`` without a refit."""
-    refit_result, refit_skipped = None, None
-    if folds:
-        # The refit may overrun the budget as much as a trial running at its end may: the kept
-        # time is an estimate made while searching.
-        seconds_left = budget.seconds_left_for_refit()
-        refit_result = refit_run.run_refit(config, run_dir, task, space, data[config.image_size],
-                                           top=refit_top(config, run_dir, objective), objective=objective,
-                                           folds=folds, seconds_left=seconds_left, log=log)
-        if isinstance(refit_result, dict):
-            refit_result, refit_skipped = None, refit_result
-    return refit_result, refit_skipped
-
-
-def refit_top(config: SearchConfig, run_dir: Path, objective: str) -> list[dict]:
-    """The best distinct full-size trials so far, as many as the ensemble would take (within
-    the latency cap, if any): what the refit chooses its configurations from
-    (:func:`automl.refit.plan.candidates`)."""
-    ranked = choose.ranked_trials(records.read_jsonl(run_dir / "trials.jsonl"), objective,
-                                  image_size=config.image_size)
-    if config.max_latency_ms is not None:
-        ranked = choose.within_latency(ranked, config.max_latency_ms)
-    return choose.distinct_top(ranked, config.ensemble or 1)
 
 
 def split_data(config: SearchConfig, task: Task, parts: dict, image_size: int) -> tuple[SplitData, SplitData]:
