@@ -180,7 +180,7 @@ def search_space(config: SearchConfig, policy: str) -> SearchSpace:
     """The trials' search space; ``policy``: the dtype policy they train in."""
     fixed = dict(config.fixed, **({"batch_size": config.batch_size} if config.batch_size else {}))
     return SearchSpace(config.image_size, tuple(config.families), config.pretrained, config.seed, fixed,
-                       config.objective_name, jit_compile=precision.jit_compile_value(config.xla),
+                       objective_name(config), jit_compile=precision.jit_compile_value(config.xla),
                        dtype_policy=policy)
 
 
