@@ -69,9 +69,9 @@ def run_data(config: SearchConfig, *, select: Callable[[pd.DataFrame], pd.DataFr
         log: receives one line per skipped file.
 
     Raises:
-        ValueError: an option is not allowed. DataError: the folder holds no usable image.
+        ValueError: an option of the budget's defaults is not allowed (the caller has checked
+            the configuration as given). DataError: the folder holds no usable image.
     """
-    config.validate()
     src = source.resolve(config.data, log=log) if not config.smoke else \
         source.DataSource(source.synthetic_set(), synthetic=True)
     config = dataclasses.replace(config.with_defaults(src.synthetic), data=str(src.path)).validate()

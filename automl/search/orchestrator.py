@@ -28,8 +28,9 @@ from automl.tasks import check_config, get_task, objective_name
 from automl.tasks.base import SearchSpace, SplitData, Task
 
 
-def prepare(config: SearchConfig, *, log=print):
-    """Check the options, resolve data, apply the budget, scan, split and check the images decode.
+def prepare(config: SearchConfig, *, decode: bool = True, log=print):
+    """Check the options, resolve data, apply the budget, scan, split and (``decode``) check the
+    images decode: a run folder can be made without decoding what only its training reads.
 
     Returns:
         ``(config, index, task, parts)``: the configuration as run (budget defaults and
@@ -46,7 +47,8 @@ def prepare(config: SearchConfig, *, log=print):
         log(f"image-size screening applies to the classifiers, not to the {task.name} task: "
             f"every trial trains at {config.image_size} px")
         config = dataclasses.replace(config, screen_size=0)
-    data.check_decoding()
+    if decode:
+        data.check_decoding()
     return config, data.index, task, data.parts
 
 
@@ -59,7 +61,7 @@ def selection_set(config: SearchConfig, task: Task, images, table) -> SelectionS
 
 def create_run(config: SearchConfig, *, log=print) -> tuple[Path, SearchConfig]:
     """A new, empty run folder with its ``config.json`` (budget defaults applied)."""
-    config, *_ = prepare(config, log=log)
+    config, *_ = prepare(config, decode=False, log=log)
     return new_run_dir(config), config
 
 
