@@ -1,4 +1,4 @@
-"""Write the search's warm-start portfolio (``automl/portfolio.json``) from committed run records.
+"""Write the search's warm-start portfolio (``automl/search/portfolio.json``) from committed run records.
 
 The rule, for each task: over the full-size trials that completed in the given runs (at
 the default real-data image size, under the task's default objective), group trials by
@@ -78,7 +78,7 @@ def main() -> None:
                         help="folder searched (recursively) for run folders")
     parser.add_argument("--tasks", nargs="+", default=["binary", "multiclass"])
     parser.add_argument("--top", type=int, default=TOP)
-    parser.add_argument("--out", type=Path, default=Path(__file__).parents[1] / "automl" / "portfolio.json")
+    parser.add_argument("--out", type=Path, default=Path(__file__).parents[1] / "automl" / "search" / "portfolio.json")
     args = parser.parse_args()
     run_dirs = sorted(p.parent for p in args.runs.rglob("trials.jsonl"))
     image_size = choices.BUDGETS["real"]["image_size"]

@@ -18,12 +18,12 @@ OFFICIAL_TEST_N = 624
 
 
 def load_packaged(name: str) -> dict:
-    """A JSON file shipped with the package (``automl/anchors.json``, ``automl/targets.json``)."""
-    return json.loads(resources.files("automl").joinpath(name).read_text("utf-8"))
+    """A JSON file shipped with the package (``automl/report/anchors.json``, ``automl/report/targets.json``)."""
+    return json.loads(resources.files("automl.report").joinpath(name).read_text("utf-8"))
 
 
 def load_anchors() -> dict:
-    """The published numbers shipped with the package (``automl/anchors.json``)."""
+    """The published numbers shipped with the package (``automl/report/anchors.json``)."""
     return load_packaged("anchors.json")
 
 

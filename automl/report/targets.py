@@ -1,4 +1,4 @@
-"""The targets table: each packaged target (``automl/targets.json``) beside the measured value."""
+"""The targets table: each packaged target (``automl/report/targets.json``) beside the measured value."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from automl.report.markdown import DASH, esc, fmt, table
 
 
 def render_targets(runs: list[Run], studies: list[Study] = (), targets: dict | None = None) -> str:
-    """Each target (``automl/targets.json``) beside the task's headline value (a study mean
+    """Each target (``automl/report/targets.json``) beside the task's headline value (a study mean
     where there is a study), then the headline's KNN, t-SNE and wall-time targets."""
     targets = targets or load_packaged("targets.json")
     heads = headlines(runs, list(studies))

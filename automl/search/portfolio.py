@@ -4,7 +4,7 @@ A search of 18 minutes on 2 CPU cores screens about fifteen configurations; whic
 a seed happens to draw decided much of a run's result (seed 0 kept drawing 32-filter
 networks that cost half the budget at full size). Like auto-sklearn 2.0's portfolio and
 AutoGluon's presets, the first configurations a search draws are a short list chosen on
-*validation* records of earlier runs (``automl/portfolio.json``, written by
+*validation* records of earlier runs (``automl/search/portfolio.json``, written by
 ``benchmarks/portfolio.py``); they are screened and ranked like any other, and random
 draws follow. A portfolio entry outside the run's search space (``--families``, ``--fix``,
 the blocks an image size allows) is passed over.
@@ -21,7 +21,7 @@ from automl.records.trials import config_key
 def entries(task: str) -> list[dict]:
     """The task's portfolio, best first: dicts with ``values`` (hyperparameters without
     the image size) and where they came from. Empty for a task without one."""
-    shipped = json.loads(resources.files("automl").joinpath("portfolio.json").read_text("utf-8"))
+    shipped = json.loads(resources.files("automl.search").joinpath("portfolio.json").read_text("utf-8"))
     return list((shipped.get("tasks") or {}).get(task, {}).get("entries") or [])
 
 

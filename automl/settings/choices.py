@@ -57,7 +57,7 @@ PRUNE_WARMUP_FULL_TRIALS = 5
 # for every image) this many epochs in a row stops at once (automl.search.pruners.ChanceStopping).
 CHANCE_EPOCHS = 2
 
-# --portfolio: "on" draws the configurations of automl/portfolio.json first (automl.search.portfolio);
+# --portfolio: "on" draws the configurations of automl/search/portfolio.json first (automl.search.portfolio);
 # on by default on real data only, for which those records were made.
 PORTFOLIOS = ("on", "none")
 

@@ -134,10 +134,10 @@ class SearchConfig:
                                default_text=f"{_REAL_REFIT} on real data, {choices.DEFAULT_REFIT} otherwise",
                                help="after the search, retrain the best configurations on K patient-grouped "
                                     "folds of train + validation and make every choice on out-of-fold scores")
-    # Warm start from automl/portfolio.json ("on"/"none"; None: the budget's default).
+    # Warm start from automl/search/portfolio.json ("on"/"none"; None: the budget's default).
     portfolio: str | None = option(choices=choices.PORTFOLIOS, default_text=_by_data("portfolio"),
                                    help="draw first the configurations that did best on validation in "
-                                        "committed runs (automl/portfolio.json)")
+                                        "committed runs (automl/search/portfolio.json)")
     xla: str = option(choices.DEFAULT_XLA, choices=choices.XLA_MODES,
                       help="XLA compilation of the train step (auto: on a GPU, not on a CPU)")
     smoke: bool = option(False, help=f"synthetic data, {_SMOKE['max_trials']} trials, {_SMOKE['epochs']} "
