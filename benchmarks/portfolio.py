@@ -78,7 +78,8 @@ def main() -> None:
                         help="folder searched (recursively) for run folders")
     parser.add_argument("--tasks", nargs="+", default=["binary", "multiclass"])
     parser.add_argument("--top", type=int, default=TOP)
-    parser.add_argument("--out", type=Path, default=Path(__file__).parents[1] / "automl" / "search" / "portfolio.json")
+    parser.add_argument("--out", type=Path,
+                        default=Path(__file__).parents[1] / "automl" / "search" / "portfolio.json")
     args = parser.parse_args()
     run_dirs = sorted(p.parent for p in args.runs.rglob("trials.jsonl"))
     image_size = choices.BUDGETS["real"]["image_size"]

@@ -18,7 +18,8 @@ OFFICIAL_TEST_N = 624
 
 
 def load_packaged(name: str) -> dict:
-    """A JSON file shipped with the package (``automl/report/anchors.json``, ``automl/report/targets.json``)."""
+    """A JSON file shipped beside this module (``anchors.json``, ``targets.json`` in
+    ``automl/report/``)."""
     return json.loads(resources.files("automl.report").joinpath(name).read_text("utf-8"))
 
 
