@@ -1,1 +1,1 @@
-"""models"""
+"""Backbones, every registered custom layer, precision and devices."""

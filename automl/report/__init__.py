@@ -1,1 +1,1 @@
-"""report"""
+"""Report pages, sections, Markdown, plots and the model card: reads records, never trains."""

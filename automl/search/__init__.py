@@ -1,1 +1,1 @@
-"""search"""
+"""The search: orchestrator, hypermodel, recording, oracles, pruners, budget, distributed mode and studies."""

@@ -1,1 +1,1 @@
-"""serve"""
+"""Using a finished run: predict, export, and the embeddings benchmark."""

@@ -1,1 +1,1 @@
-"""settings"""
+"""Named choices and defaults, paths, and SearchConfig with every option declared once: the lowest layer."""
