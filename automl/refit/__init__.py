@@ -1,1 +1,2 @@
-"""The cross-validated refit: folds, fold models, weight averaging, calibration, TTA and out-of-fold choices."""
+"""The cross-validated refit: folds, fold models, weight averaging, calibration, TTA, out-of-fold
+choices."""
