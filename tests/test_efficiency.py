@@ -158,7 +158,7 @@ def _timed_oracle(tmp_path, screens, *, full=(), budget_seconds=1000.0):
     oracle = _PromotingOracle()
     oracle.trials = {t.trial_id: t for t in trials}
     oracle.setup_promotion(screen_size=24, full_size=48, max_epochs=8, hyperband=False, records_path=path,
-                           budget_seconds=budget_seconds, members=3, trial_seconds=400.0)
+                           budget_amount=budget_seconds, members=3, trial_limit=400.0)
     return oracle
 
 
@@ -265,6 +265,7 @@ def test_a_budget_whose_only_full_size_trial_was_pruned_retrains_the_next_screen
 
 
 def test_promoted_full_size_trials_are_judged_later_and_against_more_peers(tmp_path):
+    from automl.search.budget import Budget
     from automl.search.hypermodel import TaskHyperModel
 
     class Task:
@@ -273,8 +274,10 @@ def test_promoted_full_size_trials_are_judged_later_and_against_more_peers(tmp_p
 
     def stopper(size, screen_size):
         hypermodel = TaskHyperModel.__new__(TaskHyperModel)
-        hypermodel.task, hypermodel.data = Task(), {24: (None, None), 48: (None, None)}
+        val = types.SimpleNamespace(images=[], selection=None)
+        hypermodel.task, hypermodel.data = Task(), {24: (None, val), 48: (None, val)}
         hypermodel.space = types.SimpleNamespace(objective="val_auc")
+        hypermodel.budget, hypermodel.trial_seed = Budget(), 0
         hypermodel.screen_size, hypermodel.prune, hypermodel.records_path = screen_size, "median", tmp_path
         hp = types.SimpleNamespace(values={"image_size": size})
         with mock.patch("dataclasses.replace", lambda space, **kw: space):

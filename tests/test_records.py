@@ -27,7 +27,7 @@ def test_trial_record_format():
     line = records.trial_record("r", "binary", "7", hparams={"a": 1}, history={"val_auc": [0.5]},
                                 objective="val_auc", direction="max", status="FAILED",
                                 error="Traceback\n  File x\nValueError: bad\n", seconds=1.23456)
-    assert set(line) == {"run_id", "task", "trial_id", "worker", "status", "error", "hparams",
+    assert set(line) == {"run_id", "task", "trial_id", "worker", "status", "error", "hparams", "compute",
                          "metrics", "history", "params", "latency_ms", "seconds", "started_at",
                          "image_size", "stage", "pruned", "portfolio"}
     assert line["error"].endswith("ValueError: bad") and line["seconds"] == 1.235

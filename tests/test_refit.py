@@ -76,7 +76,7 @@ def test_refit_epochs_count_from_scratch_to_the_best_epoch():
     train = 3 * 6 * 10 * (2 / 3) * 1.5
     scoring = 0.1 / 3 * 150 * 3 * 5
     batch_norm = 0.1 / 3 * 100 * 3
-    assert plan.estimate_seconds([trial], 3, objective="val_auc", direction="max", pool_size=150,
+    assert plan.estimate_cost([trial], 3, objective="val_auc", direction="max", pool_size=150,
                                   train_size=100, scored_copies=3) == pytest.approx(
                                       train + scoring + batch_norm)
 
@@ -97,7 +97,7 @@ def test_the_refit_estimate_stays_close_to_what_real_refits_took(seconds, epochs
     history = [0.9] * epochs
     history[best_epoch - 1] = 1.0
     trial = {"trial_id": "t", "seconds": seconds, "history": {"val_shift_auc": history}, "hparams": {}}
-    estimate = plan.estimate_seconds([trial], 4, objective="val_shift_auc", direction="max",
+    estimate = plan.estimate_cost([trial], 4, objective="val_shift_auc", direction="max",
                                       pool_size=5232, train_size=4186, scored_copies=3)
     forward = seconds / epochs / (3 * 4186)
     estimate -= forward * 3 * 5232  # these refits' fold models averaged no weights
@@ -158,7 +158,7 @@ def test_the_refit_passes_over_a_best_that_does_not_fit_never_a_far_weaker_one(t
     # Trial 02 is 0.16 below the best: never a refit candidate, however cheap.
     assert plan.CANDIDATE_MARGIN == 0.02
     assert [t["trial_id"] for t in plan.candidates(top, "val_auc")] == ["00", "01"]
-    monkeypatch.setattr(plan, "estimate_seconds",
+    monkeypatch.setattr(plan, "estimate_cost",
                         lambda trials, k, **kw: k * sum(per_fold[t["trial_id"]] for t in trials))
 
     def cross_fit(task, space, pool, images, trials, k, **kwargs):
@@ -171,7 +171,7 @@ def test_the_refit_passes_over_a_best_that_does_not_fit_never_a_far_weaker_one(t
             SplitData(pool[4:], np.zeros((len(pool) - 4, 2, 2, 1))))
     said = []
     result = run.run_refit(config, tmp_path, get_task("binary"), None, data, top=top, objective="val_auc",
-                           folds=5, seconds_left=100.0, log=said.append)
+                           folds=5, left=100.0, log=said.append)
     assert [t["trial_id"] for t in result.trials] == ["01"] and result.plan["passed_over"] == ["00"]
     assert records.read_json(tmp_path / "refit" / run.PLAN_FILE) == {"trials": ["01"], "folds": 5,
                                                                        "passed_over": ["00"]}
@@ -216,7 +216,7 @@ def test_a_refit_that_cannot_fit_the_time_budget_is_skipped_and_said(synthetic_d
     from automl.search.orchestrator import run_search
     from automl.settings.run_config import SearchConfig
 
-    monkeypatch.setattr(plan, "estimate_seconds", lambda *args, **kwargs: 1e6)  # never fits
+    monkeypatch.setattr(plan, "estimate_cost", lambda *args, **kwargs: 1e6)  # never fits
     said = []
     run_dir = run_search(SearchConfig(data=str(synthetic_data), tuner="random", max_trials=1, epochs=1,
                                       image_size=32, fixed={"blocks": 2}, time_budget_minutes=1,

@@ -154,15 +154,18 @@ def augmenter(strength: float, seed: int) -> keras.Sequential | None:
     if strength <= 0:
         return None
     layers = keras.layers
+    # float32 whatever the global dtype policy (bfloat16 under mixed precision): the tf.data
+    # map must never see a bfloat16 tensor, and the augmentation must not depend on the policy.
+    f32 = {"dtype": "float32"}
     return keras.Sequential([
-        layers.RandomRotation(0.03 * strength, fill_mode="constant", seed=seed),
+        layers.RandomRotation(0.03 * strength, fill_mode="constant", seed=seed, **f32),
         # Height and width zoom independently: the data set squeezes radiographs of
         # every aspect ratio into a square, so the squeeze itself must not be a cue.
-        layers.RandomZoom(0.12 * strength, 0.12 * strength, fill_mode="constant", seed=seed + 1),
-        layers.RandomTranslation(0.06 * strength, 0.06 * strength, fill_mode="constant", seed=seed + 2),
-        layers.RandomContrast(min(0.9, 0.3 * strength), seed=seed + 3),
-        layers.RandomBrightness(min(0.9, 0.15 * strength), value_range=(0.0, 1.0), seed=seed + 4),
-        RandomGamma(0.25 * strength, seed=seed + 5),
+        layers.RandomZoom(0.12 * strength, 0.12 * strength, fill_mode="constant", seed=seed + 1, **f32),
+        layers.RandomTranslation(0.06 * strength, 0.06 * strength, fill_mode="constant", seed=seed + 2, **f32),
+        layers.RandomContrast(min(0.9, 0.3 * strength), seed=seed + 3, **f32),
+        layers.RandomBrightness(min(0.9, 0.15 * strength), value_range=(0.0, 1.0), seed=seed + 4, **f32),
+        RandomGamma(0.25 * strength, seed=seed + 5, **f32),
     ])
 
 
@@ -184,6 +187,14 @@ class RandomGamma(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "factor": self.factor, "seed": self.seed}
+
+
+def deterministic_ops() -> bool:
+    """Whether TensorFlow's deterministic ops are on in this process
+    (:func:`automl.models.determinism.configure`)."""
+    from tensorflow.python.framework import config as tf_config  # no public reader in TF 2.21
+
+    return bool(tf_config.is_op_determinism_enabled())
 
 
 def make_dataset(
@@ -213,9 +224,12 @@ def make_dataset(
     )
     augment_layer = augmenter(augment, seed) if training else None
     if augment_layer is not None:
+        # The augmentation draws from a stateful generator: mapped in parallel, batches would
+        # take its draws in whatever order they run. Under deterministic ops, in order.
+        parallel = None if deterministic_ops() else tf.data.AUTOTUNE
         dataset = dataset.map(
             lambda x, y: (tf.clip_by_value(augment_layer(x, training=True), 0.0, 1.0), y),
-            num_parallel_calls=tf.data.AUTOTUNE,
+            num_parallel_calls=parallel,
         )
     return dataset.prefetch(tf.data.AUTOTUNE)
 

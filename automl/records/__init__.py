@@ -126,17 +126,18 @@ def trial_record(run_id: str, task: str, trial_id: str, *, hparams: dict, histor
                  params: int | None = None, seconds: float = 0.0, started_at: str | None = None,
                  worker: str | None = None, latency_ms: float | None = None, image_size: int | None = None,
                  pruned: dict | None = None, stage: str | None = None,
-                 portfolio: int | None = None) -> dict:
+                 portfolio: int | None = None, compute: float | None = None) -> dict:
     """One ``trials.jsonl`` line: metrics from the best epoch by the objective, the full history,
     parameter count, CPU inference latency (ms per image at batch 1), the image size it
     trained at and its ``stage`` (``screen`` below the run's size, ``full`` at it) and, for a
     PRUNED trial, where and why it was stopped; ``portfolio``: which warm-start configuration
-    (:mod:`automl.search.portfolio`) it is, if one."""
+    (:mod:`automl.search.portfolio`) it is, if one; ``compute``: the compute units its epochs
+    were charged (:mod:`automl.models.cost`), the same on every machine, beside its ``seconds``."""
     return {"run_id": run_id, "task": task, "trial_id": trial_id, "worker": worker,
             "status": status, "error": short_error(error), "hparams": hparams,
             "metrics": best_epoch_metrics(history, objective, direction), "history": history,
             "params": params, "latency_ms": latency_ms, "seconds": round(seconds, 3),
-            "started_at": started_at, "image_size": image_size, "stage": stage, "pruned": pruned,
+            "compute": compute, "started_at": started_at, "image_size": image_size, "stage": stage, "pruned": pruned,
             "portfolio": portfolio}
 
 

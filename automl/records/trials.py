@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 # The ``status`` of a line of ``trials.jsonl``. Keras Tuner marks a pruned trial COMPLETED;
@@ -22,6 +23,18 @@ def config_key(values: dict) -> str:
     (``tuner/*``) and without the image size it was trained at."""
     return json.dumps({k: v for k, v in values.items() if not k.startswith("tuner/") and k != "image_size"},
                       sort_keys=True, default=str)
+
+
+# Fields of a trial record that measure this machine's time: they differ between reruns of a
+# deterministic search, every other field does not.
+TIMING_FIELDS = ("seconds", "started_at", "latency_ms")
+
+
+def trial_seed(run_seed: int, trial_id: str) -> int:
+    """The seed of trial ``trial_id`` of a run seeded ``run_seed``: its weights, its input order
+    and its augmentation, the same whatever trials ran before it."""
+    digest = hashlib.sha256(f"{run_seed}:{trial_id}".encode()).hexdigest()
+    return int(digest[:8], 16) % (2**31 - 1)
 
 
 def trial_image_size(record: dict, default: int | None = None) -> int | None:

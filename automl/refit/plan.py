@@ -14,7 +14,8 @@ from automl.refit import tta, weight_average
 # scores.
 CANDIDATE_MARGIN = 0.02
 
-Cost = Callable[[list[dict], int], float]  # cost(trials, k): seconds to refit trials on k folds
+# cost(trials, k): what refitting trials on k folds costs (seconds, or compute units)
+Cost = Callable[[list[dict], int], float]
 
 
 def candidates(top: list[dict], objective: str) -> list[dict]:
@@ -42,9 +43,10 @@ def refit_epochs(trial: dict, objective: str, direction: str) -> int:
     return int(trial.get("hparams", {}).get("tuner/initial_epoch", 0) or 0) + max(best, 0) + 1
 
 
-def estimate_seconds(trials: list[dict], k: int, *, objective: str, direction: str,
-                     pool_size: int, train_size: int, scored_copies: int = 1) -> float:
-    """What refitting ``trials`` on ``k`` folds costs, from the trials' own seconds per epoch:
+def estimate_cost(trials: list[dict], k: int, *, objective: str, direction: str,
+                  pool_size: int, train_size: int, scored_copies: int = 1, key: str = "seconds") -> float:
+    """What refitting ``trials`` on ``k`` folds costs, from the trials' own cost per epoch (their
+    records' ``key``: ``seconds``, or ``compute`` units under a compute budget):
     training (a fold trains on (k-1)/k of the pool, the search trained on ``train_size``
     images), the batch-norm pass over each fold's training images after its weights are
     averaged, and scoring (every pool image in ``scored_copies`` versions, once plain and
@@ -56,7 +58,7 @@ def estimate_seconds(trials: list[dict], k: int, *, objective: str, direction: s
     total = 0.0
     for trial in trials:
         epochs_run = max(len(trial.get("history", {}).get(objective) or []), 1)
-        per_epoch = float(trial.get("seconds") or 0.0) / epochs_run
+        per_epoch = float(trial.get(key) or 0.0) / epochs_run
         scale = (k - 1) / k * pool_size / max(train_size, 1)
         epochs = refit_epochs(trial, objective, direction)
         total += k * epochs * per_epoch * scale
@@ -68,18 +70,18 @@ def estimate_seconds(trials: list[dict], k: int, *, objective: str, direction: s
 
 
 def plan(trials: list[dict], max_folds: int, cost: Cost,
-         seconds_left: float | None) -> tuple[list[dict], int]:
+         left: float | None) -> tuple[list[dict], int]:
     """How many folds and configurations to refit: the most folds (up to ``max_folds``), then
-    the most of ``trials`` (best first), whose ``cost(trials, k)`` fits ``seconds_left``
+    the most of ``trials`` (best first), whose ``cost(trials, k)`` fits what is ``left``
     (no limit when None). When not even 2 folds of the best fit, the same for the next best,
     and so on: the time kept for the refit is estimated while the search runs, and a trial
     that becomes best later can cost more than what was kept. Nothing (``[], 0``) when none
     fits: out-of-fold scores need two folds, and the time budget is the user's limit."""
-    if seconds_left is None:
+    if left is None:
         return trials, max_folds
     for start in range(len(trials)):
         for k in range(max_folds, 1, -1):
             for n in range(len(trials) - start, 0, -1):
-                if cost(trials[start:start + n], k) <= seconds_left:
+                if cost(trials[start:start + n], k) <= left:
                     return trials[start:start + n], k
     return [], 0

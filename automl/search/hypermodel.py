@@ -10,6 +10,7 @@ import keras_tuner as kt
 
 from automl.models import backbones, precision
 from automl.search import callbacks, pruners
+from automl.search.budget import Budget
 from automl.settings import choices
 from automl.tasks.base import SearchSpace, SplitData, Task
 
@@ -24,13 +25,19 @@ class TaskHyperModel(kt.HyperModel):
     """
 
     def __init__(self, task: Task, space: SearchSpace, data: dict[int, tuple[SplitData, SplitData]], *,
-                 screen_size: int | None = None, prune: str = "none", records_path: Path | None = None):
+                 screen_size: int | None = None, prune: str = "none", records_path: Path | None = None,
+                 budget: Budget | None = None):
         super().__init__(name=task.name)
         self.task, self.space, self.data = task, space, data
         self.screen_size, self.prune, self.records_path = screen_size, prune, records_path
+        self.budget = budget or Budget()
         # True while Keras Tuner builds models only to discover the search space.
         self.discovering = False
         self.pruning: callbacks.Pruning | None = None
+        self.meter: callbacks.ComputeMeter | None = None
+        # The seed of the trial being built and trained (set by the tuner per trial,
+        # :func:`automl.records.trials.trial_seed`); the run's seed outside a trial.
+        self.trial_seed = space.seed
 
     def declare_hyperparameters(self, hp: kt.HyperParameters) -> None:
         for name, value in self.space.fixed.items():
@@ -53,7 +60,9 @@ class TaskHyperModel(kt.HyperModel):
         return int(hp.values.get("image_size") or self.space.image_size)
 
     def build(self, hp):
-        space = dataclasses.replace(self.space, image_size=self.trial_size(hp))
+        space = dataclasses.replace(self.space, image_size=self.trial_size(hp), seed=self.trial_seed)
+        # The trial's weights start from its own seed, whatever trials came before it.
+        keras.utils.set_random_seed(self.trial_seed)
         # Keras Tuner clears the Keras session before every build, and with it the global
         # dtype policy: set it again for this trial's model.
         precision.use_policy(self.space.dtype_policy)
@@ -83,5 +92,10 @@ class TaskHyperModel(kt.HyperModel):
             self.pruning = callbacks.Pruning([pruners.MedianStopping(
                 self.records_path, self.space.objective, image_size=size, **judge), pruners.ChanceStopping()])
             kwargs["callbacks"] = [*kwargs.get("callbacks", []), self.pruning]
-        space = dataclasses.replace(self.space, image_size=size)
+        # First: every other callback reads the budget after this epoch's compute is charged.
+        scored = len(val.images) + (len(val.selection.images) if val.selection is not None
+                                    and val.selection.shifted else 0)
+        self.meter = callbacks.ComputeMeter(self.budget, hp=hp, scored=scored, image_size=size)
+        kwargs["callbacks"] = [self.meter, *kwargs.get("callbacks", [])]
+        space = dataclasses.replace(self.space, image_size=size, seed=self.trial_seed)
         return self.task.fit(hp, model, train, val, space, **kwargs)

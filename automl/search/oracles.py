@@ -43,7 +43,8 @@ def warm_starts(config: SearchConfig) -> bool:
 def build_oracle(config: SearchConfig, run_dir: Path, *, objective: str, budget: Budget,
                  configurations: list[dict]) -> kt.Oracle:
     """The configured oracle: its algorithm, the trial budget, size promotion under screening and
-    the warm-start ``configurations``; ``budget``: the search's wall-clock budget."""
+    the warm-start ``configurations``; ``budget``: the search's budget (its amount prices the
+    promotion)."""
     cls = oracle_class(config.tuner, promoting=bool(config.screen_size), warm_start=warm_starts(config))
     common = dict(objective=kt.Objective(objective, direction=choices.objective_direction(objective)),
                   seed=config.seed, max_consecutive_failed_trials=10**6)
@@ -56,16 +57,16 @@ def build_oracle(config: SearchConfig, run_dir: Path, *, objective: str, budget:
     if config.screen_size:
         oracle.setup_promotion(screen_size=config.screen_size, full_size=config.image_size,
                                max_epochs=max(config.epochs, 1), hyperband=config.tuner == "hyperband",
-                               records_path=run_dir / "trials.jsonl", budget_seconds=budget.seconds,
-                               members=config.ensemble or 1,
-                               trial_seconds=60 * config.trial_minutes if config.trial_minutes else None)
+                               records_path=run_dir / "trials.jsonl", budget_amount=budget.amount,
+                               members=config.ensemble or 1, trial_limit=budget.trial_limit(config.trial_minutes),
+                               key=budget.key)
     if warm_starts(config):
         oracle.setup_portfolio(configurations)
     return oracle
 
 
 def end_of_budget(oracle) -> None:
-    """The wall-clock budget is spent: the oracle reports STOPPED on the next request, after
+    """The budget is spent: the oracle reports STOPPED on the next request, after
     one last trial if screening has not yet retrained any configuration at full size (a
     search must end with a model at the size it was asked for; the trial-time limit cuts
     that trial at the budget's allowed overrun)."""
@@ -73,7 +74,7 @@ def end_of_budget(oracle) -> None:
             and oracle.needs_final_promotion():
         oracle.force_promotion = True
         oracle.max_trials = len(oracle.trials) + 1
-        print("time budget spent before any full-size trial: retraining the best screened "
+        print("budget spent before any full-size trial: retraining the best screened "
               "configuration at full size", flush=True)
     else:
         oracle.max_trials = len(oracle.trials)
@@ -86,11 +87,21 @@ def _short_sleep(seconds: float) -> None:
 def make_chief(oracle, budget: Budget) -> None:
     """Patches for the chief of a distributed search: poll workers every second (Keras
     Tuner waits 20 s once the budget is spent, so a search would end long after its last
-    trial), and stop handing out trials once the wall-clock ``budget`` is spent."""
+    trial), and stop handing out trials once the ``budget`` is spent: at its end on the wall
+    clock, or once the workers' recorded trials have spent a compute budget (checked every
+    second: what a worker charges reaches the chief through its trial records)."""
     from keras_tuner.src.distribute import oracle_chief
 
     oracle_chief.time = types.SimpleNamespace(sleep=_short_sleep)
-    if budget.minutes:
-        timer = threading.Timer(budget.seconds_to_end(), end_of_budget, args=(oracle,))
+    if budget.computed:
+        threading.Thread(target=_end_when_spent, args=(oracle, budget), daemon=True).start()
+    elif budget.minutes:
+        timer = threading.Timer(budget.left(), end_of_budget, args=(oracle,))
         timer.daemon = True
         timer.start()
+
+
+def _end_when_spent(oracle, budget: Budget) -> None:
+    while not budget.searching_is_over():
+        time.sleep(1.0)
+    end_of_budget(oracle)

@@ -9,14 +9,12 @@ import signal
 import sys
 from pathlib import Path
 
-import keras
-
 from automl import records
 from automl.data import rebuild
 from automl.data.pipeline import load_images
 from automl.data.shift import SelectionSet
 from automl.evaluation.context import RunContext
-from automl.models import backbones, precision
+from automl.models import backbones, determinism, precision
 from automl.search import finish, interrupts, oracles, tuners
 from automl.search.budget import Budget, now
 from automl.search.callbacks import trial_callbacks
@@ -94,7 +92,7 @@ def run_search(config: SearchConfig, *, resume: str | Path | None = None, role: 
         SystemExit(1): every trial failed. SystemExit(130): interrupted.
     """
     config, run_dir, index, task, parts = open_run(config, resume=resume, strategy=strategy, log=log)
-    keras.utils.set_random_seed(config.seed)
+    _seed(config, log)
     policy = training_policy(config, task, log=log)
     # Every image size a trial may train at: the run's, and the screening size.
     data = training_data(config, task, parts, log=log)
@@ -105,7 +103,7 @@ def run_search(config: SearchConfig, *, resume: str | Path | None = None, role: 
     space = search_space(config, policy)
     task.attach_training(train)
     hypermodel = TaskHyperModel(task, space, data, screen_size=config.screen_size or None,
-                                prune=config.prune, records_path=run_dir / "trials.jsonl")
+                                prune=config.prune, records_path=run_dir / "trials.jsonl", budget=budget)
     tuner = tuners.build_tuner(config, hypermodel, run_dir, objective=objective, overwrite=not resume,
                                budget=budget)
     searched = search(tuner, config, run_dir, budget, refit_planned=refit_planned(run_dir, resume, folds),
@@ -127,6 +125,7 @@ def run_search(config: SearchConfig, *, resume: str | Path | None = None, role: 
         load_model=lambda trial: tuner.load_model(tuner.oracle.get_trial(trial["trial_id"])),
         search_seconds=searched, log=log,
         summary_extra={"precision_policy": policy, "xla": config.xla,
+                       "search_compute": round(search_compute(run_dir), 3), "deterministic": config.is_deterministic,
                        **({"refit_skipped": refit_skipped} if refit_skipped else {})}, refit=refit_result)
     summary = finish.finish_run(context)
     if summary["best_trial"] is None:
@@ -135,6 +134,12 @@ def run_search(config: SearchConfig, *, resume: str | Path | None = None, role: 
     log(f"\nnext: make report OUT={config.out}   |   make tensorboard RUN={run_dir}   |   "
         f"automl predict --run {run_dir} IMAGE_OR_FOLDER   (model card: {run_dir / 'MODEL_CARD.md'})")
     return run_dir
+
+
+def _seed(config: SearchConfig, log) -> None:
+    determinism.configure(config.is_deterministic, config.seed)
+    if config.is_deterministic:
+        log("deterministic training: seeded trials, deterministic ops and input order")
 
 
 def open_run(config: SearchConfig, *, resume: str | Path | None, strategy: str | None, log=print):
@@ -188,20 +193,28 @@ def search_space(config: SearchConfig, policy: str) -> SearchSpace:
 
 def search_budget(config: SearchConfig, run_dir: Path, parts: dict, folds: int, *,
                   resume: str | Path | None, role: str | None, log=print) -> tuple[Budget, float]:
-    """The search's wall-clock budget, keeping time for a refit on ``folds`` folds, and the seconds a
-    resumed run had searched already (a single process gets the rest of its budget, not a new one)."""
+    """The search's budget (compute units, or the wall clock's minutes), keeping what a refit on
+    ``folds`` folds needs, and the seconds a resumed run had searched already. A single process
+    resumed gets the rest of its budget, not a new one: a compute budget counts the recorded
+    trials' compute, a time budget what is left of its minutes."""
     spent = _previous_search_seconds(run_dir) if resume else 0.0
-    minutes = config.time_budget_minutes
-    if spent and minutes and role is None:
-        minutes = max(config.time_budget_minutes - spent / 60, 0.05)
-        log(f"resumed after {spent / 60:.1f} search minutes: {minutes:.1f} of the "
-            f"{config.time_budget_minutes:g}-minute budget left")
-    reserve = None
-    if folds and minutes:
-        # The search leaves the refit its time: estimated from the trials so far.
-        reserve = functools.partial(refit_reserve, config, run_dir, folds, parts,
-                                    seconds=choices.REFIT_MAX_SHARE * 60 * minutes)
-    return Budget(minutes, reserve=reserve), spent
+    records_path = run_dir / "trials.jsonl"
+    if config.compute_units:
+        budget = Budget(units=config.compute_units, records_path=records_path)
+        if resume and role is None and (spent_units := budget.spent_compute()):
+            log(f"resumed: {spent_units:.0f} of the {config.compute_units:g} compute units spent")
+    else:
+        minutes = config.time_budget_minutes
+        if spent and minutes and role is None:
+            minutes = max(config.time_budget_minutes - spent / 60, 0.05)
+            log(f"resumed after {spent / 60:.1f} search minutes: {minutes:.1f} of the "
+                f"{config.time_budget_minutes:g}-minute budget left")
+        budget = Budget(minutes, records_path=records_path)
+    if folds and budget.amount:
+        # The search leaves the refit its share: estimated from the trials so far.
+        budget.reserve = functools.partial(refit_reserve, config, run_dir, folds, parts,
+                                           amount=choices.REFIT_MAX_SHARE * budget.amount, key=budget.key)
+    return budget, spent
 
 
 def search(tuner, config: SearchConfig, run_dir: Path, budget: Budget, *, refit_planned: bool,
@@ -246,6 +259,11 @@ def command_line() -> str:
     if program.suffix == ".py" and program.parent.name == "benchmarks":
         return shlex.join(["python", f"benchmarks/{program.name}", *sys.argv[1:]])
     return "automl search (called from Python)"
+
+
+def search_compute(run_dir: Path) -> float:
+    """Compute units the run's trials were charged (:mod:`automl.models.cost`)."""
+    return float(sum(t.get("compute") or 0.0 for t in records.read_jsonl(run_dir / "trials.jsonl")))
 
 
 def _previous_search_seconds(run_dir: Path) -> float:

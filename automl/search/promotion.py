@@ -6,6 +6,7 @@ from pathlib import Path
 
 from automl import records
 from automl.records.trials import COMPLETED, RUNNING, config_key
+from automl.settings import choices
 
 # Share of the training time spent screening (the rest retrains the best screened
 # configurations at full size), and how many screened trials come before the first
@@ -33,29 +34,32 @@ MEMBER_SLACK = 1.5
 PROMOTION_MARGIN = 0.1
 
 
-def stage_seconds(trial_records: list[dict], screen_size: int) -> tuple[float, float, int]:
-    """Wall seconds spent on screened trials and on full-size trials so far (failed and
-    pruned ones included: their time was spent), and how many full-size trials ended."""
+def stage_seconds(trial_records: list[dict], screen_size: int, key: str = "seconds") -> tuple[float, float, int]:
+    """What screened trials and full-size trials have cost so far (failed and pruned ones
+    included: it was spent), and how many full-size trials ended; ``key``: the records' cost
+    field (wall ``seconds``, or ``compute`` units under a compute budget)."""
     screen = [r for r in trial_records if (r.get("image_size") or 0) == screen_size]
     full = [r for r in trial_records if (r.get("image_size") or 0) != screen_size]
-    def seconds(part):
-        return sum(float(r.get("seconds") or 0) for r in part)
+    def spent(part):
+        return sum(float(r.get(key) or 0) for r in part)
 
-    return seconds(screen), seconds(full), len(full)
+    return spent(screen), spent(full), len(full)
 
 
-def epoch_seconds(record: dict) -> float | None:
-    """Wall seconds per trained epoch of a trial record (None without a finished epoch)."""
+def epoch_seconds(record: dict, key: str = "seconds") -> float | None:
+    """Cost per trained epoch of a trial record (its ``key``: wall seconds or compute units;
+    None without a finished epoch)."""
     epochs = len((record.get("history") or {}).get("loss") or [])
-    return float(record["seconds"]) / epochs if epochs and record.get("seconds") else None
+    return float(record[key]) / epochs if epochs and record.get(key) else None
 
 
 def cost_ratio(trial_records: list[dict], screen_size: int, full_size: int,
-               width: int | None = None) -> float:
-    """Full-size over screened seconds per epoch, measured on the configurations of this
-    ``width`` (``base_filters``; None: any) that this run has trained at both sizes (their
-    median), else the width's prior scaled by the pixel ratio."""
-    timed = [(r, config_key(r.get("hparams") or {}), epoch_seconds(r)) for r in trial_records
+               width: int | None = None, cost_key: str = "seconds") -> float:
+    """Full-size over screened cost per epoch (``cost_key``: seconds or compute units),
+    measured on the configurations of this ``width`` (``base_filters``; None: any) that this
+    run has trained at both sizes (their median), else a prior: in seconds the width's, scaled
+    by the pixel ratio; in compute the pixel ratio itself (a layer's count grows with its pixels)."""
+    timed = [(r, config_key(r.get("hparams") or {}), epoch_seconds(r, cost_key)) for r in trial_records
              if width is None or (r.get("hparams") or {}).get("base_filters") == width]
     screened = {}
     for r, key, seconds in timed:
@@ -66,6 +70,8 @@ def cost_ratio(trial_records: list[dict], screen_size: int, full_size: int,
               and seconds and key in screened]
     if ratios:
         return float(sorted(ratios)[len(ratios) // 2])
+    if cost_key != "seconds":
+        return (full_size / screen_size) ** 2
     return PRIOR_COST_BY_WIDTH.get(width, PRIOR_COST_PER_PIXEL_RATIO) * (full_size / screen_size) ** 2
 
 
@@ -104,18 +110,20 @@ class SizePromotionMixin:
 
     def setup_promotion(self, *, screen_size: int, full_size: int, max_epochs: int,
                         hyperband: bool, records_path: Path | None = None,
-                        budget_seconds: float | None = None, members: int = 1,
-                        trial_seconds: float | None = None) -> None:
-        """``budget_seconds``: the search's wall budget; with it, a full-size trial should fit
-        one ``members``-th of the full-size stage's share (see :func:`promotion_choice`);
-        ``trial_seconds``: the per-trial time limit, which caps any estimate."""
+                        budget_amount: float | None = None, members: int = 1,
+                        trial_limit: float | None = None, key: str = "seconds") -> None:
+        """``budget_amount``: the search's budget (wall seconds, or compute units with ``key``
+        ``compute``: the promotion is priced in the trial records' ``key``); with it, a
+        full-size trial should fit one ``members``-th of the full-size stage's share (see
+        :func:`promotion_choice`); ``trial_limit``: the per-trial limit, which caps any estimate."""
         self.screen_size, self.full_size = screen_size, full_size
         self.promotion_epochs, self.promotion_hyperband = max_epochs, hyperband
         self.records_path = records_path
         self.force_promotion = False
         self.promotion_members = max(members, 1)
-        self.full_stage_seconds = (1 - SCREEN_SHARE) * budget_seconds if budget_seconds else None
-        self.trial_seconds = trial_seconds
+        self.full_stage_seconds = (1 - SCREEN_SHARE) * budget_amount if budget_amount else None
+        self.trial_seconds = trial_limit
+        self.cost_key = key
 
     def member_allowance(self, full_seconds: float, full_trials: int, workers: int) -> float | None:
         """Seconds one more full-size trial may take: what is left of the full-size stage's
@@ -123,7 +131,9 @@ class SizePromotionMixin:
         :data:`MEMBER_SLACK`."""
         if not self.full_stage_seconds:
             return None
-        left = max(self.full_stage_seconds * max(workers, 1) - full_seconds, 0.0)
+        # Wall time passes on every worker at once; a compute budget is the workers' together.
+        sharing = max(workers, 1) if self.cost_key == "seconds" else 1
+        left = max(self.full_stage_seconds * sharing - full_seconds, 0.0)
         return MEMBER_SLACK * left / max(self.promotion_members - full_trials, 1)
 
     def full_size_estimates(self, trials: list, trial_records: list[dict]) -> dict:
@@ -132,10 +142,11 @@ class SizePromotionMixin:
         by_id = {r.get("trial_id"): r for r in trial_records}
         estimates, ratios = {}, {}
         for trial in trials:
-            per_epoch = epoch_seconds(by_id.get(trial.trial_id) or {})
+            per_epoch = epoch_seconds(by_id.get(trial.trial_id) or {}, self.cost_key)
             width = trial.hyperparameters.values.get("base_filters")
             if width not in ratios:  # one pass over the records per width, not per trial
-                ratios[width] = cost_ratio(trial_records, self.screen_size, self.full_size, width=width)
+                ratios[width] = cost_ratio(trial_records, self.screen_size, self.full_size, width=width,
+                                           cost_key=self.cost_key)
             ratio = ratios[width]
             estimate = per_epoch * ratio * self.promotion_epochs if per_epoch else None
             if estimate is not None and self.trial_seconds:
@@ -179,7 +190,8 @@ class SizePromotionMixin:
         if not screened or (len(ended) < MIN_SCREENED and not self.force_promotion):
             return None
         trial_records = records.read_jsonl(self.records_path) if self.records_path else []
-        screen_seconds, full_seconds, full_ended = stage_seconds(trial_records, self.screen_size)
+        screen_seconds, full_seconds, full_ended = stage_seconds(trial_records, self.screen_size,
+                                                                 self.cost_key)
         # A full-size trial still running counts as long as the finished ones took.
         running = len(full) - full_ended
         full_seconds += max(running, 0) * (full_seconds / full_ended if full_ended else 0.0)
@@ -199,12 +211,13 @@ class SizePromotionMixin:
         if trial is None:
             return None
         if trial is not ranked[0]:
-            def minutes(t):
-                return f"{estimates[t.trial_id] / 60:.1f}" if estimates[t.trial_id] is not None else "?"
+            def about(t):
+                cost = estimates[t.trial_id]
+                return choices.budget_text(cost, self.cost_key) if cost is not None else "an unknown cost"
             print(f"retraining trial {trial.trial_id}'s configuration at {self.full_size} px (about "
-                  f"{minutes(trial)} min) rather than the better-screened trial {ranked[0].trial_id}'s "
-                  f"(about {minutes(ranked[0])} min): about {allowance / 60:.1f} min are left for each "
-                  f"ensemble member still to train", flush=True)
+                  f"{about(trial)}) rather than the better-screened trial {ranked[0].trial_id}'s "
+                  f"(about {about(ranked[0])}): about {choices.budget_text(allowance, self.cost_key)} are left "
+                  f"for each ensemble member still to train", flush=True)
         values = {k: v for k, v in trial.hyperparameters.values.items() if not k.startswith("tuner/")}
         values["image_size"] = self.full_size
         if self.promotion_hyperband:

@@ -39,6 +39,7 @@ class RecordingMixin:
         self._params: dict[str, int] = {}
         self._models: dict[str, keras.Model] = {}
         self._pruned: dict[str, dict | None] = {}
+        self._compute: dict[str, float | None] = {}
         self._budget = budget or Budget()
 
     def on_trial_begin(self, trial):
@@ -56,6 +57,11 @@ class RecordingMixin:
 
     def run_trial(self, trial, *args, **kwargs):
         self._current_trial_id = trial.trial_id
+        self._budget.trial_recorded()  # nothing charged yet to this trial
+        if hasattr(self.hypermodel, "trial_seed"):
+            # One seed per trial, from the run's and the trial's id: a trial trains the same
+            # whatever ran before it in this process (a resumed run, another worker).
+            self.hypermodel.trial_seed = trials.trial_seed(self.hypermodel.space.seed, trial.trial_id)
         results = super().run_trial(trial, *args, **kwargs)
         self._histories[trial.trial_id] = {
             k: [float(v) for v in vals] for k, vals in results[-1].history.items()}
@@ -63,6 +69,8 @@ class RecordingMixin:
         # at a time in a process); another library's hypermodel has none.
         pruning = getattr(self.hypermodel, "pruning", None)
         self._pruned[trial.trial_id] = pruning.reason.details if pruning and pruning.reason else None
+        meter = getattr(self.hypermodel, "meter", None)
+        self._compute[trial.trial_id] = round(meter.units, 6) if meter else None
         return results
 
     def on_trial_end(self, trial):
@@ -103,10 +111,12 @@ class RecordingMixin:
             error=None if completed else trial.message, hparams=hparams, history=history,
             objective=self._objective, direction=self._direction,
             params=self._params.pop(trial.trial_id, None), latency_ms=latency,
-            seconds=now() - started, started_at=started_at, image_size=image_size, pruned=pruned,
+            seconds=now() - started, compute=self._compute.pop(trial.trial_id, None),
+            started_at=started_at, image_size=image_size, pruned=pruned,
             stage=trials.stage_of(image_size, self._full_size()),
             portfolio=portfolio.entry_number(self._portfolio, hparams))
         records.append_jsonl(self._records_path, record)
+        self._budget.trial_recorded()
         write_trial_status(self._run_dir / "tb", trial.trial_id, record)
         value = record["metrics"].get(self._objective)
         outcome = (f"{self._objective} {value:.4f}" if value is not None

@@ -21,13 +21,15 @@ def refit_folds(config: SearchConfig, task: Task) -> int:
     return choices.refit_folds(config.refit) if task.evaluation != "anomaly" else 0
 
 
-def refit_reserve(config: SearchConfig, run_dir: Path, folds: int, parts: dict, *, seconds: float) -> float:
-    """Seconds to keep free for the refit of the best configurations so far
-    (:func:`automl.refit.run.estimate`; 0 when not even two folds fit in ``seconds``)."""
+def refit_reserve(config: SearchConfig, run_dir: Path, folds: int, parts: dict, *, amount: float,
+                  key: str = "seconds") -> float:
+    """What to keep free for the refit of the best configurations so far, in the budget's unit
+    (``key``: the trial records' ``seconds`` or ``compute``; :func:`automl.refit.run.estimate`;
+    0 when not even two folds fit in ``amount``)."""
     objective = objective_name(config)
     return refit_run.estimate(config, refit_top(config, run_dir, objective), objective=objective,
                               folds=folds, pool_size=len(parts["train"]) + len(parts["val"]),
-                              train_size=len(parts["train"]), seconds=seconds)
+                              train_size=len(parts["train"]), amount=amount, key=key)
 
 
 def refit_planned(run_dir: Path, resume: str | Path | None, folds: int) -> bool:
@@ -42,12 +44,11 @@ def refit_after_search(config: SearchConfig, run_dir: Path, task: Task, space: S
     or ``(None, why it was skipped or rejected)``; ``(None, None)`` without a refit."""
     refit_result, refit_skipped = None, None
     if folds:
-        # The refit may overrun the budget as much as a trial running at its end may: the kept
-        # time is an estimate made while searching.
-        seconds_left = budget.seconds_left_for_refit()
+        # The refit may overrun the budget as much as a trial running at its end may: what was
+        # kept is an estimate made while searching.
         refit_result = refit_run.run_refit(config, run_dir, task, space, data[config.image_size],
                                            top=refit_top(config, run_dir, objective), objective=objective,
-                                           folds=folds, seconds_left=seconds_left, log=log)
+                                           folds=folds, left=budget.left_for_refit(), key=budget.key, log=log)
         if isinstance(refit_result, dict):
             refit_result, refit_skipped = None, refit_result
     return refit_result, refit_skipped

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from automl import records
+from automl.settings import choices
 from automl.settings.run_config import SearchConfig
 
 STUDY_FILE = "study.json"
@@ -52,8 +53,19 @@ def study_id(config: SearchConfig) -> str:
     return f"{config.task}-study-{digest[:8]}"
 
 
+def study_config(config: SearchConfig) -> SearchConfig:
+    """A study is a benchmark: by default its budget is computed, so that every seed, rerun or
+    machine trains the same models (``--time-budget`` asks for the wall clock instead)."""
+    if config.budget is None and config.time_budget_minutes is None:
+        return dataclasses.replace(config, budget=choices.COMPUTE)
+    return config
+
+
 def run_study(config: SearchConfig, seeds: list[int], *, verbose: bool = False, log=print) -> Path:
     """Run the search once per seed into ``<out>/<study_id>/<run_id>/``; returns the study folder.
+
+    Without ``--budget`` or ``--time-budget`` the budget is the data's compute budget
+    (:data:`automl.settings.choices.STUDY_UNITS`), with deterministic training.
 
     ``study.json`` names the task, the shared configuration and the run of each seed; it
     is written before each run trains, so an interruption loses nothing: rerunning the
@@ -68,6 +80,7 @@ def run_study(config: SearchConfig, seeds: list[int], *, verbose: bool = False, 
     from automl.search.orchestrator import create_run, run_search
     from automl.tasks import check_config  # here: importing a study loads no TensorFlow
 
+    config = study_config(config)
     check_config(config)
     if not seeds or len(set(seeds)) != len(seeds):
         raise ValueError(f"--seeds: got {seeds}; expected distinct whole numbers, e.g. 0 1 2")

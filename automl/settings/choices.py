@@ -90,6 +90,7 @@ def refit_folds(value: str | None) -> int:
     raise ValueError(f"--refit: got {value!r}; choose none or cv:K with K from 2 to {MAX_REFIT_FOLDS}")
 
 
+DEFAULT_BATCH_SIZE = 32  # a trial's batch size where it declares none
 VAL_FRACTION = 0.2  # share of the pooled train+val patients held out for validation
 PATIENCE = 4  # early-stopping patience, epochs
 SEED = 0
@@ -102,11 +103,48 @@ def overrun_minutes(budget_minutes: float) -> float:
     return min(OVERRUN_MINUTES, 0.1 * budget_minutes)
 
 
+# --budget compute:N: N compute units (automl.models.cost: a unit is 10^12 operations counted
+# from each model's layers, plus a fixed charge per augmented training pixel), the same for a
+# configuration on every machine. UNITS_PER_MINUTE is this machine's rate (2 CPU cores, the
+# default 18-minute binary search: 45 to 55 units per search minute, reports/perf.md); it turns
+# the per-trial limit and the overrun, given in minutes, into units.
+UNITS_PER_MINUTE = 50.0
+COMPUTE = "compute"
+
+
+def compute_units(value: str | None) -> float | None:
+    """``--budget`` as compute units: ``compute:N`` -> N; None for no compute budget (the
+    wall-clock ``--time-budget`` then applies). ``compute`` alone is the data's default
+    (:data:`BUDGETS`), filled in before a run starts.
+
+    Raises:
+        ValueError: anything else, naming the value.
+    """
+    if value in (None, ""):
+        return None
+    kind, _, number = str(value).partition(":")
+    try:
+        units = float(number)
+    except ValueError:
+        units = float("nan")
+    if kind != COMPUTE or not units > 0:
+        raise ValueError(f"--budget: got {value!r}; expected compute:N with N > 0 compute units "
+                         f"(about {UNITS_PER_MINUTE:g} a minute on 2 CPU cores)")
+    return units
+
+
+def budget_text(amount: float, key: str) -> str:
+    """An amount of a budget in its unit: ``seconds`` -> minutes, ``compute`` -> units."""
+    return f"{amount / 60:.1f} minutes" if key == "seconds" else f"{amount:.0f} compute units"
+
+
 # Budgets by the data a run finds. Real: picked from measured time-to-accuracy curves
 # (reports/perf.md): `make search` ends within about 20 minutes on a 2-core CPU (no new
 # trial after 18, the running one cut at most 1.8 minutes later, then the final scoring);
 # configurations are screened at 64 px and the best retrained at 128 px (automl.search.promotion).
 # Synthetic: the demo. Smoke: --smoke, a minute.
+# A study's default budget is computed (STUDY_UNITS): as long here as the wall-clock default
+# (18 minutes at about 50 units a minute), the same training on any machine.
 BUDGETS = {
     "real": {"max_trials": 60, "epochs": 12, "image_size": 128, "screen_size": 64,
              "time_budget_minutes": 18.0, "trial_minutes": 8.0, "ensemble": 3, "portfolio": "on"},
@@ -115,6 +153,11 @@ BUDGETS = {
     "smoke": {"max_trials": 2, "epochs": 1, "image_size": 32, "screen_size": 0,
               "time_budget_minutes": 5.0, "trial_minutes": None, "ensemble": 1, "portfolio": "none"},
 }
+STUDY_UNITS = {"real": 900.0, "synthetic": 100.0, "smoke": 250.0}
+
+# --deterministic: "auto" is on under a compute budget (its trials then train the same on every
+# rerun) and off under the wall clock, whose decisions differ between reruns anyway.
+DETERMINISTIC = ("auto", "on", "off")
 
 
 def objective_direction(name: str) -> str:

@@ -62,6 +62,14 @@ def _check_refit(value, config) -> None:
     choices.refit_folds(value)
 
 
+def _check_budget(value, config) -> None:
+    if value and config.time_budget_minutes is not None:
+        raise ValueError(f"--budget: got {value} and --time-budget {config.time_budget_minutes:g}; "
+                         "give one of them (a compute budget or minutes)")
+    if value != choices.COMPUTE:  # "compute" alone: the data's default, filled in by with_defaults
+        choices.compute_units(value)
+
+
 _REAL_REFIT = ", ".join(f"{refit} for the {task} task" for task, refit in choices.REAL_DATA_REFIT.items())
 _SMOKE = choices.BUDGETS["smoke"]
 
@@ -108,9 +116,21 @@ class SearchConfig:
         default_text=_by_data("time_budget_minutes"),
         help="minutes after which no new trial starts; the running trial stops at its first epoch end "
              f"a tenth of the budget (at most {choices.OVERRUN_MINUTES:g} minutes) later")
+    budget: str | None = option(metavar="compute:N", check=_check_budget,
+                                default_text="the wall-clock --time-budget for a search; compute:"
+                                             f"{as_text(choices.STUDY_UNITS['real'])} real, compute:"
+                                             f"{as_text(choices.STUDY_UNITS['synthetic'])} synthetic for a study",
+                                help="a compute budget in place of the wall clock: N units of training "
+                                     "compute counted from each model's layers, the same on every machine "
+                                     f"(about {choices.UNITS_PER_MINUTE:g} a minute on 2 CPU cores); every "
+                                     "decision that would read the clock reads it instead")
     trial_minutes: float | None = option(metavar="MIN", rule=POSITIVE, unit="minutes",
                                          default_text=_by_data("trial_minutes"),
-                                         help="wall-clock limit of one trial's training")
+                                         help="limit of one trial's training (under a compute budget: "
+                                              f"{choices.UNITS_PER_MINUTE:g} units a minute)")
+    deterministic: str = option("auto", choices=choices.DETERMINISTIC,
+                                help="seeded, deterministic ops and input order (auto: on under a compute "
+                                     "budget); the same command then trains the same models")
     strategy: str = option(choices.DEFAULT_STRATEGY, choices=choices.STRATEGIES,
                            help="tf.distribute strategy inside each trial (mirrored: all local GPUs)")
     ensemble: int | None = option(metavar="K", rule=WHOLE, default_text=_by_data("ensemble"),
@@ -156,6 +176,8 @@ class SearchConfig:
         saved.setdefault("screen_size", 0)
         saved.setdefault("refit", "none")
         saved.setdefault("portfolio", "none")
+        saved.setdefault("budget", None)  # runs made before the compute budget: the wall clock
+        saved.setdefault("deterministic", "off")
         return cls(**saved)
 
     def with_defaults(self, synthetic: bool) -> "SearchConfig":
@@ -164,10 +186,25 @@ class SearchConfig:
         values = {k: getattr(self, k) if getattr(self, k) is not None else v for k, v in budget.items()}
         if self.screen_size is None and values["screen_size"] >= values["image_size"]:
             values["screen_size"] = 0  # the budget's screening size only screens a larger image
+        if self.budget == choices.COMPUTE:
+            kind = "smoke" if self.smoke else "synthetic" if synthetic else "real"
+            values["budget"] = f"{choices.COMPUTE}:{choices.STUDY_UNITS[kind]:g}"
+        if self.budget:
+            values["time_budget_minutes"] = None  # the compute budget replaces the wall clock
         if self.refit is None:
             values["refit"] = choices.DEFAULT_REFIT if synthetic or self.smoke else \
                 choices.REAL_DATA_REFIT.get(self.task, choices.DEFAULT_REFIT)
         return dataclasses.replace(self, **values)
+
+    @property
+    def compute_units(self) -> float | None:
+        """The compute budget in units (None: the wall clock's ``time_budget_minutes``)."""
+        return choices.compute_units(self.budget) if self.budget != choices.COMPUTE else None
+
+    @property
+    def is_deterministic(self) -> bool:
+        """Whether trials train deterministically (``--deterministic``; auto: under a compute budget)."""
+        return self.deterministic == "on" or (self.deterministic == "auto" and bool(self.budget))
 
     def validate(self) -> "SearchConfig":
         """Check every option's declared constraints before anything is read or written;
