@@ -250,7 +250,10 @@ def _add_run_commands(commands) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``automl`` command and its subcommands."""
+    from automl import __version__
+
     parser = argparse.ArgumentParser(prog="automl", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     _add_data_commands(commands)
     _add_search_commands(commands)

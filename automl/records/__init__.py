@@ -220,7 +220,10 @@ def score_rows(table, split: str, scores, root: Path):
 
 
 def environment() -> dict:
-    """Git commit, package versions and device, so a result never loses what made it."""
+    """The toolkit's version, git commit, package versions and device, so a result never
+    loses what made it."""
+    from automl import __version__
+
     versions = {}
     for name in PACKAGES:
         try:
@@ -228,6 +231,7 @@ def environment() -> dict:
         except metadata.PackageNotFoundError:
             pass
     return {
+        "version": __version__,
         "git_commit": git_commit(),
         "python": platform.python_version(),
         "platform": platform.platform(),
