@@ -149,7 +149,7 @@ def _card(args) -> int:
 def _report(args) -> int:
     from automl.report.pages import write_report
 
-    written = write_report(Path(args.runs), Path(args.out))
+    written = write_report(Path(args.runs), Path(args.out), readme=Path(args.readme) if args.readme else None)
     print(f"wrote {len(written)} files to {args.out}")
     return 0
 
@@ -245,6 +245,7 @@ def _add_run_commands(commands) -> None:
     report = commands.add_parser("report", help="Markdown leaderboards from run records")
     report.add_argument("--runs", default="runs")
     report.add_argument("--out", default="reports")
+    report.add_argument("--readme", help="also rewrite the \"What to expect\" block of this README.md")
     report.set_defaults(func=_report)
 
 

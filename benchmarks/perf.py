@@ -43,15 +43,15 @@ def load_results(results: Path) -> dict[str, dict | None]:
 
 
 def load_peers(runs: Path) -> list[dict]:
-    """Each task's search of ours at the peers' time budget (its headline study, unless that
-    had another budget: :func:`automl.report.peer_section.comparator`) and, after it, the latest
-    peer runs and our plain-validation ablation: the rows of the report's peer table
+    """Each task's headline (:mod:`automl.report.headline`) and, after it, the latest peer runs
+    and our plain-validation ablation: the rows of the report's peer table
     (:mod:`automl.report.peer_section`), full precision."""
     if not runs.is_dir():
         return []
     found, _ = load_runs(runs)  # a torn or foreign file must not stop the report
     studies, _ = load_studies(runs, found)
-    return [{"task": task, **row} for task, rows in peer_tables(found, studies).items() for row in rows]
+    return [{"task": task, **{k: v for k, v in row.items() if k != "run"}}
+            for task, rows in peer_tables(found, studies).items() for row in rows]
 
 
 def _missing(name: str) -> str:

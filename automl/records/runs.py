@@ -12,6 +12,9 @@ from automl import records
 from automl.records.values import dig, number
 
 SKIP_DIRS = {"tuner", "tb"}
+#: The version of records made before runs recorded the toolkit's version: every one of them is
+#: older than 0.9.0, the first version that records it.
+UNVERSIONED = "pre-0.9"
 TASK_ORDER = ("binary", "multiclass", "autoencoder")
 _TASK_NAME = re.compile(r"^[a-z0-9_-]+$")  # becomes a file name: <task>.md
 
@@ -68,6 +71,11 @@ class Run:
         """The validation mode the run selected on (``plain`` for runs recorded before
         shift validation existed, and for peers)."""
         return str(dig(self.summary, "config", "validation") or "plain")
+
+    @property
+    def version(self) -> str:
+        """The toolkit version that made the run (:data:`UNVERSIONED` before it was recorded)."""
+        return str(dig(self.summary, "env", "version") or UNVERSIONED)
 
 
 def load_run(folder: Path) -> Run:
@@ -166,6 +174,17 @@ class Study:
     @property
     def validation(self) -> str:
         return self.runs[0].validation if self.runs else "plain"
+
+    @property
+    def version(self) -> str:
+        """The toolkit version of the study (``study.json``, else its first run's;
+        :data:`UNVERSIONED` before it was recorded)."""
+        return str(self.state.get("version") or (self.runs[0].version if self.runs else UNVERSIONED))
+
+    @property
+    def created_at(self) -> str:
+        """When the study folder was made (UTC, ISO 8601; "" where not recorded)."""
+        return str(self.state.get("created_at") or "")
 
     def values(self, metric: str, split: str = "test") -> list[float | None]:
         """Each seed's value of ``metric`` (a key of :data:`STUDY_METRICS`), None where missing."""
