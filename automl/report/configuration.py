@@ -59,7 +59,7 @@ def budget_text(config: dict) -> str:
 
 def default_config(task: str) -> dict:
     """What ``automl search --task TASK`` runs with on real data, every budget field filled in."""
-    return _comparable(dataclasses.asdict(SearchConfig(task=task).with_defaults(synthetic=False)))
+    return _comparable(dataclasses.asdict(_Recorded(task=task).with_defaults(synthetic=False)))
 
 
 def run_config(run: Run) -> dict | None:
@@ -72,11 +72,22 @@ def run_config(run: Run) -> dict | None:
         return None
 
 
+if "budget" in {f.name for f in dataclasses.fields(SearchConfig)}:
+    _Recorded = SearchConfig
+else:
+    @dataclasses.dataclass
+    class _Recorded(SearchConfig):
+        """A recorded configuration as ``--resume`` reads it, with the ``budget`` field that
+        records may name their budget's kind in (a record without one had the wall-clock budget)."""
+
+        budget: object = None
+
+
 @functools.lru_cache(maxsize=512)
 def _read_config(path: str, mtime_ns: int) -> dict | None:
     """The comparable configuration in ``path`` (cached: a report asks for each run's many times)."""
     try:
-        return _comparable(dataclasses.asdict(SearchConfig.load(Path(path).parent)))
+        return _comparable(dataclasses.asdict(_Recorded.load(Path(path).parent)))
     except (OSError, ValueError, TypeError, KeyError):
         return None
 

@@ -126,7 +126,7 @@ def headline_note(task: str, head: Headline | None, version: str = __version__) 
                 f"{name} (version **{esc(head.version)}**), which differs from the default in "
                 f"{esc(head.configuration)}.")
     return (f"{task}: no study exists; shown is the latest single run, {name} (version "
-            f"**{esc(head.version)}**, configuration {esc(head.configuration)}): one draw of the seed.")
+            f"**{esc(head.version)}**; configuration: {esc(head.configuration)}): one draw of the seed.")
 
 
 def headline_value(head: Headline | Study | Run, metric: str, statistic: str = "mean") -> float | None:

@@ -8,10 +8,10 @@ from urllib.parse import quote
 from automl import __version__
 from automl.records.runs import Run, Study, load_runs, load_studies, members
 from automl.records.values import dig
-from automl.report.configuration import describe
+from automl.report.configuration import budget_of, describe
 from automl.report.headline import Headline, headline_note, headlines, load_anchors, render_headline, task_anchors
 from automl.report.history import render_history
-from automl.report.leaderboard import render_leaderboard
+from automl.report.leaderboard import render_leaderboard, run_row
 from automl.report.markdown import DASH, anchor, esc, rel, table
 from automl.report.peer_section import companions, peer_rows, render_peer_rows
 from automl.report.run_section import render_run
@@ -26,13 +26,15 @@ NOTES = ("CAVEATS.md", "CAMPAIGN.md", "AUDIT.md", "perf.md")
 def shown_items(task: str, runs: list[Run], studies: list[Study], head: Headline | None,
                 version: str = __version__) -> tuple[list[Study], list[Run]]:
     """What ``task``'s page renders in full: the headline, the studies and runs of the current
-    version, and the runs the headline is compared with (peers, ablation)."""
+    version at the headline's budget, and the runs the headline is compared with (peers,
+    ablation)."""
+    same = _same_budget(head)
     shown_studies = [st for st in studies if st.task == task and (
-        st.version == version or (head is not None and st is head.item))]
+        (st.version == version and st.runs and same(st.runs[0])) or (head is not None and st is head.item))]
     shown_runs = [r for st in shown_studies for r in st.runs]
     if head is not None and isinstance(head.item, Run):
         shown_runs.append(head.item)
-    extra = [r for r in runs if r.task == task and r.version == version]
+    extra = [r for r in runs if r.task == task and r.version == version and same(r)]
     if head is not None:
         extra += companions(task, runs, head.item, studies)
     for run in extra:
@@ -50,9 +52,12 @@ def render_task(task: str, runs: list[Run], out: Path, studies: list[Study] = ()
     anchors = anchors or load_anchors()
     studies = [st for st in studies if st.task == task]
     shown_studies, shown_runs = shown_items(task, runs, studies, head, version)
-    current_runs = [r for r in runs if r.task == task and r.version == version]
-    current_studies = [st for st in studies if st.version == version]
-    head_table = table([study_row(head.item)], "") if head and isinstance(head.item, Study) else DASH
+    # One version at the headline's budget: a search with more minutes is another contest.
+    same = _same_budget(head)
+    current_runs = [r for r in runs if r.task == task and r.version == version and same(r)]
+    current_studies = [st for st in studies if st.version == version and st.runs and same(st.runs[0])]
+    head_table = DASH if head is None else table(
+        [study_row(head.item) if isinstance(head.item, Study) else run_row(head.item)], "")
     peers = peer_tables(runs, studies, {task: head} if head else {}).get(task)
     links = {r.run_id: f"#{anchor(r.run_id)}" for r in shown_runs}
     return "\n\n".join([
@@ -61,7 +66,7 @@ def render_task(task: str, runs: list[Run], out: Path, studies: list[Study] = ()
          "on validation; a study's cells are the mean ± standard deviation over its seeds. `–` marks "
          "a missing value or a validation-only run."),
         "## Headline: the default configuration", headline_note(task, head, version), head_table,
-        f"## Leaderboard of version {esc(version)}",
+        f"## Leaderboard of version {esc(version)}" + (f", budget {esc(head.budget)}" if head else ""),
         render_leaderboard(current_runs, current_studies, all_studies=studies,
                            empty=f"_No run or study of version {esc(version)} yet; older ones are rows of "
                                  "[history.md](history.md)._"),
@@ -72,6 +77,14 @@ def render_task(task: str, runs: list[Run], out: Path, studies: list[Study] = ()
         *(["## Runs", *[render_run(r, out) for r in sorted(shown_runs, key=lambda r: r.run_id)]]
           if shown_runs else []),
     ]) + "\n"
+
+
+def _same_budget(head: Headline | None):
+    """Whether a run had the headline's budget (any run, without a headline)."""
+    if head is None or not members(head.item):
+        return lambda run: True
+    wanted = budget_of(dig(members(head.item)[0].summary, "config") or {})
+    return lambda run: budget_of(dig(run.summary, "config") or {}) == wanted
 
 
 def peer_tables(runs: list[Run], studies: list[Study] = (),
