@@ -87,7 +87,7 @@ tensorboard: $(BIN)/automl ## serve TensorBoard (HParams) for a run: make tensor
 	$(BIN)/tensorboard --logdir $(if $(RUN),$(RUN)/tb,$(OUT))
 
 # Two pytest processes: most of a tiny search's time is single-threaded graph tracing in
-# Python, so two of them share 2 cores well (637 s -> 376 s here). TEST_WORKERS=0: one process.
+# Python, so two of them share 2 cores well. TEST_WORKERS=0: one process.
 TEST_WORKERS ?= 2
 
 test: $(BIN)/automl ## the whole test suite, as CI runs it (tiny synthetic data; real-data tests when CXR_DATA_DIR is set)
@@ -109,7 +109,7 @@ bench-training: $(BIN)/automl ## training images/s at 64/128/224 px, then old vs
 	$(BIN)/python benchmarks/bench_training.py
 	$(BIN)/python benchmarks/bench_training.py --compare --sizes 128 --steps 15 $(call opt,--data,$(DATA))
 
-bench-tuners: $(BIN)/automl ## hyperband vs bayesian vs random at an equal 8-minute wall budget
+bench-tuners: $(BIN)/automl ## hyperband vs bayesian vs random at an equal wall budget per tuner (8 minutes each by default)
 	$(BIN)/python benchmarks/bench_tuners.py $(call opt,--data,$(DATA))
 
 bench-peers: $(BIN)/automl ## AutoKeras + the reference recipe on the same split and budget (installs .[peers])

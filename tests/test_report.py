@@ -601,3 +601,19 @@ def test_a_chosen_model_at_chance_is_flagged_in_the_report_and_its_model_card(tm
     card = write_model_card(folder).read_text()
     assert "**Warning: the chosen model is at chance level" in card
     assert card.index("Warning") < card.index("## Intended use")
+
+
+def test_readme_what_to_expect_block_is_what_make_report_writes(shipped_defaults):
+    """Run ``make report OUT=benchmarks/results/runs`` when this fails."""
+    from automl.records.runs import load_studies
+    from automl.report.headline import headlines
+    from automl.report.tables import expect_block, with_block
+
+    root = Path(__file__).resolve().parents[1]
+    runs = root / "benchmarks" / "results" / "runs"
+    if not runs.is_dir():
+        pytest.skip("no committed records in this checkout")
+    found, _ = load_runs(runs)
+    studies, _ = load_studies(runs, found)
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    assert with_block(readme, expect_block(headlines(found, studies), root / "reports", root)) == readme

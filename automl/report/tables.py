@@ -10,7 +10,7 @@ from pathlib import Path
 from automl import __version__
 from automl.records.runs import STUDY_METRICS, Run, Study, members
 from automl.records.values import dig, number
-from automl.report.headline import CURRENT, OLDER, Headline, hardware, headline_note, task_anchors
+from automl.report.headline import CURRENT, OLDER, SINGLE, Headline, hardware, task_anchors
 from automl.report.markdown import DASH, anchor, esc, fmt, rel, table
 from automl.report.study_section import fmt_mean_sd
 
@@ -104,11 +104,12 @@ def expect_block(heads: dict[str, Headline], out: Path, readme_dir: Path, versio
         item = head.item
         link = f"{rel(out / f'{task}.md', readme_dir)}#{anchor(head.id)}"
         minutes = [m for m in (r.search_minutes for r in members(item)) if m is not None]
-        what = "default configuration" if head.kind in (CURRENT, OLDER) else head.kind
-        extra = "" if head.kind in (CURRENT, OLDER) else f" ({headline_note(task, head, version)})"
-        parts.append(f"**{task}**: [`{esc(head.id)}`]({link}), version **{esc(head.version)}**, {what}"
-                     f"{extra}; {head.budget} budget, about {fmt(max(minutes), 0) if minutes else DASH} "
-                     f"minutes per seed on {esc(hardware(item))}.")
+        what = ("default configuration" if head.kind in (CURRENT, OLDER) else
+                f"**not the default configuration** (no study of it exists; this {'run' if head.kind == SINGLE else 'study'} "
+                f"differs in {esc(head.configuration)})")
+        parts.append(f"**{task}**: [`{esc(head.id)}`]({link}), version **{esc(head.version)}**, {what}; "
+                     f"{head.budget} budget, at most {fmt(max(minutes), 0) if minutes else DASH} minutes per "
+                     f"seed on {esc(hardware(item))}.")
         rows = []
         for label, key in (("accuracy", "accuracy"), ("AUC", "auc"), ("sensitivity", "sensitivity"),
                            ("specificity", "specificity"), ("macro-F1", "f1_macro")):
