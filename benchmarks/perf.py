@@ -283,7 +283,8 @@ def section_trial_minutes(data: dict | None) -> str:
         "", table(rows, "no rows")])
 
 
-def plot_time_to_accuracy(data: dict | None, path: Path, names: dict[str, tuple[str, str]] | None = None) -> None:
+def plot_time_to_accuracy(data: dict | None, path: Path,
+                          names: dict[str, tuple[str, str]] | None = None) -> None:
     """Best validation objective and test accuracy/AUC against minutes: one colour per
     configuration and version (:func:`series_names`), one line per seed, the legend below."""
     if not data:
@@ -389,7 +390,8 @@ def main(argv: list[str] | None = None) -> None:
     notes = notes_path.read_text(encoding="utf-8") if notes_path.exists() else None
     records.write_json(results_dir / "perf.json", {**results, "peers": peers})
     out.parent.mkdir(parents=True, exist_ok=True)
-    names = series_names(results.get("time_to_accuracy"), Path(args.runs) if args.runs else results_dir / "runs")
+    runs = Path(args.runs) if args.runs else results_dir / "runs"
+    names = series_names(results.get("time_to_accuracy"), runs)
     out.write_text(render(results, peers, notes, names), encoding="utf-8")
     plot_time_to_accuracy(results.get("time_to_accuracy"), out.parent / TTA_PNG, names)
     measured = [name for name in BENCHMARKS if results[name]]

@@ -389,7 +389,8 @@ def budget_run(folder, rid, acc, *, validation, minutes, budget=18.0, val_auc=0.
                      trials=[trial(rid, "binary", "1", "COMPLETED", val_auc, name="val_auc", params=1)])
     summary = json.loads((path / "summary.json").read_text())
     summary["config"] = default_config(validation=validation, time_budget_minutes=budget)
-    summary["env"] = {**ENV, "version": version} if version else {k: v for k, v in ENV.items() if k != "version"}
+    summary["env"] = {k: v for k, v in ENV.items() if k != "version"}
+    summary["env"].update({"version": version} if version else {})
     summary["search_seconds"] = minutes * 60
     if peer:
         summary["peer"] = peer

@@ -9,7 +9,14 @@ from automl import __version__
 from automl.records.runs import Run, Study, load_runs, load_studies, members
 from automl.records.values import dig
 from automl.report.configuration import budget_of, describe
-from automl.report.headline import Headline, headline_note, headlines, load_anchors, render_headline, task_anchors
+from automl.report.headline import (
+    Headline,
+    headline_note,
+    headlines,
+    load_anchors,
+    render_headline,
+    task_anchors,
+)
 from automl.report.history import render_history
 from automl.report.leaderboard import render_leaderboard, run_row
 from automl.report.markdown import DASH, anchor, esc, rel, table

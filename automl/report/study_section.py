@@ -71,10 +71,12 @@ def render_study(study: Study, out: Path, anchors: list[dict], *, configuration:
         png = study_png_name(study)
         plots.study_png(study_panels(study, anchors), out / png,
                         title=f"{study.study_id} (version {study.version}): test split, 95% intervals")
-        parts.append(f"![seeds of {esc(study.study_id)} beside the published figures]({rel(out / png, out)})")
-        parts.append("Intervals: a seed's is its patient bootstrap (95%), the mean's ± one standard deviation "
-                     "over seeds, a published accuracy's the Wilson 95% interval on the 624 test images (no "
-                     "interval is known for a published AUC). Only figures of this task's own question are "
+        parts.append(f"![seeds of {esc(study.study_id)} beside the published figures]"
+                     f"({rel(out / png, out)})")
+        parts.append("Intervals: a seed's is its patient bootstrap (95%), the mean's ± one standard "
+                     "deviation over seeds, a published accuracy's the Wilson 95% interval on the 624 test "
+                     "images (no interval is known for a published AUC). Only figures of this task's own "
+                     "question are "
                      "drawn; trivial floors are left out.")
     return "\n\n".join(parts)
 

@@ -78,7 +78,8 @@ def leaderboard_rows(heads: dict[str, Headline], peers: dict[str, list[dict]], a
             role = "peer" if run.summary.get("peer") else "ablation"
             rows.append(_ours(task, role, run, system=peer["system"], configuration=DASH if role == "peer"
                               else f"validation={run.validation}",
-                              budget=fmt(peer["budget_minutes"], 0) + " min" if peer["budget_minutes"] else ""))
+                              budget=fmt(peer["budget_minutes"], 0) + " min"
+                              if peer["budget_minutes"] else ""))
     return rows
 
 
@@ -105,8 +106,8 @@ def expect_block(heads: dict[str, Headline], out: Path, readme_dir: Path, versio
         link = f"{rel(out / f'{task}.md', readme_dir)}#{anchor(head.id)}"
         minutes = [m for m in (r.search_minutes for r in members(item)) if m is not None]
         what = ("default configuration" if head.kind in (CURRENT, OLDER) else
-                f"**not the default configuration** (no study of it exists; this {'run' if head.kind == SINGLE else 'study'} "
-                f"differs in {esc(head.configuration)})")
+                f"**not the default configuration** (no study of it exists; this "
+                f"{'run' if head.kind == SINGLE else 'study'} differs in {esc(head.configuration)})")
         parts.append(f"**{task}**: [`{esc(head.id)}`]({link}), version **{esc(head.version)}**, {what}; "
                      f"{head.budget} budget, at most {fmt(max(minutes), 0) if minutes else DASH} minutes per "
                      f"seed on {esc(hardware(item))}.")
