@@ -204,6 +204,7 @@ def study_png(panels: dict[str, list[tuple[str, str, float, tuple[float, float] 
         ax.grid(axis="x", alpha=0.3)
         ax.tick_params(axis="x", labelsize=9)
         ax.set_ylim(-0.7, len(labels) - 0.3)
+        ax.margins(x=0.08)
     axes[0][0].set_yticks(ys, labels, fontsize=9)
     for tick, (_, kind, _, _) in zip(axes[0][0].get_yticklabels(), next(iter(panels.values()))):
         tick.set_color(STUDY_COLOURS[kind])

@@ -107,7 +107,8 @@ def study_panels(study: Study, anchors: list[dict]) -> dict[str, list[tuple]]:
                 continue
             value = number(entry.get(key))
             exact = value is not None and not dig(entry, "qualifiers", key)
-            approximate = " (approx.)" if dig(entry, "qualifiers", key) == "≈" else ""
+            # One label for both panels: approximate where the source gives any figure as ≈.
+            approximate = " (approx.)" if "≈" in (entry.get("qualifiers") or {}).values() else ""
             rows.append((_short(str(entry["system"])) + approximate, "published", value,
                          _wilson(value, _TEST_N) if exact and key == "accuracy" else None))
         panels[metric] = rows
