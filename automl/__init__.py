@@ -1,6 +1,7 @@
 """cxr-automl: Keras Tuner AutoML benchmarks for pediatric chest X-ray classification."""
 
-__version__ = "0.1.0"
+# Semantic versioning; each release is the git tag v<version> (CHANGELOG.md says what changed).
+__version__ = "0.9.0"
 
 import os as _os
 

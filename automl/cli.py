@@ -149,7 +149,7 @@ def _card(args) -> int:
 def _report(args) -> int:
     from automl.report.pages import write_report
 
-    written = write_report(Path(args.runs), Path(args.out))
+    written = write_report(Path(args.runs), Path(args.out), readme=Path(args.readme) if args.readme else None)
     print(f"wrote {len(written)} files to {args.out}")
     return 0
 
@@ -245,12 +245,16 @@ def _add_run_commands(commands) -> None:
     report = commands.add_parser("report", help="Markdown leaderboards from run records")
     report.add_argument("--runs", default="runs")
     report.add_argument("--out", default="reports")
+    report.add_argument("--readme", help="also rewrite the \"What to expect\" block of this README.md")
     report.set_defaults(func=_report)
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``automl`` command and its subcommands."""
+    from automl import __version__
+
     parser = argparse.ArgumentParser(prog="automl", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     _add_data_commands(commands)
     _add_search_commands(commands)

@@ -6,7 +6,8 @@ import argparse
 from pathlib import Path
 
 from automl import records
-from automl.records.runs import load_runs, load_studies
+from automl.records.runs import Study, load_runs, load_studies
+from automl.report.configuration import describe
 from automl.report.markdown import DASH, esc, fmt, fmt_count, table
 from automl.report.pages import peer_tables
 from automl.report.peer_section import render_peer_rows
@@ -43,15 +44,15 @@ def load_results(results: Path) -> dict[str, dict | None]:
 
 
 def load_peers(runs: Path) -> list[dict]:
-    """Each task's search of ours at the peers' time budget (its headline study, unless that
-    had another budget: :func:`automl.report.peer_section.comparator`) and, after it, the latest
-    peer runs and our plain-validation ablation: the rows of the report's peer table
+    """Each task's headline (:mod:`automl.report.headline`) and, after it, the latest peer runs
+    and our plain-validation ablation: the rows of the report's peer table
     (:mod:`automl.report.peer_section`), full precision."""
     if not runs.is_dir():
         return []
     found, _ = load_runs(runs)  # a torn or foreign file must not stop the report
     studies, _ = load_studies(runs, found)
-    return [{"task": task, **row} for task, rows in peer_tables(found, studies).items() for row in rows]
+    return [{"task": task, **{k: v for k, v in row.items() if k != "run"}}
+            for task, rows in peer_tables(found, studies).items() for row in rows]
 
 
 def _missing(name: str) -> str:
@@ -205,14 +206,40 @@ def section_training_compare(data: dict | None) -> str:
         "", table(rows, "no rows")])
 
 
-def section_time_to_accuracy(data: dict | None) -> str:
+def series_names(data: dict | None, runs: Path) -> dict[str, tuple[str, str]]:
+    """Each time-to-accuracy run's series, by its configuration and version (never by when it was
+    made): run id -> (``<configuration>, version <v> (<study or run id>)``, ``seed N``).
+    The configuration reads as :func:`automl.report.configuration.describe` does."""
+    ids = {row.get("run_id") for row in (data or {}).get("rows", [])}
+    if not ids or not runs.is_dir():
+        return {}
+    found, _ = load_runs(runs)
+    studies, _ = load_studies(runs, found)
+    seeded = {r.run_id: (st, seed) for st in studies for seed, r in zip(st.seeds, st.runs)}
+    names = {}
+    for run in found:
+        if run.run_id not in ids:
+            continue
+        study, seed = seeded.get(run.run_id, (Study(run.folder, {"task": run.task}, [run], [0]), None))
+        config = describe(study)
+        what = "default configuration" if config == "default" else config
+        where = study.study_id if run.run_id in seeded else run.run_id
+        seed = seed if seed is not None else (run.summary.get("config") or {}).get("seed")
+        names[run.run_id] = (f"{what}, version {study.version} ({where})", f"seed {seed}")
+    return names
+
+
+def section_time_to_accuracy(data: dict | None, names: dict[str, tuple[str, str]] | None = None) -> str:
     if not data:
         return _missing("time_to_accuracy")
+    names = names or {}
     rows = []
     for row in data.get("rows", []):
         test = row.get("test") or {}
+        series = names.get(row.get("run_id"))
         rows.append({
-            "search": esc(row.get("label")), "run": f"`{esc(row.get('run_id'))}`",
+            "search": esc(f"{series[0]}, {series[1]}" if series else row.get("run_id")),
+            "run": f"`{esc(row.get('run_id'))}`",
             "minutes": (f"{row['cut_minutes']:g}" if row.get("cut_minutes") is not None
                         else f"end ({_num(row.get('search_minutes'), '.1f')})"),
             "trials ended": str(row.get("trials_ended", DASH)),
@@ -256,8 +283,10 @@ def section_trial_minutes(data: dict | None) -> str:
         "", table(rows, "no rows")])
 
 
-def plot_time_to_accuracy(data: dict | None, path: Path) -> None:
-    """Best validation objective and test accuracy/AUC against minutes, one line per search."""
+def plot_time_to_accuracy(data: dict | None, path: Path,
+                          names: dict[str, tuple[str, str]] | None = None) -> None:
+    """Best validation objective and test accuracy/AUC against minutes: one colour per
+    configuration and version (:func:`series_names`), one line per seed, the legend below."""
     if not data:
         return
     import matplotlib
@@ -265,11 +294,18 @@ def plot_time_to_accuracy(data: dict | None, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
-    by_label: dict[str, list[dict]] = {}
+    names = names or {}
+    by_run: dict[str, list[dict]] = {}
     for row in data.get("rows", []):
-        by_label.setdefault(f"{row.get('label')} ({row.get('run_id', '')[-4:]})", []).append(row)
-    for label, rows in sorted(by_label.items()):
+        by_run.setdefault(row.get("run_id", ""), []).append(row)
+    groups = sorted({names.get(run_id, (run_id, ""))[0] for run_id in by_run})
+    colours = {group: plt.get_cmap("tab10")(i % 10) for i, group in enumerate(groups)}
+    height = 4.0 + 0.24 * (len(groups) + 1)
+    fig, axes = plt.subplots(1, 3, figsize=(14, height))
+    labelled = set()
+    for run_id, rows in sorted(by_run.items()):
+        group = names.get(run_id, (run_id, ""))[0]
+
         def minutes(r):
             return r["cut_minutes"] if r.get("cut_minutes") is not None else r.get("search_minutes")
 
@@ -279,17 +315,20 @@ def plot_time_to_accuracy(data: dict | None, path: Path) -> None:
                                   lambda r: (r.get("test") or {}).get("auc"))):
             xy = [(m, get(r)) for m, r in points if get(r) is not None]
             if xy:
-                ax.plot(*zip(*xy), marker="o", label=label)
-    for ax, title in zip(axes, ("best validation objective", "test accuracy (chosen model)",
+                ax.plot(*zip(*xy), marker="o", color=colours[group], lw=1.5, ms=5,
+                        label=group if group not in labelled else None)
+                labelled.add(group)
+    for ax, title in zip(axes, ("best validation objective so far", "test accuracy (chosen model)",
                                 "test AUC (chosen model)")):
-        ax.set_title(title)
-        ax.set_xlabel("minutes since the run started")
+        ax.set_title(title, fontsize=11)
+        ax.set_xlabel("minutes since the run started", fontsize=10)
+        ax.tick_params(labelsize=9)
         ax.grid(alpha=0.3)
-    axes[1].axhline(0.92, color="grey", ls=":", lw=1)
-    axes[2].axhline(0.975, color="grey", ls=":", lw=1)
-    axes[0].legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.legend(loc="lower center", ncol=1, fontsize=9, frameon=False,
+               title="configuration (differences from today's default), version (study or run); "
+                     "one line per seed", title_fontsize=9)
+    fig.tight_layout(rect=(0, (0.24 * (len(groups) + 1) + 0.15) / height, 1, 1))
+    fig.savefig(path, dpi=100)
     plt.close(fig)
 
 
@@ -310,7 +349,8 @@ def section_environment(results: dict[str, dict | None]) -> str:
     return table(rows, "no benchmark has been run yet")
 
 
-def render(results: dict[str, dict | None], peers: list[dict], notes: str | None = None) -> str:
+def render(results: dict[str, dict | None], peers: list[dict], notes: str | None = None,
+           names: dict[str, tuple[str, str]] | None = None) -> str:
     """perf.md from the collected results (pure: same inputs, same bytes)."""
     parts = [
         "# Performance",
@@ -325,7 +365,7 @@ def render(results: dict[str, dict | None], peers: list[dict], notes: str | None
         ("bench_tuners", section_tuners(results.get("bench_tuners"))),
         ("bench_memory", section_memory(results.get("bench_memory"))),
         ("peers", section_peers(peers)),
-        ("time_to_accuracy", section_time_to_accuracy(results.get("time_to_accuracy"))),
+        ("time_to_accuracy", section_time_to_accuracy(results.get("time_to_accuracy"), names)),
         ("trial_minutes", section_trial_minutes(results.get("trial_minutes"))),
     ]
     for key, body in sections:
@@ -350,8 +390,10 @@ def main(argv: list[str] | None = None) -> None:
     notes = notes_path.read_text(encoding="utf-8") if notes_path.exists() else None
     records.write_json(results_dir / "perf.json", {**results, "peers": peers})
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(render(results, peers, notes), encoding="utf-8")
-    plot_time_to_accuracy(results.get("time_to_accuracy"), out.parent / TTA_PNG)
+    runs = Path(args.runs) if args.runs else results_dir / "runs"
+    names = series_names(results.get("time_to_accuracy"), runs)
+    out.write_text(render(results, peers, notes, names), encoding="utf-8")
+    plot_time_to_accuracy(results.get("time_to_accuracy"), out.parent / TTA_PNG, names)
     measured = [name for name in BENCHMARKS if results[name]]
     print(f"-> {out} ({len(measured)}/{len(BENCHMARKS)} benchmarks measured, {len(peers)} peer rows), "
           f"{results_dir / 'perf.json'}")

@@ -83,7 +83,7 @@ def test_perf_report_from_small_results(tmp_path):
     assert "322.0" in text and "80.3%" in text and "150.0 GFLOP/s" in text and "OOM: too big" in text
     assert "0.9500" in text and "0.9612" in text and "(search_efficiency.png)" in text
     assert "not measured yet: run `make bench-memory`" in text
-    assert "autokeras" in text and "cxr-automl (best run)" in text and "30.0" in text
+    assert "autokeras" in text and "cxr-automl, single run, version pre-0.9" in text and "30.0" in text
     assert "## Notes\n\nHand-written remark." in text
     assert "tensorflow-cpu=2.21.0" in text
     assert json.loads((results / "perf.json").read_text())["bench_memory"] is None

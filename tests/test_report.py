@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -10,11 +11,13 @@ from pathlib import Path
 
 import pytest
 
+from automl import __version__
 from automl.records.runs import Run, load_runs, ranked
 from automl.report.headline import load_anchors
 from automl.report.markdown import esc, short_text
 from automl.report.pages import render_task, write_report
 from automl.report.trials_section import render_hparams
+from automl.settings.run_config import SearchConfig
 
 GOLDEN = Path(__file__).parent / "golden"
 # Regenerate the golden pages after an intended change of the report, then read the diff:
@@ -24,7 +27,7 @@ UPDATE = os.environ.get("UPDATE_GOLDEN") == "1"
 ENV = {"git_commit": "1bc7a55217839b5445fef72274f193b68528438d", "python": "3.11.7",
        "platform": "Linux-6.1-x86_64-with-glibc2.36",
        "packages": {"tensorflow-cpu": "2.21.0", "keras": "3.15.1", "keras-tuner": "1.4.8"},
-       "device": "CPU (x86_64, 2 cores)", "cpu_count": 2}
+       "device": "CPU (x86_64, 2 cores)", "cpu_count": 2, "version": __version__}
 HPARAMS = {"family": "residual", "normalize": "per_image", "blocks": 4, "base_filters": 32,
            "dropout": 0.2, "optimizer": "adamw", "learning_rate": 0.0012345678,
            "tuner/epochs": 3, "tuner/initial_epoch": 0, "balancing": "class_weight",
@@ -142,7 +145,8 @@ def test_golden_pages(runs, tmp_path):
     out.mkdir()
     (out / "CAVEATS.md").write_text("# Caveats\n")
     written = write_report(runs, out)
-    assert [p.name for p in written] == ["README.md", "binary.md", "multiclass.md"]
+    assert [p.name for p in written] == ["README.md", "binary.md", "multiclass.md", "history.md",
+                                         "leaderboard.csv"]
     assert (out / "CAVEATS.md").read_text() == "# Caveats\n"
     for path in written:
         golden = GOLDEN / path.name
@@ -261,7 +265,7 @@ def test_broken_summary_is_listed_not_fatal(runs, tmp_path):
     assert "../runs/binary-20261127-000000-eeee: summary.json unreadable" in problems
     assert "../runs/weird: summary.json is not an object" in problems
     assert "trials.jsonl: 1 unreadable line(s) skipped" in problems
-    assert "binary-20261125-100000-aaaa" in readme.split("## Headline")[1]
+    assert "binary-20261126-090000-bbbb" in readme.split("## What the default")[1]
 
 
 def test_autoencoder_all_failed_and_anchors(tmp_path):
@@ -288,7 +292,7 @@ def test_autoencoder_all_failed_and_anchors(tmp_path):
     assert "| normal flagged (false alarms) | 0.200  |" in auto
     assert "SimSID" in (out / "README.md").read_text()
     assert "| –      |" in (out / "binary.md").read_text()  # all trials failed: no rank
-    assert len(written) == 3
+    assert len(written) == 5
 
 
 def test_anchors_are_well_formed():
@@ -323,7 +327,7 @@ def test_a_study_is_aggregated_and_is_its_tasks_headline(tmp_path):
     write_report(runs, out)
     page = (out / "binary.md").read_text()
     board = page.split("## Leaderboard")[1].split("##")[0]
-    first = board.strip().splitlines()[2]
+    first = next(line for line in board.splitlines() if line.startswith("| ["))
     assert first.startswith("| [binary-study-0123abcd](#binary-study-0123abcd) (study, 3 seeds)")
     assert "0.920 ± 0.020" in first and "0.960 ± 0.010" in first  # accuracy, AUC: mean ± sd
     assert "(seed 2 of [binary-study-0123abcd]" in board and "(single run)" in board
@@ -331,8 +335,9 @@ def test_a_study_is_aggregated_and_is_its_tasks_headline(tmp_path):
     assert "| accuracy          | 0.920 ± 0.020 | 0.900–0.940 | 0.900    | 0.920    | 0.940    |" in section
     assert (out / "study_binary-study-0123abcd.png").stat().st_size > 1000
     readme = (out / "README.md").read_text()
-    headline = next(line for line in readme.splitlines() if "cxr-automl binary" in line)
-    assert "study (binary-study-0123abcd, mean of 3 seeds)" in headline and "0.920 ± 0.020" in headline
+    # Its runs have no full configuration recorded: not the default one, the latest study instead.
+    headline = next(line for line in readme.splitlines() if "cxr-automl, other configuration" in line)
+    assert "binary-study-0123abcd" in headline and "0.920 ± 0.020" in headline
     assert "accuracy (study mean)" in readme
     sd_row = next(line for line in readme.splitlines() if "accuracy (study sd over seeds)" in line)
     assert "<= 0.015" in sd_row and "0.020" in sd_row and "**no**" in sd_row  # sd 0.020 > 0.015
@@ -362,125 +367,53 @@ def test_a_study_heads_its_task_only_with_two_finished_seeds(tmp_path):
                             params=1)])
     write_report(runs, tmp_path / "out")
     readme = (tmp_path / "out" / "README.md").read_text()
-    assert "cxr-automl autoencoder (autoencoder-x)" in readme  # one seed: the run, not the study
+    assert "cxr-automl, single run (`autoencoder-x`)" in readme  # one seed: the run, not the study
     assert "0.700 ± –" in (tmp_path / "out" / "autoencoder.md").read_text()  # no spread from one seed
 
 
-def test_a_study_rerun_on_newer_code_supersedes_the_old_one_even_with_a_worse_objective(tmp_path):
-    runs = tmp_path / "runs"
-    names = ("NORMAL", "PNEUMONIA")
-
-    def study(study_id, code, created, val_objective, acc):
-        folder = runs / study_id
-        ids = {}
-        for seed in (0, 1):
-            rid = f"binary-2026112{seed}-1{study_id[-4:]}-s{seed}{code or 'x'}"[:40]
-            ids[str(seed)] = rid
-            write_run(folder, rid, "binary", objective=("val_auc", val_objective),
-                      val=split(1047, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9, names, (270, 777)),
-                      test=split(624, acc, acc, acc, 0.95, acc, acc, names, (234, 390)),
-                      trials=[trial(rid, "binary", "1", "COMPLETED", val_objective, name="val_auc",
-                                    params=10)])
-        state = {"study_id": study_id, "task": "binary", "config": {"epochs": 12}, "seeds": [0, 1],
-                 "runs": ids, "created_at": created, **({"code": code} if code else {})}
-        (folder / "study.json").write_text(json.dumps(state))
-
-    study("binary-study-0ld00000", None, "2026-11-26T12:00:00Z", 0.99, 0.90)  # no code recorded
-    study("binary-study-new00000", "abc", "2026-11-26T18:00:00Z", 0.98, 0.88)
-    write_report(runs, tmp_path / "out")
-    readme = (tmp_path / "out" / "README.md").read_text()
-    headline = next(line for line in readme.splitlines() if "cxr-automl binary" in line)
-    assert "binary-study-new00000" in headline  # the newer code's study, despite 0.98 < 0.99
-    board = (tmp_path / "out" / "binary.md").read_text().split("## Leaderboard")[1]
-    assert "binary-study-0ld00000) (study, 2 seeds, superseded by newer code)" in board
-    # A different configuration is another study, not a rerun: best by validation again.
-    state = json.loads((runs / "binary-study-new00000" / "study.json").read_text())
-    state["config"] = {"epochs": 3}
-    (runs / "binary-study-new00000" / "study.json").write_text(json.dumps(state))
-    write_report(runs, tmp_path / "out")
-    readme = (tmp_path / "out" / "README.md").read_text()
-    headline = next(line for line in readme.splitlines() if "cxr-automl binary" in line)
-    assert "binary-study-0ld00000" in headline
+def default_config(task="binary", **changes) -> dict:
+    """``config.json`` of ``automl search --task TASK`` on real data (every budget field filled
+    in, as a run records it), with ``changes``."""
+    config = dataclasses.asdict(SearchConfig(task=task).with_defaults(synthetic=False))
+    return {**config, "families": list(config["families"]), "data": "/data/chest_xray", **changes}
 
 
-def test_what_may_head_a_task_study_seeds_failed_seeds_and_a_new_studys_first_seed(tmp_path):
-    """A qualifying study's seeds never head alone, nor a superseded study's; a newer study
-    supersedes the old one only once it has two scored seeds; a failed seed counts for none."""
-    from automl.records.runs import contenders, load_studies
-
-    runs = tmp_path / "runs"
-    names = ("NORMAL", "PNEUMONIA")
-
-    def study(study_id, code, created, objectives):
-        folder, ids = runs / study_id, {}
-        shutil.rmtree(folder, ignore_errors=True)  # rewritten with more seeds
-        for seed, value in enumerate(objectives):
-            rid = f"binary-2026112{seed}-{study_id[-6:]}-s{seed}"
-            ids[str(seed)] = rid
-            write_run(folder, rid, "binary", objective=("val_auc", value),
-                      val=split(1047, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9, names, (270, 777)),
-                      test=None if value is None else split(624, 0.9, 0.9, 0.9, 0.95, 0.9, 0.9, names,
-                                                            (234, 390)),
-                      trials=[trial(rid, "binary", "1", "COMPLETED" if value else "FAILED", value,
-                                    name="val_auc", params=10)])
-        (folder / "study.json").write_text(json.dumps({
-            "study_id": study_id, "task": "binary", "config": {"epochs": 12}, "seeds": list(range(len(ids))),
-            "runs": ids, "created_at": created, "code": code}))
-
-    def heads():
-        found, _ = load_runs(runs)
-        studies, _ = load_studies(runs, found)
-        return [getattr(c, "study_id", None) or c.run_id for c in contenders("binary", found, studies)]
-
-    write_run(runs, "binary-20261101-000000-lone", "binary", objective=("val_auc", 0.97),
-              val=split(1047, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9, names, (270, 777)), test=None,
-              trials=[trial("lone", "binary", "1", "COMPLETED", 0.97, name="val_auc", params=10)])
-    study("binary-study-old000", "old", "2026-11-26T12:00:00Z", (0.98, 0.99))
-    # The old study heads; its seeds (0.98, 0.99 > the lone run's 0.97) stand only for it.
-    assert heads() == ["binary-study-old000", "binary-20261101-000000-lone"]
-    # A rerun on newer code with one scored seed does not yet supersede it; that seed competes alone.
-    study("binary-study-new000", "new", "2026-11-27T12:00:00Z", (0.995,))
-    assert heads() == ["binary-study-old000", "binary-20261120-new000-s0", "binary-20261101-000000-lone"]
-    # Its second seed failed: still one scored seed, still not a study that heads.
-    study("binary-study-new000", "new", "2026-11-27T12:00:00Z", (0.995, None))
-    assert heads()[0] == "binary-study-old000"
-    # Two scored seeds: the new study supersedes the old, whose seeds then head nothing.
-    study("binary-study-new000", "new", "2026-11-27T12:00:00Z", (0.995, 0.90, None))
-    assert heads() == ["binary-study-new000", "binary-20261101-000000-lone"]
-    write_report(runs, tmp_path / "out")
-    readme = (tmp_path / "out" / "README.md").read_text()
-    assert "binary-study-new000, mean of 2 seeds; 1 seed(s) failed" in readme
-
-
-def budget_run(folder, rid, acc, *, validation, minutes, budget=18.0, val_auc=0.95, peer=None, knn=None):
-    """A binary run with a time budget, its search minutes and a test accuracy ``acc``."""
+def budget_run(folder, rid, acc, *, validation, minutes, budget=18.0, val_auc=0.95, peer=None, knn=None,
+               version=__version__):
+    """A binary run of the default configuration but its time budget and validation, with its
+    search minutes and a test accuracy ``acc``, made by toolkit ``version``."""
     names = ("NORMAL", "PNEUMONIA")
     path = write_run(folder, rid, "binary", objective=("val_auc", val_auc),
                      val=split(1047, 0.9, 0.9, 0.9, val_auc, 0.9, 0.9, names, (270, 777)),
                      test=split(624, acc, acc, acc, 0.95, acc + 0.05, acc - 0.05, names, (234, 390)),
                      trials=[trial(rid, "binary", "1", "COMPLETED", val_auc, name="val_auc", params=1)])
     summary = json.loads((path / "summary.json").read_text())
-    summary["config"].update(validation=validation, time_budget_minutes=budget)
+    summary["config"] = default_config(validation=validation, time_budget_minutes=budget)
+    summary["env"] = {k: v for k, v in ENV.items() if k != "version"}
+    summary["env"].update({"version": version} if version else {})
     summary["search_seconds"] = minutes * 60
     if peer:
         summary["peer"] = peer
     (path / "summary.json").write_text(json.dumps(summary))
+    (path / "config.json").write_text(json.dumps(summary["config"]))
     if knn is not None:
         (path / "knn.jsonl").write_text(json.dumps({"features": "embedding", "selected": True,
                                                     "test": {"accuracy": knn}}) + "\n")
 
 
-def budget_study(runs, study_id, seeds, *, budget=18.0, val_auc=0.95, day=2):
-    """A 2-seed binary study: ``seeds`` is one (test accuracy, search minutes) per seed."""
+def budget_study(runs, study_id, seeds, *, budget=18.0, val_auc=0.95, day=2, version=__version__):
+    """A binary study of the default configuration (but ``budget``), made on day ``day`` of
+    November by toolkit ``version`` (None: before versions were recorded): ``seeds`` is one
+    (test accuracy, search minutes) per seed."""
     study = runs / study_id
     ids = {}
     for seed, (acc, minutes) in enumerate(seeds):
-        ids[str(seed)] = f"binary-202611{day}{seed}-100000-s{seed}"
+        ids[str(seed)] = f"binary-202611{day:02d}-10000{seed}-{study_id[-4:]}"
         budget_run(study, ids[str(seed)], acc, validation="shift", minutes=minutes, budget=budget,
-                   val_auc=val_auc, knn=acc - 0.005)
-    (study / "study.json").write_text(json.dumps({"study_id": study_id, "task": "binary",
-                                                  "config": {"time_budget_minutes": budget},
-                                                  "seeds": list(range(len(seeds))), "runs": ids}))
+                   val_auc=val_auc, knn=acc - 0.005, version=version)
+    state = {"study_id": study_id, "task": "binary", "config": {"time_budget_minutes": budget},
+             "seeds": list(range(len(seeds))), "runs": ids, "created_at": f"2026-11-{day:02d}T10:00:00Z"}
+    (study / "study.json").write_text(json.dumps({**state, **({"version": version} if version else {})}))
 
 
 def peer_lines(readme: str) -> list[str]:
@@ -501,7 +434,8 @@ def test_the_headline_study_sits_beside_its_peers_ablation_and_wall_time_targets
     readme = (out / "README.md").read_text()
     lines = peer_lines(readme)
     assert [line.split("|")[1].strip() for line in lines] == [
-        "cxr-automl study (2 seeds)", "autokeras", "cxr-automl, plain validation (ablation)"]
+        f"cxr-automl, default configuration, version {__version__} (2 seeds)", "autokeras",
+        "cxr-automl, plain validation (ablation)"]
     assert "0.910 ± 0.014" in lines[0] and "19.5 (max 20.5)" in lines[0]
     # The latest peer run, not the one with the better test score.
     assert "autokeras-binary-20261126-000000-new" in lines[1] and "24.0" in lines[1]
@@ -513,34 +447,112 @@ def test_the_headline_study_sits_beside_its_peers_ablation_and_wall_time_targets
     assert "<= 19.8 (budget + 10%)" in wall_row and "20.5" in wall_row and "**no**" in wall_row
 
 
-def test_peers_sit_beside_our_study_at_their_budget_when_the_headline_had_more_minutes(tmp_path):
-    """A 60-minute study with the better validation objective heads the task; AutoKeras and
-    the ablation had 18 minutes, so they are set beside the 18-minute study, not beside it."""
+def headline_line(readme: str) -> str:
+    return next(line for line in readme.splitlines() if line.startswith("| binary ") and "cxr-automl" in line)
+
+
+def test_the_headline_is_the_default_configuration_on_the_current_version(tmp_path):
+    """Not the best by validation, nor the latest of any kind: the latest study of the default
+    configuration made with this version; other versions and budgets are never ranked with it."""
     runs = tmp_path / "runs"
-    budget_study(runs, "binary-study-0123abcd", ((0.90, 18.5), (0.92, 20.5)), val_auc=0.95, day=2)
-    budget_study(runs, "binary-study-60mi0000", ((0.80, 59.0), (0.82, 61.0)), budget=60.0, val_auc=0.99,
-                 day=0)
-    budget_run(runs, "autokeras-binary-20261126-000000-new", 0.75, validation="plain", minutes=24,
-               peer="autokeras")
-    budget_run(runs, "binary-20261126-000000-plain", 0.44, validation="plain", minutes=18.1)
+    budget_study(runs, "binary-study-curr", ((0.90, 18.5), (0.92, 20.5)), val_auc=0.95, day=2)
+    budget_study(runs, "binary-study-0ld0", ((0.95, 18.0), (0.97, 18.0)), val_auc=0.99, day=4,
+                 version="0.8.1")
+    budget_study(runs, "binary-study-60mi", ((0.96, 59.0), (0.98, 61.0)), budget=60.0, val_auc=0.995, day=5)
+    budget_study(runs, "binary-study-pre0", ((0.99, 18.0), (0.99, 18.0)), val_auc=0.999, day=6, version=None)
     out = tmp_path / "reports"
     write_report(runs, out)
     readme = (out / "README.md").read_text()
-    headline = next(line for line in readme.splitlines() if "cxr-automl binary study" in line)
-    assert "binary-study-60mi0000" in headline
-    lines = peer_lines(readme)
-    assert "binary-study-0123abcd" in lines[0] and "| 18 " in lines[0] and "0.910 ± 0.014" in lines[0]
-    # Not the headline: its label says at which budget it is the best, not "best".
-    assert "cxr-automl study at the peers' budget (2 seeds)" in lines[0]
-    assert "autokeras" in lines[1] and "binary-20261126-000000-plain" in lines[2]
-    assert not any("binary-study-60mi0000" in line for line in lines)
+    assert "binary-study-curr" in headline_line(readme) and "0.910 ± 0.014" in headline_line(readme)
+    assert f"the default configuration on version {__version__}, study `binary-study-curr`" in readme
+    assert "binary-study-curr" in readme.split("## Targets")[1].split("##")[0]
+    page = (out / "binary.md").read_text()
+    board = page.split("## Leaderboard")[1].split("## Peers")[0]
+    assert "binary-study-curr" in board and "binary-study-60mi" not in board  # another budget
+    assert "### binary-study-curr" in page and "### binary-study-0ld0" not in page
+    history = (out / "history.md").read_text()
+    for other, what in (("binary-study-0ld0", "| 0.8.1 "), ("binary-study-60mi", "budget=60 min"),
+                        ("binary-study-pre0", "| pre-0.9 ")):
+        row = next(line for line in history.splitlines() if other in line)
+        assert what in row, row
+    # Without a study of this version, the latest default study of an older one, marked so.
+    shutil.rmtree(runs / "binary-study-curr")
+    write_report(runs, out)
+    readme = (out / "README.md").read_text()
+    assert "binary-study-pre0" in headline_line(readme) and "| pre-0.9 " in headline_line(readme)
+    assert (f"no study of the default configuration on version {__version__} yet; shown is the latest one, "
+            "study `binary-study-pre0`, made with version **pre-0.9**") in readme
+    assert "binary-study-pre0 (older version: pre-0.9)" in readme.split("## Targets")[1]
+    assert "_No run or study of version" in (out / "binary.md").read_text()
+
+
+@pytest.fixture
+def shipped_defaults(monkeypatch, shipped_real_data_refit):
+    """The real-data defaults as shipped (the tests switch the binary refit off: conftest.py)."""
+    from automl.settings import choices
+
+    monkeypatch.setattr(choices, "REAL_DATA_REFIT", shipped_real_data_refit)
+
+
+def test_a_default_configuration_is_compared_as_filled_in(tmp_path, shipped_defaults):
+    from automl.records.runs import Study
+    from automl.report.configuration import budget_of, describe
+
+    def study(**changes):
+        folder = tmp_path / f"run{len(list(tmp_path.iterdir()))}"
+        folder.mkdir()
+        config = default_config(**changes)
+        (folder / "config.json").write_text(json.dumps(config))
+        run = Run(folder, {"task": "binary", "run_id": folder.name, "config": config})
+        return Study(folder, {"task": "binary"}, [run], [0])
+
+    assert describe(study(seed=7, out="elsewhere", data="/other")) == "default"
+    assert describe(study(refit="cv:5")) == "default"  # what the default fills in on real data
+    assert describe(study(refit="none", portfolio="none")) == "portfolio=none, refit=none"
+    assert describe(study(time_budget_minutes=60.0)) == "budget=60 min"
+    # A missing budget field is the wall-clock budget; a compute budget is another configuration.
+    assert budget_of({"time_budget_minutes": 18.0}) == ("minutes", 18.0)
+    assert budget_of({"budget": "compute:40", "time_budget_minutes": 18.0}) == ("compute", 40.0)
+    assert describe(study(budget="compute:40")) == "budget=compute:40.0"
+    old = study()
+    saved = json.loads((old.folder / "config.json").read_text())
+    del saved["portfolio"]  # made before the warm start existed: it ran without one
+    (old.folder / "config.json").write_text(json.dumps(saved))
+    assert describe(old) == "portfolio=none"
+
+
+def test_leaderboard_csv_reads_back_with_stable_columns(tmp_path):
+    import csv
+
+    from automl.report.tables import COLUMNS
+
+    runs = tmp_path / "runs"
+    budget_study(runs, "binary-study-0123abcd", ((0.90, 18.5), (0.92, 20.5)))
+    budget_run(runs, "autokeras-binary-20261126-000000-new", 0.75, validation="plain", minutes=24,
+               peer="autokeras")
+    write_report(runs, tmp_path / "reports")
+    with open(tmp_path / "reports" / "leaderboard.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert tuple(rows[0]) == COLUMNS
+    head = rows[0]
+    assert (head["task"], head["role"], head["id"], head["version"]) == (
+        "binary", "headline", "binary-study-0123abcd", __version__)
+    assert float(head["accuracy_mean"]) == pytest.approx(0.91) and head["seeds"] == "2"
+    assert head["budget"] == "18 min" and head["hardware"] == "CPU (x86_64, 2 cores)"
+    assert head["pretraining"] == "no"
+    kermany = next(r for r in rows if "Kermany" in r["system"] and r["task"] == "binary")
+    assert kermany["role"] == "published" and kermany["pretraining"] == "yes"
+    assert float(kermany["accuracy_mean"]) == 0.928 and kermany["accuracy_sd"] == ""
+    peer = next(r for r in rows if r["role"] == "peer")
+    assert peer["system"] == "autokeras" and float(peer["accuracy_mean"]) == 0.75
 
 
 def test_a_refit_runs_wall_minutes_count_its_refit(tmp_path):
     """``--time-budget`` covers the search and the refit: the wall-time target sees both."""
     runs = tmp_path / "runs"
     budget_study(runs, "binary-study-60mi0000", ((0.80, 40.0), (0.82, 44.0)), budget=60.0)
-    first = runs / "binary-study-60mi0000" / "binary-20261120-100000-s0" / "summary.json"
+    state = json.loads((runs / "binary-study-60mi0000" / "study.json").read_text())
+    first = runs / "binary-study-60mi0000" / state["runs"]["0"] / "summary.json"
     summary = json.loads(first.read_text())
     summary["refit"] = {"folds": 4, "folds_requested": 5, "seconds_left": 1200.0, "seconds": 27.0 * 60,
                         "trials": ["12"], "chosen": ["12"], "quality": "auc", "oof_quality_by_count": [0.96],
@@ -590,3 +602,19 @@ def test_a_chosen_model_at_chance_is_flagged_in_the_report_and_its_model_card(tm
     card = write_model_card(folder).read_text()
     assert "**Warning: the chosen model is at chance level" in card
     assert card.index("Warning") < card.index("## Intended use")
+
+
+def test_readme_what_to_expect_block_is_what_make_report_writes(shipped_defaults):
+    """Run ``make report OUT=benchmarks/results/runs`` when this fails."""
+    from automl.records.runs import load_studies
+    from automl.report.headline import headlines
+    from automl.report.tables import expect_block, with_block
+
+    root = Path(__file__).resolve().parents[1]
+    runs = root / "benchmarks" / "results" / "runs"
+    if not runs.is_dir():
+        pytest.skip("no committed records in this checkout")
+    found, _ = load_runs(runs)
+    studies, _ = load_studies(runs, found)
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    assert with_block(readme, expect_block(headlines(found, studies), root / "reports", root)) == readme

@@ -80,10 +80,13 @@ def test_settings_import_no_higher_layer():
                        not n.startswith("automl") for n in names), f"{path.name} imports {names}"
 
 
-def test_readme_and_docs_tables_are_the_declarations():
+def test_docs_options_page_is_the_declarations():
     """Run ``python -m automl.settings.options`` when this fails."""
-    assert options.README.read_text() == options.with_table(options.README.read_text())
     assert options.DOCS.read_text() == options.docs_page()
+    readme = options.README.read_text()
+    assert "docs/options.md" in readme  # README links the reference instead of repeating it
+    if options.START in readme:
+        assert readme == options.with_table(readme)
 
 
 def test_budgets_are_one_table_applied_by_data_kind():

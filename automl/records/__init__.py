@@ -162,11 +162,25 @@ def new_summary(run_id: str, task: str, config: dict, *, env: dict, objective: s
 SCORES_OUT_OF_FOLD = "oof"
 
 
+#: Where a run's per-image scores are: ``scores.csv`` as written, or gzipped (how the committed
+#: records of older runs keep them, to keep the repository small).
+SCORES_FILES = ("scores.csv", "scores.csv.gz")
+
+
+def scores_file(run_dir: Path) -> Path | None:
+    """The run's scores file (:data:`SCORES_FILES`), None when it has none."""
+    return next((p for name in SCORES_FILES if (p := Path(run_dir) / name).is_file()), None)
+
+
 def read_score_rows(run_dir: Path):
-    """Every row of a run's ``scores.csv`` (:func:`score_rows`), as one data frame."""
+    """Every row of a run's ``scores.csv`` (:func:`score_rows`; or ``scores.csv.gz``), as one
+    data frame."""
     import pandas as pd
 
-    return pd.read_csv(Path(run_dir) / "scores.csv")
+    path = scores_file(run_dir)
+    if path is None:
+        raise FileNotFoundError(f"{Path(run_dir) / 'scores.csv'}: no such file")
+    return pd.read_csv(path)
 
 
 def read_scores(run_dir: Path) -> dict:
@@ -221,7 +235,10 @@ def score_rows(table, split: str, scores, root: Path):
 
 
 def environment() -> dict:
-    """Git commit, package versions and device, so a result never loses what made it."""
+    """The toolkit's version, git commit, package versions and device, so a result never
+    loses what made it."""
+    from automl import __version__
+
     versions = {}
     for name in PACKAGES:
         try:
@@ -229,6 +246,7 @@ def environment() -> dict:
         except metadata.PackageNotFoundError:
             pass
     return {
+        "version": __version__,
         "git_commit": git_commit(),
         "python": platform.python_version(),
         "platform": platform.platform(),

@@ -12,6 +12,9 @@ from automl import records
 from automl.records.values import dig, number
 
 SKIP_DIRS = {"tuner", "tb"}
+#: The version of records made before runs recorded the toolkit's version: every one of them is
+#: older than 0.9.0, the first version that records it.
+UNVERSIONED = "pre-0.9"
 TASK_ORDER = ("binary", "multiclass", "autoencoder")
 _TASK_NAME = re.compile(r"^[a-z0-9_-]+$")  # becomes a file name: <task>.md
 
@@ -68,6 +71,11 @@ class Run:
         """The validation mode the run selected on (``plain`` for runs recorded before
         shift validation existed, and for peers)."""
         return str(dig(self.summary, "config", "validation") or "plain")
+
+    @property
+    def version(self) -> str:
+        """The toolkit version that made the run (:data:`UNVERSIONED` before it was recorded)."""
+        return str(dig(self.summary, "env", "version") or UNVERSIONED)
 
 
 def load_run(folder: Path) -> Run:
@@ -167,6 +175,17 @@ class Study:
     def validation(self) -> str:
         return self.runs[0].validation if self.runs else "plain"
 
+    @property
+    def version(self) -> str:
+        """The toolkit version of the study (``study.json``, else its first run's;
+        :data:`UNVERSIONED` before it was recorded)."""
+        return str(self.state.get("version") or (self.runs[0].version if self.runs else UNVERSIONED))
+
+    @property
+    def created_at(self) -> str:
+        """When the study folder was made (UTC, ISO 8601; "" where not recorded)."""
+        return str(self.state.get("created_at") or "")
+
     def values(self, metric: str, split: str = "test") -> list[float | None]:
         """Each seed's value of ``metric`` (a key of :data:`STUDY_METRICS`), None where missing."""
         keys = STUDY_METRICS[metric]
@@ -220,26 +239,9 @@ def load_studies(root: Path, runs: list[Run]) -> tuple[list[Study], list[tuple[P
     return studies, problems
 
 
-# A study heads its task once this many of its seeds have a validation objective: fewer is
-# one draw, not a study.
+# A study stands for its configuration once this many of its seeds have a validation
+# objective: fewer is one draw, not a study.
 MIN_STUDY_SEEDS = 2
-
-
-def current_studies(studies: list[Study]) -> list[Study]:
-    """The studies not superseded: a study is superseded by a later one of the same task and
-    the same configuration made with other code (``study.json`` ``code``; a study from
-    before the code was recorded has none) once that one has :data:`MIN_STUDY_SEEDS` scored
-    seeds (until then the old study keeps its place, instead of the headline jumping while
-    the new one's first seed runs). Its seeds describe a search that no longer exists, so
-    it stays on the leaderboards but heads nothing."""
-    def superseded(study: Study) -> bool:
-        return any(other.task == study.task and other.state.get("config") == study.state.get("config")
-                   and other.scored_seeds >= MIN_STUDY_SEEDS
-                   and other.state.get("code") and other.state.get("code") != study.state.get("code")
-                   and str(other.state.get("created_at", "")) > str(study.state.get("created_at", ""))
-                   for other in studies)
-
-    return [study for study in studies if not superseded(study)]
 
 
 def ranked_studies(studies: list[Study]) -> list[Study]:
@@ -250,21 +252,6 @@ def ranked_studies(studies: list[Study]) -> list[Study]:
 
     return sorted(studies, key=lambda s: (s.score is None, s.validation != "shift", *kind(s),
                                           -(s.score or 0.0), s.study_id))
-
-
-def contenders(task: str, runs: list[Run], studies: list[Study]) -> list[Study | Run]:
-    """What may head ``task``, best first by validation objective: its current studies with
-    :data:`MIN_STUDY_SEEDS` or more scored seeds (:func:`current_studies`,
-    :func:`ranked_studies`), then its runs of ours (:func:`ranked`) but the seeds of studies:
-    a qualifying study's seeds stand for it together, never one lucky seed alone, and a
-    superseded study's describe a search that no longer exists. The lone finished seed of a
-    study still short of seeds competes as the single run it is."""
-    current = current_studies(studies)
-    heads = [st for st in current if st.task == task and st.scored_seeds >= MIN_STUDY_SEEDS]
-    waiting = [st for st in current if all(st is not head for head in heads)]
-    seeds = study_folders(studies) - study_folders(waiting)
-    return [*ranked_studies(heads),
-            *ranked([r for r in ours(runs) if r.task == task and r.folder.resolve() not in seeds])]
 
 
 def study_folders(studies: list[Study]) -> set[Path]:

@@ -1,8 +1,8 @@
-"""A task's leaderboard: studies first by mean validation objective, then every run."""
+"""A task's leaderboard of one version: studies first by mean validation objective, then runs."""
 
 from __future__ import annotations
 
-from automl.records.runs import Run, Study, current_studies, ranked, ranked_studies
+from automl.records.runs import Run, Study, ranked, ranked_studies
 from automl.records.values import dig
 from automl.report.markdown import DASH, anchor, esc, fmt, fmt_ci, table
 from automl.report.run_section import gap
@@ -31,11 +31,13 @@ def run_row(run: Run, study: Study | None = None) -> dict:
     }
 
 
-def render_leaderboard(runs: list[Run], studies: list[Study] = ()) -> str:
+def render_leaderboard(runs: list[Run], studies: list[Study] = (), *, empty: str = "_No runs for this task._",
+                       all_studies: list[Study] = ()) -> str:
     """Studies first (by mean validation objective), then every run (by validation objective);
-    test columns ``–`` where a run scored no test split."""
-    member_of = {id(r): st for st in studies for r in st.runs}
-    current = {id(st) for st in current_studies(list(studies))}
-    rows = [study_row(st, superseded=id(st) not in current) for st in ranked_studies(list(studies))]
+    test columns ``–`` where a run scored no test split. The caller passes the runs and studies
+    of one version: runs of other versions or budgets are never ranked together with them.
+    ``all_studies``: every study, to name the study a run is a seed of."""
+    member_of = {id(r): st for st in [*studies, *all_studies] for r in st.runs}
+    rows = [study_row(st) for st in ranked_studies(list(studies))]
     rows += [run_row(r, member_of.get(id(r))) for r in ranked(runs)]
-    return table(rows, "_No runs for this task._")
+    return table(rows, empty)

@@ -35,7 +35,7 @@ def write_model_card(run_dir: Path) -> Path:
     summary = records.read_json(run_dir / "summary.json")
     command = (run_dir / "command.txt").read_text().strip() if (run_dir / "command.txt").exists() else DASH
     test, config, env = summary.get("test") or {}, summary.get("config") or {}, summary.get("env") or {}
-    scores = records.read_scores(run_dir) if (run_dir / "scores.csv").exists() else None
+    scores = records.read_scores(run_dir) if records.scores_file(run_dir) else None
     reliability = _reliability_png(run_dir, summary, scores)
     counts = dig(summary, "data", "counts") or {}
     sections = [

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from automl.records.runs import STUDY_METRICS, Run, Study, contenders, members, ours, study_folders
+from automl.records.runs import STUDY_METRICS, Run, Study, members, ours, study_folders
 from automl.records.values import dig, number
 from automl.report.markdown import DASH, esc, fmt, table
 from automl.report.study_section import fmt_mean_sd
@@ -14,18 +14,6 @@ def budget(item: Study | Run) -> float | None:
     """The time budget (minutes) a study's or run's search had; None when it had none."""
     seeds = members(item)
     return number(dig(seeds[0].summary, "config", "time_budget_minutes")) if seeds else None
-
-
-def comparator(task: str, runs: list[Run], head: Study | Run, studies: list[Study] = ()) -> Study | Run:
-    """Which search of ours the peers are set beside: the headline when it had the peers'
-    time budget (or no peer has one); otherwise the first with that budget in the order the
-    headline is chosen in (:func:`automl.records.runs.contenders`: studies, then runs, by validation
-    objective), so that a peer is never compared with a search that had more minutes. The
-    headline when none has it."""
-    wanted = {budget(run) for run in latest_peers(task, runs, studies)} - {None}
-    if not wanted or budget(head) in wanted:
-        return head
-    return next((c for c in contenders(task, runs, list(studies)) if budget(c) in wanted), head)
 
 
 def latest_peers(task: str, runs: list[Run], studies: list[Study] = ()) -> list[Run]:
@@ -57,14 +45,12 @@ def companions(task: str, runs: list[Run], head: Study | Run, studies: list[Stud
 
 
 def peer_rows(task: str, runs: list[Run], head: Study | Run, studies: list[Study] = (), *,
-              headline: bool = True) -> list[dict]:
-    """One flat row (full precision) for ``head``, then one per companion: what it is, its
-    validation, its time budget, its search minutes and its test scores (a study's as mean
-    and sd over seeds). ``headline``: whether ``head`` is the task's headline; if not (the
-    :func:`comparator` at the peers' budget) its label says so, not "best"."""
-    kind = "cxr-automl study" if isinstance(head, Study) else "cxr-automl run"
-    label = f"{kind} at the peers' budget" if not headline else \
-        "cxr-automl study" if isinstance(head, Study) else "cxr-automl (best run)"
+              label: str = "cxr-automl") -> list[dict]:
+    """One flat row (full precision) for the headline ``head`` (:mod:`automl.report.headline`),
+    named ``label``, then one per companion: what it is, its validation, its time budget, its
+    search minutes and its test scores (a study's as mean and sd over seeds). Only the
+    headline sits beside the peers, never a search picked for doing better; each row shows
+    its budget."""
     head_row = _row(head, label)
     return [head_row, *(_row(run, "cxr-automl, plain validation (ablation)")
                         for run in companions(task, runs, head, studies))]

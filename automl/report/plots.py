@@ -171,26 +171,46 @@ def anomaly_plots(run_dir: Path, summary: dict, examples: dict) -> list[str]:
     return ["score_histogram.png", "reconstructions.png"]
 
 
-def study_png(seeds: list[int], values: dict[str, list], anchors: dict[str, list[tuple[str, float]]],
-              path: Path, *, title: str) -> None:
-    """One panel per metric: each seed's value (points), their mean (solid line) and the
-    published numbers (dotted lines), with the legend below the panels."""
-    fig, axes = plt.subplots(1, len(values), figsize=(4.6 * len(values), 5.2), squeeze=False)
-    for ax, (metric, points) in zip(axes[0], values.items()):
-        shown = [(s, v) for s, v in zip(seeds, points) if v is not None]
-        if shown:
-            ax.scatter([str(s) for s, _ in shown], [v for _, v in shown], color="black", zorder=3,
-                       label="a seed")
-            mean = float(np.mean([v for _, v in shown]))
-            ax.axhline(mean, color="black", lw=1.5, label=f"mean {mean:.3f}")
-        for i, (system, value) in enumerate(anchors.get(metric, [])):
-            ax.axhline(value, color=f"C{i % 10}", ls=":", lw=1.2, label=f"{system[:45]} {value:.3f}")
-        ax.set_xlabel("seed")
-        ax.set_title(f"test {metric}")
-        ax.legend(fontsize=6, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=1, frameon=False)
-    fig.suptitle(title, fontsize=9)
+#: Colours of a study plot's rows: our seeds, their mean, published figures (colour-blind safe).
+STUDY_COLOURS = {"seed": "#0072B2", "mean": "#000000", "published": "#D55E00"}
+
+
+def study_png(panels: dict[str, list[tuple[str, str, float, tuple[float, float] | None]]], path: Path, *,
+              title: str) -> None:
+    """One panel per metric, one row per system, each row labelled on the left: a seed's
+    test value with its 95% interval, the seeds' mean with ± one standard deviation, and
+    published figures with their 95% interval where known.
+
+    Args:
+        panels: metric -> rows of ``(label, kind, value, (low, high) or None)``; ``kind`` is
+            ``seed``, ``mean`` or ``published`` (:data:`STUDY_COLOURS`). Every panel lists the
+            same labels in the same order (a missing value: NaN).
+    """
+    labels = [row[0] for row in next(iter(panels.values()))]
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.8 + 3.4 * len(panels), 1.3 + 0.36 * len(labels)),
+                             sharey=True, squeeze=False)
+    ys = list(range(len(labels)))[::-1]
+    for ax, (metric, rows) in zip(axes[0], panels.items()):
+        for y, (_, kind, value, interval) in zip(ys, rows):
+            if value is None or value != value:
+                continue
+            colour = STUDY_COLOURS[kind]
+            if interval is not None:
+                ax.plot(interval, [y, y], color=colour, lw=2, solid_capstyle="butt")
+            ax.plot([value], [y], "D" if kind == "mean" else "o", color=colour, ms=7 if kind == "mean" else 6)
+            ax.annotate(f"{value:.3f}", (value, y), xytext=(0, 6), textcoords="offset points",
+                        ha="center", fontsize=8, color=colour)
+        ax.set_title(f"test {metric}", fontsize=10)
+        ax.grid(axis="x", alpha=0.3)
+        ax.tick_params(axis="x", labelsize=9)
+        ax.set_ylim(-0.7, len(labels) - 0.3)
+        ax.margins(x=0.08)
+    axes[0][0].set_yticks(ys, labels, fontsize=9)
+    for tick, (_, kind, _, _) in zip(axes[0][0].get_yticklabels(), next(iter(panels.values()))):
+        tick.set_color(STUDY_COLOURS[kind])
+    fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=100, bbox_inches="tight")
+    fig.savefig(path, dpi=100)
     plt.close(fig)
 
 

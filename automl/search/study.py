@@ -8,7 +8,7 @@ import json
 import time
 from pathlib import Path
 
-from automl import records
+from automl import __version__, records
 from automl.settings import choices
 from automl.settings.run_config import SearchConfig
 
@@ -91,7 +91,7 @@ def run_study(config: SearchConfig, seeds: list[int], *, verbose: bool = False, 
     else:
         study_dir.mkdir(parents=True, exist_ok=True)
         state = {"study_id": study_dir.name, "task": config.task, "config": shared_config(config),
-                 "code": code_digest(), "seeds": [], "runs": {},
+                 "code": code_digest(), "version": __version__, "seeds": [], "runs": {},
                  "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     state["seeds"] = sorted(set(state["seeds"]) | set(seeds))
     records.write_json(state_path, state)

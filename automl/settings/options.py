@@ -1,7 +1,8 @@
-"""The option tables of README.md and docs/options.md, rendered from the declarations.
+"""The option reference, docs/options.md, rendered from the declarations.
 
-``python -m automl.settings.options`` rewrites both; a test fails when either differs from
-:data:`automl.settings.run_config.SEARCH_OPTIONS`.
+``python -m automl.settings.options`` rewrites it; a test fails when it differs from
+:data:`automl.settings.run_config.SEARCH_OPTIONS`. README.md links it instead of repeating it;
+:func:`with_table` still fills an ``<!-- options:start -->`` block where a page keeps one.
 """
 
 from __future__ import annotations
@@ -80,9 +81,13 @@ def with_table(text: str) -> str:
 
 
 def write() -> list[Path]:
-    """Rewrite the option table of README.md and docs/options.md; returns the files changed."""
+    """Rewrite docs/options.md (and README.md's option block, if it has one); returns the files
+    changed."""
     changed = []
-    for path, text in ((README, with_table(README.read_text())), (DOCS, docs_page())):
+    pages = [(DOCS, docs_page())]
+    if START in README.read_text():
+        pages.append((README, with_table(README.read_text())))
+    for path, text in pages:
         if not path.exists() or path.read_text() != text:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text)
