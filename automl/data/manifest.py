@@ -30,14 +30,19 @@ NO_PATIENT_WARNING = ("no patient_id column: the split cannot be grouped by pati
 LISTED = 20
 
 
-class ManifestError(DataError):
-    """A manifest with rows that cannot be used; ``problems`` holds one line per bad row."""
+class RowsError(DataError):
+    """A file of rows (a manifest, a predictions file) with rows that cannot be used;
+    ``problems`` holds one line per bad row, each naming it."""
 
-    def __init__(self, manifest: Path, problems: list[str]):
+    def __init__(self, file: Path, problems: list[str]):
         self.problems = problems
         more = f"\n  ... and {len(problems) - LISTED} more" if len(problems) > LISTED else ""
-        super().__init__(f"{manifest}: {len(problems)} problem(s); nothing was run:\n  "
+        super().__init__(f"{file}: {len(problems)} problem(s); nothing was run:\n  "
                          + "\n  ".join(problems[:LISTED]) + more)
+
+
+class ManifestError(RowsError):
+    """A manifest with rows that cannot be used."""
 
 
 @dataclass
@@ -73,16 +78,17 @@ def load(path: Path | str, *, workers: int = 4) -> Index:
 
 
 def read_table(path: Path) -> pd.DataFrame:
-    """The manifest's rows as text (a blank cell is ``""``), column names lower-cased."""
+    """The rows of a CSV or Parquet file as text (a blank cell is ``""``), column names
+    lower-cased: a manifest, or a predictions file."""
     try:
         if path.suffix.lower() == ".csv":
             frame = pd.read_csv(path, dtype=str, keep_default_na=False)
         else:
             frame = pd.read_parquet(path).astype(str).replace({"None": "", "nan": "", "<NA>": ""})
     except FileNotFoundError:
-        raise DataError(f"{path}: manifest does not exist") from None
+        raise DataError(f"{path}: file does not exist") from None
     except (OSError, ValueError, ImportError) as error:
-        raise DataError(f"{path}: manifest cannot be read: {error}") from None
+        raise DataError(f"{path}: cannot be read as CSV or Parquet: {error}") from None
     frame.columns = [str(c).strip().lower() for c in frame.columns]
     return frame.apply(lambda column: column.str.strip())
 
@@ -155,9 +161,9 @@ def _table(frame: pd.DataFrame, files: list[str]) -> pd.DataFrame:
 
 
 def _between_rows(table: pd.DataFrame, given: list[str], has_split: bool) -> list[str]:
-    """``row N (path): reason`` for a duplicate path and, with splits given, for a patient or an
-    image content (SHA-256) found in two splits; ``given``: each row's path as the manifest
-    writes it."""
+    """``row N (path): reason`` for a duplicate path and, with splits given, for a patient in two
+    splits (or two folds) and an image content (SHA-256) in two splits; ``given``: each row's
+    path as the manifest writes it."""
     lines, first = [], {}
     for row, path in zip(table.row, table.path):
         if path and path in first:
@@ -165,21 +171,30 @@ def _between_rows(table: pd.DataFrame, given: list[str], has_split: bool) -> lis
         first.setdefault(path, row)
     if not has_split:
         return lines
-    seen: dict[str, tuple[str, int]] = {}
-    for row, patient, split in zip(table.row, table.patient, table.split):
-        other = seen.setdefault(patient, (split, row))
-        if other[0] != split and split in SPLITS and other[0] in SPLITS:
-            lines.append(f"row {row} ({given[row - 1]}): patient {patient!r} is in {split} here and in "
-                         f"{other[0]} at row {other[1]}: all of a patient's images must be in one split")
-    by_content: dict[str, tuple[str, int]] = {}
-    for row, path, split in zip(table.row, table.path, table.split):
-        if first[path] != row:
-            continue  # a duplicate path is its own problem
-        digest = _digest(path)
-        other = by_content.setdefault(digest, (split, row)) if digest else (split, row)
-        if other[0] != split:
-            lines.append(f"row {row} ({given[row - 1]}): the same image content as row {other[1]}, "
-                         f"which is in {other[0]}; here in {split}")
+    lines += _straddling(table, given, table.patient, "patient")
+    if "fold" in table:
+        folds = table.fold.astype(object).where(table.fold.notna(), None)
+        lines += _straddling(table, given, table.patient, "patient", within=folds, kind="fold")
+    unique = [first[path] == row for row, path in zip(table.row, table.path)]  # duplicates aside
+    digests = [_digest(path) if keep else None for path, keep in zip(table.path, unique)]
+    return lines + _straddling(table, given, pd.Series(digests), "image content")
+
+
+def _straddling(table: pd.DataFrame, given: list[str], key: pd.Series, what: str, *,
+                within: pd.Series | None = None, kind: str = "split") -> list[str]:
+    """A line for each row whose ``key`` (patient, content digest) an earlier row has in another
+    ``within`` (default the split); rows whose key or place is None are not compared."""
+    within = table.split if within is None else within
+    seen: dict = {}
+    lines = []
+    for row, value, place in zip(table.row, key, within):
+        if value is None or place is None or place == "":
+            continue
+        other = seen.setdefault(value, (place, row))
+        if other[0] != place:
+            name = f"{what} {value!r}" if what == "patient" else f"the same {what} as row {other[1]}"
+            lines.append(f"row {row} ({given[row - 1]}): {name} is in {kind} {place} here and in {kind} "
+                         f"{other[0]} at row {other[1]}: it must be in one {kind}")
     return lines
 
 

@@ -64,3 +64,12 @@ def task_data(config: SearchConfig, *, log=print) -> tuple[Task, rebuild.RunData
     task.use_labels(data.index, data.config.positive)
     data.parts = {name: task.select(part) for name, part in data.parts.items()}
     return task, data
+
+
+def label_errors(name: str, index, positive: str) -> list[str]:
+    """Why task ``name`` cannot use the labels of ``index`` (none: it can), for ``automl data check``."""
+    try:
+        get_task(name).use_labels(index, positive)
+    except ValueError as error:
+        return [str(error)]
+    return []
