@@ -99,9 +99,10 @@ def score_external(request: External, *, log=print) -> tuple[Path, dict]:
     for name in ("val", "test"):
         if name in read:
             table, found = parts[name], read[name]
-            summary[name] = evaluate(task, task.labels(table), found.scores, rule,
-                                     patients=table.patient.to_numpy(), seed=config.seed,
-                                     decided=found.decided)
+            y = task.labels(table)
+            summary[name] = evaluate(task, y, found.scores, rule, patients=table.patient.to_numpy(),
+                                     seed=config.seed, decided=found.decided)
+            summary[name].update(task.extra_metrics(table, y, found.scores, summary[name]))
             rows.append(records.score_rows(table, name, found.scores, root))
     if "val" in read:
         summary["objective"]["value"] = task.validation_quality(task.labels(parts["val"]), read["val"].scores)

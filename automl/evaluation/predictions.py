@@ -128,6 +128,12 @@ def _numbers(frame: pd.DataFrame, columns: list[str], rows: list[tuple[int, int]
             problems.append(f"{path.name} row {row}: a probability outside [0, 1] ({', '.join(cells)})")
         elif len(columns) > 1 and abs(values[i].sum() - 1) > SUM_TOLERANCE:
             problems.append(f"{path.name} row {row}: class probabilities sum to {values[i].sum():.4g}, not 1")
+    for j in range(values.shape[1]):
+        # A column written at float32 precision (as a Keras model's scores are, and our own
+        # scores.csv) is read back as those float32 values: a run's own file then reproduces its
+        # metrics to the last digit, where decimal float64 readings would move the Brier score.
+        if np.array_equal(values[:, j].astype(np.float32).astype(str).astype(float), values[:, j]):
+            values[:, j] = values[:, j].astype(np.float32)
     return values
 
 
