@@ -116,13 +116,13 @@ def _rule(task, parts: dict, read: dict, threshold: str) -> tuple[dict, str]:
     """The decision rule and where it came from (never from test)."""
     if read["test"].decided is not None:
         return {"threshold": None, "weights": None}, "decision column"
-    if "val" in read:
-        return (decision_rule(task.evaluation, task.labels(parts["val"]), read["val"].scores,
-                              threshold_rule=threshold), "chosen on validation predictions")
     if choices.operating_point(threshold) is None and not choices.is_named_threshold_rule(threshold):
         if task.evaluation == "multiclass":
             raise ValueError("--threshold: a number applies to the binary and anomaly tasks only")
         return {"threshold": float(threshold), "weights": None}, "threshold given"
+    if "val" in read:
+        return (decision_rule(task.evaluation, task.labels(parts["val"]), read["val"].scores,
+                              threshold_rule=threshold), "chosen on validation predictions")
     if task.evaluation == "anomaly":
         raise ValueError("anomaly scores need a decision: a decision column, --val-predictions "
                          "(the threshold is chosen on them) or a numeric --threshold")

@@ -3,6 +3,8 @@ labels or Kermany subtypes. A label the task cannot use is an error naming its f
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pandas as pd
 
@@ -11,13 +13,16 @@ from automl.settings.labels import NEGATIVE_LABEL, POSITIVE_LABEL
 
 #: The multiclass task's classes on Kermany's data: the subtype its file names give.
 KERMANY_SUBTYPES = ("normal", "bacteria", "virus")
+#: Labels (in any case) the multiclass task takes as its reference class, 0: what sensitivity,
+#: specificity and the bias measures read as negative. Without one, the first label in order.
+REFERENCE_NAMES = ("normal", "healthy", "negative", "no finding", "no_finding", "control")
 
 
 def where(index: Index, position: int) -> str:
     """Where row ``position`` of ``index.table`` comes from: ``manifest.csv row 7 (a.png)``, or its file."""
     row = index.table.iloc[position]
     if index.manifest is not None and "row" in index.table:
-        return f"{index.manifest.name} row {row['row']} ({row.path})"
+        return f"{index.manifest.name} row {row['row']} ({os.path.relpath(row.path, index.root)})"
     return str(row.path)
 
 
@@ -45,7 +50,7 @@ def binary_classes(index: Index, positive: str, task: str = "binary") -> tuple[s
 
 def multiclass_classes(index: Index) -> tuple[str, tuple[str, ...], str]:
     """``(column, class names, negative label)`` of the multiclass task: every label of a data
-    set with three or more (a label called ``normal``, in any case, first; the rest sorted), or
+    set with three or more (one of :data:`REFERENCE_NAMES` first; the rest sorted), or
     the Kermany subtypes of a two-label one.
 
     Raises:
@@ -53,7 +58,7 @@ def multiclass_classes(index: Index) -> tuple[str, tuple[str, ...], str]:
     """
     labels = sorted(dict.fromkeys(index.table.label))
     if len(labels) >= 3:
-        names = sorted(labels, key=lambda label: (label.lower() != "normal", label))
+        names = sorted(labels, key=lambda label: (label.lower() not in REFERENCE_NAMES, label))
         return "label", tuple(names), names[0]
     if set(KERMANY_SUBTYPES) <= set(index.table.subtype):
         negative = NEGATIVE_LABEL if NEGATIVE_LABEL in labels else labels[0]
