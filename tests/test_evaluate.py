@@ -1,4 +1,4 @@
-"""Compare your method: `automl evaluate` scores another system's predictions exactly as our runs are scored."""
+"""Compare your method: `automl evaluate` scores another system's predictions as our runs are scored."""
 
 from __future__ import annotations
 
@@ -58,8 +58,7 @@ def test_a_decision_column_is_used_as_it_is(binary_run, synthetic_data, tmp_path
         {k: v for k, v in summary["test"].items() if k != "threshold"}
 
 
-def test_without_a_rule_the_threshold_is_chosen_on_validation_or_is_0_5_and_said_so(binary_run, synthetic_data,
-                                                                                       tmp_path):
+def test_without_a_rule_the_threshold_is_chosen_on_validation_or_is_0_5(binary_run, synthetic_data, tmp_path):
     test, val = predictions(binary_run, tmp_path)
     plain = evaluate(synthetic_data, test, tmp_path / "a", name="plain")
     assert plain["decision_rule"] == "0.5 (no validation predictions)" and plain["test"]["threshold"] == 0.5
@@ -79,7 +78,8 @@ def test_a_bad_predictions_row_is_an_error_naming_it(case, binary_run, synthetic
     elif case == "extra":
         train_image = scores[scores.split == "val"].path.iloc[0]
         frame = pd.concat([frame, pd.DataFrame({"path": [train_image], "score": [0.5]})])
-        expected = f"test.csv row {len(frame)} ({train_image}): not an image of the test split (it is a val image)"
+        expected = (f"test.csv row {len(frame)} ({train_image}): not an image of the test split "
+                    "(it is a val image)")
     else:
         frame = frame.astype({"score": object})
         frame.loc[3, "score"] = "high" if case == "malformed" else "1.7"

@@ -1,4 +1,4 @@
-"""Your own X-rays: a manifest with your names, labels and patients; every row checked; the split as a file."""
+"""Your own X-rays: a manifest of your names, labels and patients; every row checked; the split as a file."""
 
 from __future__ import annotations
 
@@ -71,13 +71,17 @@ def _bad_cases(root: Path, own: pd.DataFrame) -> dict:
     }
 
 
-@pytest.mark.parametrize("case", ["missing file", "undecodable file", "duplicate path", "patient in two splits",
-                                  "unknown label", "unknown split"])
+BAD = ("missing file", "undecodable file", "duplicate path", "patient in two splits", "unknown label",
+       "unknown split")
+
+
+@pytest.mark.parametrize("case", BAD)
 def test_each_bad_row_is_an_error_naming_it_and_no_run_folder_is_made(case, own, tmp_path, capsys):
     root, rows = own
     changes, expected = _bad_cases(root, rows)[case]
     bad = write(rows, "binary", root / f"bad-{case.replace(' ', '-')}.csv", **changes)
-    code = main(["search", "--data", str(bad), "--positive", "opacity", *SMOKE, "--out", str(tmp_path / "runs")])
+    code = main(["search", "--data", str(bad), "--positive", "opacity", *SMOKE, "--out",
+                 str(tmp_path / "runs")])
     err = capsys.readouterr().err
     assert code == 2 and expected in err, err
     assert bad.name in err and not (tmp_path / "runs").exists()
@@ -90,7 +94,8 @@ def test_a_manifest_without_patient_ids_is_usable_with_one_warning(own, capsys):
     path = write(rows, "binary", root / "no-patients.csv", drop=["patient_id"])
     assert main(["data", "check", "--data", str(path), "--positive", "opacity", "--strict"]) == 0
     out = capsys.readouterr().out
-    assert out.count("warning: no-patients.csv: no patient_id column: the split cannot be grouped by patient") == 1
+    warning = "warning: no-patients.csv: no patient_id column: the split cannot be grouped by patient"
+    assert out.count(warning) == 1
     assert "0 errors" in out
 
 
