@@ -50,16 +50,16 @@ def make_splits(index: Index, *, val_fraction: float = 0.2, seed: int = 0) -> Sp
     """
     if not 0 < val_fraction <= 0.5:
         raise ValueError(f"val_fraction must be in (0, 0.5], got {val_fraction}")
-    table = index.table
-    if index.manifest is not None and (table.split == "val").any():
+    table, manifest = index.table, getattr(index, "manifest", None)
+    if manifest is not None and (table.split == "val").any():
         return Splits(*(table[table.split == name].reset_index(drop=True)
                         for name in ("train", "val", "test")))
-    if index.manifest is not None and (table.split == "").all():
+    if manifest is not None and (table.split == "").all():
         table = table.assign(split=np.where(_carve(table, TEST_FRACTION, TEST_SEED), "test", "train"))
     pool = table[table.split.isin(["train", "val"])].reset_index(drop=True)
     test = table[table.split == "test"].reset_index(drop=True)
     if len(pool) < 4:
-        raise ValueError(f"{index.manifest or index.root}: only {len(pool)} training images; need at least 4")
+        raise ValueError(f"{manifest or index.root}: only {len(pool)} training images; need at least 4")
     is_val = _carve(pool, val_fraction, seed)
     return Splits(
         train=pool[~is_val].reset_index(drop=True),
