@@ -85,6 +85,7 @@ def test_each_bad_row_is_an_error_naming_it_and_no_run_folder_is_made(case, own,
     err = capsys.readouterr().err
     assert code == 2 and expected in err, err
     assert bad.name in err and not (tmp_path / "runs").exists()
+    assert case == "unknown label" or "1 problem(s)" in err  # its own error, no other row's
     assert main(["data", "check", "--data", str(bad), "--positive", "opacity", "--strict"]) == 1
     assert expected in capsys.readouterr().out
 

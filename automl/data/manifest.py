@@ -188,8 +188,8 @@ def _straddling(table: pd.DataFrame, given: list[str], key: pd.Series, what: str
     seen: dict = {}
     lines = []
     for row, value, place in zip(table.row, key, within):
-        if value is None or place is None or place == "":
-            continue
+        if value is None or place is None or (kind == "split" and place not in SPLITS):
+            continue  # an unknown split is its row's own problem
         other = seen.setdefault(value, (place, row))
         if other[0] != place:
             name = f"{what} {value!r}" if what == "patient" else f"the same {what} as row {other[1]}"
