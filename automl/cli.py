@@ -1,4 +1,4 @@
-"""The `automl` command: data, search, embed and report subcommands."""
+"""The `automl` command: data, search, evaluate, embed and report subcommands."""
 
 from __future__ import annotations
 
@@ -10,35 +10,18 @@ import sys
 import warnings
 from pathlib import Path
 
+from automl.settings.declare import HelpFormatter, add_arguments
+from automl.settings.run_config import SEARCH_OPTIONS
+
 
 def _data_check(args) -> int:
-    from automl.data import index
+    from automl.data import check
+    from automl.tasks import label_errors
 
-    try:
-        idx = index.scan(args.data)
-    except index.DataError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    summary = index.summarise(idx)
-    if args.json:
-        print(json.dumps(summary, indent=2))
-    else:
-        _print_check(summary)
-    return 1 if args.strict and summary["problems"] else 0
-
-
-def _print_check(summary: dict) -> None:
-    from tabulate import tabulate
-
-    rows = [[split, *counts.values()] for split, counts in summary["splits"].items()]
-    headers = ["split", *next(iter(summary["splits"].values())).keys()]
-    print(f"{summary['root']}: {summary['images']} usable images\n")
-    print(tabulate(rows, headers=headers, tablefmt="github"))
-    print(f"\n{len(summary['duplicates'])} groups of byte-identical files "
-          f"({sum(len(g) for g in summary['duplicates'])} files)")
-    print(f"{len(summary['problems'])} problems")
-    for problem in summary["problems"]:
-        print(f"  {problem['path']}: {problem['reason']}")
+    summary = check.check_data(args.data, label_errors=lambda index: label_errors(args.task, index,
+                                                                                 args.positive))
+    print(json.dumps(summary, indent=2) if args.json else check.render_check(summary))
+    return 1 if args.strict and (summary["problems"] or summary["errors"]) else 0
 
 
 def _data_download(args) -> int:
@@ -64,6 +47,31 @@ def _data_synthetic(args) -> int:
 
     path = write_synthetic(args.out, per_class=args.per_class, seed=args.seed)
     print(f"synthetic set written to {path} (not X-rays: for tests and demos only)")
+    return 0
+
+
+def _data_manifest(args) -> int:
+    from automl.data import index, manifest
+
+    path = manifest.write_manifest(manifest.folder_manifest(index.scan(args.data)), Path(args.out))
+    print(f"wrote {path} (official val images are train rows: validation is carved by patient)")
+    return 0
+
+
+def _data_split(args) -> int:
+    from automl.refit.split_file import write_split
+
+    path, counts, folds = write_split(_config(args), Path(args.out))
+    print(f"wrote {path}: {counts} images, {folds or 'no'} refit folds")
+    return 0
+
+
+def _evaluate(args) -> int:
+    from automl.evaluation.external import External
+    from automl.search.finish import finish_external
+    from automl.search.orchestrator import command_line
+
+    finish_external(External.from_options(vars(args), command=command_line()))
     return 0
 
 
@@ -98,13 +106,13 @@ def _search(args) -> int:
 
 
 def _config(args, seed: int | None = None):
-    """The SearchConfig of the search options, every option checked before any data is read
-    or folder made."""
+    """The SearchConfig of the search options (those the command has), every option checked
+    before any data is read or folder made."""
     from automl.settings.declare import config_values
     from automl.settings.run_config import FIELD_OPTIONS, SearchConfig
     from automl.tasks import check_config
 
-    values = config_values(FIELD_OPTIONS, vars(args))
+    values = config_values([o for o in FIELD_OPTIONS if o.dest in vars(args)], vars(args))
     if seed is not None:
         values["seed"] = seed
     return check_config(SearchConfig(**values))
@@ -154,33 +162,25 @@ def _report(args) -> int:
     return 0
 
 
-class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Appends each option's default unless its help already states it in words."""
-
-    def _get_help_string(self, action: argparse.Action) -> str:
-        if "(default:" in (action.help or ""):
-            return action.help
-        return super()._get_help_string(action)
-
-
-def _add_search_options(parser: argparse.ArgumentParser) -> None:
-    """The options of one search, shared by ``search`` and ``study``: one argument per
-    declared option (:data:`automl.settings.run_config.SEARCH_OPTIONS`)."""
-    from automl.settings.run_config import SEARCH_OPTIONS
-
-    for spec in SEARCH_OPTIONS:
-        flags, kwargs = spec.cli_arguments()
-        parser.add_argument(*flags, **kwargs)
-
-
 def _add_data_commands(commands) -> None:
     data = commands.add_parser("data", help="check, download or generate data").add_subparsers(
         dest="data_command", required=True)
-    check = data.add_parser("check", help="counts, patients, duplicates and problems of a data folder")
-    check.add_argument("--data", required=True, help="folder with train/ val/ test/")
+    check = data.add_parser("check", help="counts, patients, duplicates and problems of a data folder, "
+                            "or every row of a manifest", formatter_class=HelpFormatter)
+    check.add_argument("--data", required=True, help="folder with train/ val/ test/, or a manifest")
+    add_arguments(check, SEARCH_OPTIONS, ("task", "positive"))
     check.add_argument("--json", action="store_true", help="print one JSON object")
-    check.add_argument("--strict", action="store_true", help="exit 1 when any problem is found")
+    check.add_argument("--strict", action="store_true", help="exit 1 when any problem or error is found")
     check.set_defaults(func=_data_check)
+    manifest = data.add_parser("manifest", help="write the manifest a data folder's rules give")
+    manifest.add_argument("--data", required=True, help="folder with train/ val/ test/")
+    manifest.add_argument("--out", required=True, help="the manifest to write (.csv or .parquet)")
+    manifest.set_defaults(func=_data_manifest)
+    split = data.add_parser("split", help="write the patient-grouped split (and refit folds) a search "
+                            "uses for a seed, as a manifest", formatter_class=HelpFormatter)
+    add_arguments(split, SEARCH_OPTIONS, ("task", "data", "positive", "seed", "val_fraction", "refit"))
+    split.add_argument("--out", required=True, help="the split file to write (.csv or .parquet)")
+    split.set_defaults(func=_data_split)
     download = data.add_parser("download", help="fetch the Kaggle data set (or ingest its zip)")
     download.add_argument("--out", default="data", help="folder to hold chest_xray/ (default: data)")
     download.add_argument("--archive", help="a zip downloaded by hand from the Kaggle website")
@@ -195,8 +195,8 @@ def _add_data_commands(commands) -> None:
 
 def _add_search_commands(commands) -> None:
     search = commands.add_parser("search", help="run a Keras Tuner search for a task",
-                                 formatter_class=_HelpFormatter)
-    _add_search_options(search)
+                                 formatter_class=HelpFormatter)
+    add_arguments(search, SEARCH_OPTIONS)
     search.add_argument("--resume", help="continue an interrupted run folder")
     search.add_argument("--workers", type=int, default=0,
                         help="run a chief and N workers on this machine (Keras Tuner distributed)")
@@ -208,10 +208,10 @@ def _add_search_commands(commands) -> None:
     search.set_defaults(func=_search)
 
     study = commands.add_parser("study", help="the same search once per seed, into one study folder",
-                                formatter_class=_HelpFormatter)
+                                formatter_class=HelpFormatter)
     study.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2],
                        help="one run per seed; rerunning the same command resumes the study")
-    _add_search_options(study)
+    add_arguments(study, SEARCH_OPTIONS)
     study.set_defaults(func=_study)
 
 
@@ -242,6 +242,17 @@ def _add_run_commands(commands) -> None:
     card.add_argument("--run", nargs="+", required=True, help="finished run folders")
     card.set_defaults(func=_card)
 
+    evaluate = commands.add_parser("evaluate", help="score another system's predictions of our test split as "
+                                   "our runs are scored, into a run folder", formatter_class=HelpFormatter)
+    add_arguments(evaluate, SEARCH_OPTIONS, ("task", "data", "positive", "seed", "val_fraction", "threshold"))
+    evaluate.add_argument("--predictions", required=True, help="CSV/Parquet: path, then P(positive), one "
+                          "probability column per class, or an anomaly score; optional decision")
+    evaluate.add_argument("--val-predictions", help="the same for our validation split: the threshold or "
+                          "class weights are chosen on them (never on test)")
+    evaluate.add_argument("--name", required=True, help="the system's name (leaderboard: external: NAME)")
+    evaluate.add_argument("--out", default="runs", help="where the run folder goes")
+    evaluate.set_defaults(func=_evaluate)
+
     report = commands.add_parser("report", help="Markdown leaderboards from run records")
     report.add_argument("--runs", default="runs")
     report.add_argument("--out", default="reports")
@@ -268,7 +279,7 @@ def main(argv: list[str] | None = None) -> int:
     # Our datasets are shuffled by tf.data; Keras warns about it once per trial regardless.
     warnings.filterwarnings("ignore", message=".*`shuffle=True` was passed.*")
     args = build_parser().parse_args(argv)
-    if args.command in ("search", "study", "embed", "predict", "export", "card") and \
+    if args.command in ("search", "study", "embed", "predict", "export", "card", "evaluate") and \
             importlib.util.find_spec("tensorflow") is None:
         print("error: TensorFlow is not installed: pip install 'cxr-automl[cpu]' (or [gpu] on a "
               "machine with an NVIDIA GPU), or make setup [GPU=1]", file=sys.stderr)

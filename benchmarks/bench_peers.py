@@ -1,4 +1,7 @@
-"""Peer baselines on the toolkit's split and budget: AutoKeras ImageClassifier, and the reference recipe."""
+"""Peer baselines on the toolkit's split and budget: AutoKeras ImageClassifier, and the reference recipe.
+
+This script only trains them: each peer's validation and test predictions are written as
+prediction files and scored by ``automl evaluate``'s own path, like any other system's."""
 
 from __future__ import annotations
 
@@ -17,20 +20,20 @@ import pandas as pd
 
 from automl import records
 from automl.data import source
-from automl.data.index import Index, scan
 from automl.data.pipeline import load_images, make_dataset
-from automl.data.shift import SelectionSet
-from automl.data.splits import make_splits
-from automl.evaluation.context import RunContext
+from automl.data.rebuild import RunData
+from automl.evaluation.choose import ranked_trials
+from automl.evaluation.external import External
 from automl.search.budget import Budget
 
-# Same records and scoring as a search: the toolkit's public functions, not copies.
+# Same split, records and scoring as a search: the toolkit's public functions, not copies.
 from automl.search.callbacks import TrialTimeLimit
-from automl.search.finish import finish_run
+from automl.search.finish import finish_external
 from automl.search.orchestrator import command_line
 from automl.search.recording import RecordingMixin
 from automl.settings import choices
-from automl.tasks import get_task
+from automl.settings.run_config import SearchConfig
+from automl.tasks import get_task, task_data
 
 TASK = get_task("binary")
 OBJECTIVE = "val_auc"  # peers select on plain validation (they have no shift validation)
@@ -47,21 +50,20 @@ REFERENCE_HPARAMS = {"family": "reference-cnn", "filters": "32-64-128-128", "ker
 
 @dataclass
 class Data:
-    """The toolkit's split: index tables per split and decoded train/val images (uint8 N×S×S×1)."""
+    """The toolkit's split: the run's data (rows per split) and decoded train/val images (uint8 N×S×S×1)."""
 
-    index: Index
+    run: RunData
     parts: dict[str, pd.DataFrame]
     train: np.ndarray
     val: np.ndarray
 
 
-def load_data(root: Path, image_size: int, seed: int) -> Data:
+def load_data(root: Path | None, image_size: int, seed: int, *, smoke: bool = False) -> Data:
     """Scan, split by patient and decode exactly as ``automl search`` does; test stays unread."""
-    index = scan(root)
-    splits = make_splits(index, val_fraction=choices.VAL_FRACTION, seed=seed)
-    parts = {name: TASK.select(getattr(splits, name)) for name in ("train", "val", "test")}
-    return Data(index, parts, load_images(parts["train"].path, image_size),
-                load_images(parts["val"].path, image_size))
+    _, run = task_data(SearchConfig(task=TASK.name, data=str(root) if root else None, seed=seed,
+                                    image_size=image_size, smoke=smoke), log=lambda line: None)
+    return Data(run, run.parts, load_images(run.parts["train"].path, image_size),
+                load_images(run.parts["val"].path, image_size))
 
 
 def reference_model(image_size: int) -> keras.Model:
@@ -177,7 +179,7 @@ def run_peer(name: str, args, data: Data, command: str) -> dict:
     (run_dir / "command.txt").write_text(command + "\n")
     config = {"peer": peer, "task": TASK.name, "tuner": tuner,
               "max_trials": 1 if name == "reference" else args.max_trials, "epochs": args.epochs,
-              "image_size": args.image_size, "seed": args.seed, "data": str(data.index.root),
+              "image_size": args.image_size, "seed": args.seed, "data": data.run.config.data,
               "val_fraction": choices.VAL_FRACTION, "threshold": choices.DEFAULT_THRESHOLD,
               "batch_size": BATCH_SIZE, "ensemble": 1, "validation": "plain",
               "patience": REFERENCE_PATIENCE if name == "reference" else choices.PATIENCE,
@@ -203,18 +205,35 @@ def run_peer(name: str, args, data: Data, command: str) -> dict:
 
 def finish(run_dir: Path, config: dict, data: Data, *, model: keras.Model | None, best_id: str | None,
            seconds: float) -> dict:
-    """Score like ``automl search``, through the same public scoring path: the peer's own
-    best model, its threshold on validation, then the official test split once. Returns
-    the summary (without results when the peer produced no model)."""
-    context = RunContext(
-        run_dir=run_dir, task=TASK, config=config, data_root=data.index.root,
-        data_problems=data.index.problems, parts=data.parts,
-        selection=SelectionSet.build(data.val, TASK.labels(data.parts["val"]), shifted=False),
-        objective=OBJECTIVE, load_model=lambda trial: model, search_seconds=seconds,
-        summary_extra={"peer": config["peer"]},
-        trial_ids=(str(best_id),) if model is not None else (),
-        log=lambda line: print(f"{config['peer']}: {line}"))
-    return finish_run(context)
+    """Write the peer's validation and test predictions and score them through ``automl evaluate``'s
+    path (its threshold chosen on its validation predictions, test scored once). Returns the
+    summary (without results when the peer produced no model)."""
+    trials = records.read_jsonl(run_dir / "trials.jsonl")
+    best = next((t for t in ranked_trials(trials, OBJECTIVE) if str(t["trial_id"]) == str(best_id)), None)
+    extra = {"peer": config["peer"], "search_seconds": round(seconds, 2),
+             "trials_completed": sum(t["status"] == "COMPLETED" for t in trials),
+             "trials_failed": sum(t["status"] == "FAILED" for t in trials)}
+    if model is None or best is None:
+        summary = records.new_summary(run_dir.name, TASK.name, config, env=records.run_environment(run_dir),
+                                      objective=OBJECTIVE, direction="max", data_root=data.run.index.root,
+                                      counts={k: len(v) for k, v in data.parts.items()}, problems=[])
+        records.write_json(run_dir / "summary.json", {**summary, **extra})
+        return {**summary, **extra}
+    model.save(run_dir / "best_model.keras")
+    files = {}
+    for split, images in (("val", data.val), ("test", None)):
+        images = load_images(data.parts["test"].path, config["image_size"]) if images is None else images
+        rows = records.score_rows(data.parts[split], split, TASK.scores(model, images), data.run.index.root)
+        files[split] = run_dir / f"predictions_{split}.csv"
+        rows[["path", "score"]].to_csv(files[split], index=False)
+    extra.update(objective={"name": OBJECTIVE, "direction": "max", "value": best["metrics"][OBJECTIVE]},
+                 best_trial=best["trial_id"], best_hparams=best["hparams"], best_params=best.get("params"))
+    request = External(task=TASK.name, predictions=files["test"], val_predictions=files["val"],
+                       name=config["peer"], data=data.run.config.data, seed=config["seed"],
+                       threshold=config["threshold"], run_dir=run_dir, config_extra=config,
+                       summary_extra=extra)
+    return finish_external(request, best=best, trials=trials,
+                           log=lambda line: print(f"{config['peer']}: {line}"))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -241,11 +260,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown peer(s) {unknown}; choose from {', '.join(PEERS)}")
     if args.smoke:
         args.max_trials, args.epochs, args.image_size = 1, 1, 32
-        root = source.synthetic_set()
-    else:
-        root = source.resolve(args.data, download=False).path
     command = command_line() if argv is None else shlex.join(["python", "benchmarks/bench_peers.py", *argv])
-    data = load_data(root, args.image_size, args.seed)
+    root = None if args.smoke else source.resolve(args.data, download=False).path
+    data = load_data(root, args.image_size, args.seed, smoke=args.smoke)
     summaries = [run_peer(name, args, data, command) for name in names]
     return 1 if any(s["val"] is None for s in summaries) else 0
 

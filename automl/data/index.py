@@ -43,14 +43,19 @@ class Index:
     """The images of a data folder and what was wrong with the rest.
 
     Attributes:
-        root: the folder that holds ``train/``, ``val/``, ``test/``.
-        table: one row per usable image, columns ``COLUMNS``.
+        root: the folder that holds ``train/``, ``val/``, ``test/`` (a manifest's folder).
+        table: one row per usable image, columns ``COLUMNS`` (a manifest's also ``row``,
+            its row number, and ``fold`` where it gives one).
         problems: ``{"path", "reason"}`` for every file or folder skipped.
     """
 
     root: Path
     table: pd.DataFrame
     problems: list[dict] = field(default_factory=list)
+    # Read from a manifest (automl.data.manifest): its file; None for a folder in the Kaggle layout.
+    manifest: Path | None = None
+    # What holds for the whole set rather than one file (a manifest without patient ids).
+    warnings: list[str] = field(default_factory=list)
 
     def split(self, name: str) -> pd.DataFrame:
         return self.table[self.table.split == name].reset_index(drop=True)
@@ -218,19 +223,25 @@ def _entries(folder: Path, problems: list[dict]) -> list[Path]:
 
 def summarise(index: Index) -> dict:
     """Counts per split, class and subtype, patients per split, duplicates and problems."""
+    table = index.table
+    labels, kinds = CLASS_FOLDERS, ("normal", "bacteria", "virus")
+    if index.manifest is not None:  # a manifest's own labels and subtypes
+        labels = sorted(table.label.unique())
+        kinds = sorted(set(table.subtype.unique()) - set(labels))
     splits = {}
-    for name, part in index.table.groupby("split", sort=False):
-        counts = {label: int((part.label == label).sum()) for label in CLASS_FOLDERS}
-        counts.update({kind: int((part.subtype == kind).sum()) for kind in ("normal", "bacteria", "virus")})
+    for name, part in table.groupby("split", sort=False):
+        counts = {label: int((part.label == label).sum()) for label in labels}
+        counts.update({kind: int((part.subtype == kind).sum()) for kind in kinds})
         counts["patients"] = int(part.patient.nunique())
-        splits[name] = counts
-    splits = {s: splits[s] for s in SPLITS if s in splits}
+        splits[name or "unassigned"] = counts
+    splits = {s: splits[s] for s in (*SPLITS, "unassigned") if s in splits}
     return {
-        "root": str(index.root),
-        "images": int(len(index.table)),
+        "root": str(index.manifest or index.root),
+        "images": int(len(table)),
         "splits": splits,
-        "duplicates": duplicate_groups(index.table.path.tolist()),
+        "duplicates": duplicate_groups(table.path.tolist()),
         "problems": index.problems,
+        "warnings": index.warnings,
     }
 
 

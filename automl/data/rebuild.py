@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from automl.data import index as data_index
-from automl.data import source
+from automl.data import manifest, source
 from automl.data.pipeline import decode_images
 from automl.data.splits import make_splits
 from automl.settings.run_config import SearchConfig
@@ -55,33 +55,30 @@ class RunData:
             self.decoded(name)
 
 
-def run_data(config: SearchConfig, *, select: Callable[[pd.DataFrame], pd.DataFrame] | None = None,
-             log=print) -> RunData:
-    """Resolve the data folder, apply the budget defaults, scan and split as the run did.
+def run_data(config: SearchConfig, *, log=print) -> RunData:
+    """Resolve the data folder (or read the manifest), apply the budget defaults, scan and split
+    as the run did.
 
     The same configuration gives the same rows: the search calls this before training, and a
     finished run's saved configuration gives them back to ``predict`` and ``embed``.
 
     Args:
         config: the search's configuration, or a finished run's saved one.
-        select: the task's row selection (e.g. the rows with a known subtype), applied to
-            each split; every row when None.
         log: receives one line per skipped file.
 
     Raises:
         ValueError: an option of the budget's defaults is not allowed (the caller has checked
             the configuration as given). DataError: the folder holds no usable image.
+        ManifestError: a row of the manifest is bad (each is named).
     """
     src = source.resolve(config.data, log=log) if not config.smoke else \
         source.DataSource(source.synthetic_set(), synthetic=True)
     config = dataclasses.replace(config.with_defaults(src.synthetic), data=str(src.path)).validate()
-    index = data_index.scan(src.path)
+    index = manifest.load(src.path) if manifest.is_manifest(src.path) else data_index.scan(src.path)
     for problem in index.problems:
         log(f"skipped {problem['path']}: {problem['reason']}")
+    for warning in index.warnings:
+        log(f"warning: {warning}")
     splits = make_splits(index, val_fraction=config.val_fraction, seed=config.seed)
-    parts = {name: (select or _every_row)(getattr(splits, name)) for name in SPLIT_NAMES}
+    parts = {name: getattr(splits, name) for name in SPLIT_NAMES}
     return RunData(config, index, parts, log)
-
-
-def _every_row(table: pd.DataFrame) -> pd.DataFrame:
-    return table

@@ -24,7 +24,8 @@ def resolve(data: str | os.PathLike | None = None, *, download: bool = True, log
     if explicit:
         path = Path(explicit).expanduser()
         if not path.exists():
-            raise FileNotFoundError(f"{path}: data folder does not exist (from --data/DATA/{DATA_ENV})")
+            raise FileNotFoundError(f"{path}: data folder or manifest does not exist "
+                                    f"(from --data/DATA/{DATA_ENV})")
         return DataSource(path)
     local = DEFAULT_DATA_DIR / "chest_xray"
     if local.is_dir():

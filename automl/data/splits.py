@@ -24,6 +24,12 @@ class Splits:
     test: pd.DataFrame
 
 
+#: The share of patients a manifest without a ``split`` column gives the test split.
+TEST_FRACTION = 0.2
+#: The seed of that test split: one test split for every search seed, as a folder has.
+TEST_SEED = 0
+
+
 def make_splits(index: Index, *, val_fraction: float = 0.2, seed: int = 0) -> Splits:
     """Split official train + val into train/validation by patient.
 
@@ -32,19 +38,40 @@ def make_splits(index: Index, *, val_fraction: float = 0.2, seed: int = 0) -> Sp
     split leaks and flatters validation. Stratifying by subtype keeps the
     bacterial/viral/normal shares of the pool in both parts.
 
+    A manifest (``index.manifest``) with ``val`` rows is split as it says (a split file of
+    ``automl data split`` gives back that split exactly); one with ``train`` and ``test`` only
+    has its validation carved from ``train`` as a folder's; one without splits has its test
+    split carved first (:data:`TEST_FRACTION` of patients, always with :data:`TEST_SEED`).
+
     Args:
-        index: the scanned data folder.
+        index: the scanned data folder or read manifest.
         val_fraction: share of pooled images for validation, in (0, 0.5].
         seed: same seed, same split.
     """
     if not 0 < val_fraction <= 0.5:
         raise ValueError(f"val_fraction must be in (0, 0.5], got {val_fraction}")
-    table = index.table
+    table, manifest = index.table, getattr(index, "manifest", None)
+    if manifest is not None and (table.split == "val").any():
+        return Splits(*(table[table.split == name].reset_index(drop=True)
+                        for name in ("train", "val", "test")))
+    if manifest is not None and (table.split == "").all():
+        table = table.assign(split=np.where(_carve(table, TEST_FRACTION, TEST_SEED), "test", "train"))
     pool = table[table.split.isin(["train", "val"])].reset_index(drop=True)
     test = table[table.split == "test"].reset_index(drop=True)
     if len(pool) < 4:
-        raise ValueError(f"{index.root}: only {len(pool)} training images; need at least 4")
-    n_folds = max(2, round(1 / val_fraction))
+        raise ValueError(f"{manifest or index.root}: only {len(pool)} training images; need at least 4")
+    is_val = _carve(pool, val_fraction, seed)
+    return Splits(
+        train=pool[~is_val].reset_index(drop=True),
+        val=pool[is_val].reset_index(drop=True),
+        test=test,
+    )
+
+
+def _carve(pool: pd.DataFrame, fraction: float, seed: int) -> np.ndarray:
+    """Which rows of ``pool`` are held out: the patient-grouped, subtype-stratified fold whose
+    size is nearest ``fraction`` of the rows."""
+    n_folds = max(2, round(1 / fraction))
     # Keep the fold count feasible for tiny (synthetic) sets.
     n_folds = min(n_folds, pool.patient.nunique())
     folds = StratifiedGroupKFold(n_splits=n_folds, shuffle=True, random_state=seed)
@@ -52,13 +79,9 @@ def make_splits(index: Index, *, val_fraction: float = 0.2, seed: int = 0) -> Sp
     # fraction that is not 1/k still lands close.
     best = None
     for _, val_idx in folds.split(pool, pool.subtype, groups=pool.patient):
-        gap = abs(len(val_idx) / len(pool) - val_fraction)
+        gap = abs(len(val_idx) / len(pool) - fraction)
         if best is None or gap < best[0]:
             best = (gap, val_idx)
     is_val = np.zeros(len(pool), dtype=bool)
     is_val[best[1]] = True
-    return Splits(
-        train=pool[~is_val].reset_index(drop=True),
-        val=pool[is_val].reset_index(drop=True),
-        test=test,
-    )
+    return is_val

@@ -186,5 +186,5 @@ def _started_summary(ctx: RunContext, trials: list[dict]) -> dict:
         objective=ctx.objective, direction=ctx.direction, data_root=ctx.data_root,
         counts={k: len(v) for k, v in ctx.parts.items()}, problems=ctx.data_problems)
     summary.update(ctx.summary_extra, **trial_counts(trials, config["image_size"]),
-                   search_seconds=round(ctx.search_seconds, 2))
+                   search_seconds=round(ctx.search_seconds, 2), classes=ctx.task.classes_record())
     return summary

@@ -7,7 +7,7 @@ import numpy as np
 from automl.evaluation.bootstrap import macro_f1_from_confusion
 from automl.evaluation.checks import check_labels, check_scores
 from automl.settings.choices import THRESHOLD_RULES, operating_point
-from automl.settings.labels import is_positive
+from automl.settings.labels import is_positive, negative_label
 
 PRIOR_GRID = np.geomspace(0.25, 4.0, 9)
 # The operating points a delivered binary model lists (model card, export metadata): the
@@ -100,7 +100,7 @@ def selection_operating_points(scores: dict | None, summary: dict,
     if summary.get("task") == "multiclass" or scores is None:
         return None
     rows = scores["selection"]
-    y = is_positive(rows.label)
+    y = is_positive(rows.label, negative=negative_label(summary))
     if "score" not in rows or y.min(initial=1) == y.max(initial=0):
         return None
     return operating_point_table(y, rows.score.to_numpy(), rules)

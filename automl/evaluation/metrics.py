@@ -128,7 +128,8 @@ def _safe_auc(y_bin: np.ndarray, s: np.ndarray) -> float | None:
 
 
 def evaluate(y_true, scores, *, kind: str, threshold: float | None = None, weights=None,
-             class_names: Sequence[str], groups=None, n_resamples: int = 1000, seed: int = 0) -> dict:
+             class_names: Sequence[str], groups=None, n_resamples: int = 1000, seed: int = 0,
+             y_pred=None) -> dict:
     """Full JSON-serialisable evaluation of one model on one split.
 
     Args:
@@ -145,6 +146,8 @@ def evaluate(y_true, scores, *, kind: str, threshold: float | None = None, weigh
             whole patients; None resamples images. ``ci_unit`` says which.
         n_resamples: Bootstrap resamples for ``ci`` (0 disables: ``ci`` is None).
         seed: Bootstrap seed.
+        y_pred: Decisions (n,) a system made itself (0..k-1): used instead of ``threshold`` and
+            ``weights``, and the recorded ``threshold`` is None.
 
     Returns:
         Dict with n, accuracy, balanced_accuracy, f1_macro, auc (None if undefined),
@@ -158,7 +161,9 @@ def evaluate(y_true, scores, *, kind: str, threshold: float | None = None, weigh
     y = check_labels(y_true, n_classes=len(names))
     s = check_scores(scores, len(y), unit=kind != "anomaly")
     k = len(names)
-    y_pred, p_pos, auc, threshold = _decide(kind, y, s, names, threshold=threshold, weights=weights)
+    decided = None if y_pred is None else check_labels(y_pred, "y_pred", n_classes=k)
+    y_pred, p_pos, auc, threshold = _decide(kind, y, s, names, threshold=threshold, weights=weights,
+                                            decided=decided)
     t = y != 0
     out = _label_measures(y, y_pred, names, auc=auc)
     out.update({
@@ -176,9 +181,11 @@ def evaluate(y_true, scores, *, kind: str, threshold: float | None = None, weigh
     return out
 
 
-def _decide(kind: str, y: np.ndarray, s: np.ndarray, names: list[str], *, threshold, weights):
+def _decide(kind: str, y: np.ndarray, s: np.ndarray, names: list[str], *, threshold, weights,
+            decided: np.ndarray | None = None):
     """Predicted labels, P(pneumonia) (or the anomaly score), the AUC and the threshold
-    applied (None for multiclass) of checked labels ``y`` and scores ``s``."""
+    applied (None for multiclass, and for ``decided``: decisions given) of checked labels ``y``
+    and scores ``s``."""
     k = len(names)
     if kind == "multiclass":
         if s.ndim != 2 or s.shape[1] != k or threshold is not None:
@@ -187,10 +194,13 @@ def _decide(kind: str, y: np.ndarray, s: np.ndarray, names: list[str], *, thresh
         present = [c for c in range(k) if (y == c).any()]
         auc = (float(np.mean([roc_auc_score(y == c, s[:, c]) for c in range(k)]))
                if len(present) == k else None)
-        return predict_labels(s, weights=weights), 1.0 - s[:, 0], auc, threshold
+        return (predict_labels(s, weights=weights) if decided is None else decided), 1.0 - s[:, 0], auc, \
+            threshold
     if s.ndim != 1 or k != 2 or weights is not None:
         raise ValueError(f"{kind} needs 1-D scores, 2 class names and no weights, got "
                          f"{s.shape}, {names} and weights={weights!r}")
+    if decided is not None:
+        return decided, s, _safe_auc(y, s), None
     if threshold is None and kind == "anomaly":
         raise ValueError("anomaly scores need a threshold chosen on validation data")
     threshold = 0.5 if threshold is None else float(threshold)

@@ -27,12 +27,13 @@ class Scored:
 
 
 def evaluate(task: Task, y: np.ndarray, scores: np.ndarray, rule: dict, *, patients: np.ndarray,
-             seed: int) -> dict:
-    """:func:`automl.evaluation.metrics.evaluate` of one split under the chosen decision ``rule``; its
-    intervals resample ``patients`` (one per image), not images."""
+             seed: int, decided: np.ndarray | None = None) -> dict:
+    """:func:`automl.evaluation.metrics.evaluate` of one split under the chosen decision ``rule``
+    (or a system's own ``decided`` classes); its intervals resample ``patients`` (one per image),
+    not images."""
     return metrics.evaluate(y, scores, kind=task.evaluation, threshold=rule["threshold"],
                             weights=rule["weights"], class_names=list(task.class_names),
-                            groups=patients, seed=seed)
+                            groups=patients, seed=seed, y_pred=decided)
 
 
 def score(ctx: RunContext, choice: Choice) -> Scored:

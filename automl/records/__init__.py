@@ -194,20 +194,22 @@ def read_scores(run_dir: Path) -> dict:
 
 def binary_scores(run_dir: Path) -> tuple[dict, dict, dict]:
     """A finished binary run's summary, its ``scores.csv`` rows as ``{"val": selection rows,
-    "test": test rows}`` (:func:`read_scores`) and their labels (1 = PNEUMONIA): what the
-    after-the-fact threshold studies in ``benchmarks/`` read.
+    "test": test rows}`` (:func:`read_scores`) and their labels (1 = positive, PNEUMONIA on
+    Kermany's data): what the after-the-fact threshold studies in ``benchmarks/`` read.
 
     Raises:
         ValueError: another task, or a run without a test split.
     """
-    from automl.settings.labels import is_positive
+    from automl.settings.labels import is_positive, negative_label
 
     summary = read_json(Path(run_dir) / "summary.json")
     if summary.get("task") != "binary" or not summary.get("test"):
         raise ValueError(f"{run_dir}: needs a binary run with a test split")
     scores = read_scores(run_dir)
     split = {"val": scores["selection"], "test": scores["test"]}
-    return summary, split, {name: is_positive(frame.label) for name, frame in split.items()}
+    negative = negative_label(summary)
+    return summary, split, {name: is_positive(frame.label, negative=negative)
+                            for name, frame in split.items()}
 
 
 def positive_scores(rows):

@@ -143,8 +143,9 @@ def _is_loss(run: Run) -> bool:
 
 
 def ours(runs: list[Run]) -> list[Run]:
-    """Runs of this toolkit (not the peer systems benchmarked beside it)."""
-    return [r for r in runs if not r.summary.get("peer")]
+    """Runs of this toolkit (not the peer systems benchmarked beside it, nor another system's
+    predictions scored by ``automl evaluate``)."""
+    return [r for r in runs if not r.summary.get("peer") and not r.summary.get("external")]
 
 
 # The test metrics a study aggregates: name -> keys in a split's metrics.

@@ -9,8 +9,13 @@ from sklearn.model_selection import StratifiedGroupKFold
 
 def pool_folds(pool: pd.DataFrame, k: int, seed: int) -> np.ndarray:
     """The fold (0..k-1) of every image of the training pool: grouped by patient (a patient's
-    images are all in one fold), stratified by subtype (normal, bacterial, viral)."""
+    images are all in one fold), stratified by subtype (normal, bacterial, viral).
+
+    A pool read from a split file (``automl data split``) whose ``fold`` column gives every
+    image one of the k folds keeps those folds: the file is the split, folds included."""
     k = min(k, pool.patient.nunique())
+    if "fold" in pool and pool.fold.notna().all() and set(pool.fold) == set(range(k)):
+        return pool.fold.to_numpy(np.int64)
     folds = np.full(len(pool), -1, dtype=np.int64)
     splitter = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
     for fold, (_, held) in enumerate(splitter.split(pool, pool.subtype, groups=pool.patient)):

@@ -14,7 +14,8 @@ def run_row(run: Run, study: Study | None = None) -> dict:
     s, test = run.summary, run.test
     kind = (f"seed {study.seeds[study.runs.index(run)]} of [{esc(study.study_id)}]"
             f"(#{anchor(study.study_id)})" if study else
-            f"peer: {esc(s['peer'])}" if s.get("peer") else "single run")
+            f"peer: {esc(s['peer'])}" if s.get("peer") else
+            f"external: {esc(s['external'])}" if s.get("external") else "single run")
     return {
         "run or study": f"[{esc(run.run_id)}](#{anchor(run.run_id)}) ({kind})"
                         + ("" if test else " (validation only)"),

@@ -11,7 +11,7 @@ from automl.records.summary import averaged_epochs, chosen_out_of_fold, saliency
 from automl.records.values import dig
 from automl.report import plots
 from automl.report.markdown import DASH, esc, fmt, fmt_ci, table
-from automl.settings.labels import is_positive
+from automl.settings.labels import is_positive, negative_label, negative_name, own_labels, positive_name
 
 INTENDED = ("Research and benchmarking only: not a medical device, not for diagnosis or triage. "
             "Trained and tested on pediatric anterior-posterior chest radiographs (children aged "
@@ -26,6 +26,10 @@ FAILURE_MODES = ("Over-calling pneumonia on images whose exposure, contrast or f
                  "below); viral pneumonia is found less often than bacterial; scores are calibrated "
                  "on this data set only; a single run is one draw of the seed (a study reports the "
                  "spread).")
+
+OWN_DATA = ("Research and benchmarking only: not a medical device, not for diagnosis or triage. "
+            "Trained and tested on the images of `{data}` with their own labels: what holds for "
+            "them says nothing of other hospitals, scanners, populations or findings.")
 
 
 def write_model_card(run_dir: Path) -> Path:
@@ -44,9 +48,10 @@ def write_model_card(run_dir: Path) -> Path:
         "Generated from the run's records by `automl`; nothing here is written by hand.",
         *([f"**Warning: {esc(warning)}.**"] if (warning := chance_level_warning(summary.get("objective")))
           else []),
-        "## Intended use", INTENDED, "## Out of scope", OUT_OF_SCOPE,
+        *(["## Intended use", OWN_DATA.format(data=esc(Path(str(config.get("data", DASH))).name))]
+          if own_labels(summary) else ["## Intended use", INTENDED, "## Out of scope", OUT_OF_SCOPE]),
         "## Data and split",
-        (f"Kermany et al. 2018 chest X-rays (CC BY 4.0), official split, at "
+        (f"{_data_set(summary, config)}, at "
          f"{config.get('image_size', DASH)} px greyscale. Train {counts.get('train', DASH)}, "
          f"validation {counts.get('val', DASH)}, test {counts.get('test', DASH)} images. Validation is "
          f"{fmt(config.get('val_fraction'), 2)} of official train + val, grouped by patient (no "
@@ -58,13 +63,13 @@ def write_model_card(run_dir: Path) -> Path:
          + f" Decision threshold {fmt(summary.get('threshold'))}{_rule(summary)}, class weights "
          f"{summary.get('prior_weights') or DASH}. The test split was scored once, after every choice."),
         "## Test results", _results(test),
-        "## Bias", _bias(test),
+        "## Bias", _bias(test, summary),
         *(["## Operating points", _operating_points(points, summary)]
           if (points := selection_operating_points(scores, summary)) else []),
         "## Calibration",
         (f"Expected calibration error {fmt(test.get('ece'))}, Brier score {fmt(test.get('brier'))} "
-         "(of P(pneumonia); lower is better)." + (f"\n\n![reliability diagram]({reliability})"
-                                                  if reliability else "")),
+         f"(of P({esc(positive_name(summary))}); lower is better)."
+         + (f"\n\n![reliability diagram]({reliability})" if reliability else "")),
         "## Saliency faithfulness", _saliency(summary.get("saliency"), summary),
         "## Known failure modes", FAILURE_MODES,
         "## Versions and reproduction",
@@ -77,6 +82,14 @@ def write_model_card(run_dir: Path) -> Path:
     path = run_dir / "MODEL_CARD.md"
     path.write_text("\n\n".join(sections) + "\n", encoding="utf-8")
     return path
+
+
+def _data_set(summary: dict, config: dict) -> str:
+    """Which data: Kermany's in its official split, or a manifest's (its split as given or carved)."""
+    if not str(config.get("data", "")).lower().endswith((".csv", ".parquet", ".pq")):
+        return "Kermany et al. 2018 chest X-rays (CC BY 4.0), official split"
+    classes = ", ".join(map(esc, dig(summary, "classes", "names") or []))
+    return f"The images of manifest `{esc(Path(config['data']).name)}` (classes {classes})"
 
 
 def _chosen(summary: dict, config: dict) -> str:
@@ -160,15 +173,15 @@ def _results(test: dict) -> str:
             "1,000 resamples.\n\n" + table(rows, ""))
 
 
-def _bias(test: dict) -> str:
+def _bias(test: dict, summary: dict) -> str:
     if not test:
         return DASH
-    bias = test.get("bias") or {}
+    bias, positive, negative = test.get("bias") or {}, positive_name(summary), negative_name(summary)
     recall = {c: dig(m, "recall") for c, m in (test.get("per_class") or {}).items()}
     detection = test.get("subtype_detection") or {}
     lines = [f"\\|sensitivity − specificity\\| {fmt(bias.get('sens_spec_gap'))}; recall spread "
-             f"{fmt(bias.get('recall_spread'))}; predicted minus true pneumonia rate "
-             f"{fmt(bias.get('positive_rate_skew'), signed=True)}; pneumonia called normal "
+             f"{fmt(bias.get('recall_spread'))}; predicted minus true {esc(positive)} rate "
+             f"{fmt(bias.get('positive_rate_skew'), signed=True)}; {esc(positive)} called {esc(negative)} "
              f"{fmt(bias.get('false_normal_rate'))}.",
              "Recall per class: " + ", ".join(f"{esc(c)} {fmt(r)}" for c, r in recall.items()) + "."]
     if detection:
@@ -183,6 +196,6 @@ def _reliability_png(run_dir: Path, summary: dict, scores: dict | None) -> str |
         return None
     test = scores["test"]
     p = records.positive_scores(test).to_numpy()
-    y = is_positive(test.label)
+    y = is_positive(test.label, negative=negative_label(summary))
     plots.reliability_png(y, p, run_dir / "reliability.png", title=f"{summary['run_id']}: test")
     return "reliability.png"

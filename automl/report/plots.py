@@ -15,7 +15,7 @@ from automl import records  # noqa: E402
 from automl.evaluation import metrics  # noqa: E402
 from automl.records.trials import COMPLETED  # noqa: E402
 from automl.settings import choices  # noqa: E402
-from automl.settings.labels import is_positive  # noqa: E402
+from automl.settings.labels import is_positive, negative_label, negative_name, positive_name  # noqa: E402
 
 
 def confusion_matrix_png(matrix, class_names, path: Path, *, title: str) -> None:
@@ -143,14 +143,15 @@ def run_plots(run_dir: Path, summary: dict, best: dict) -> list[str]:
     scores = records.read_score_rows(run_dir)
     curves = {}
     for part, frame in scores.groupby("split"):
-        y = is_positive(frame.label, int)
+        y = is_positive(frame.label, int, negative=negative_label(summary))
         s = records.positive_scores(frame)
         # A refit's out-of-fold rows ("oof") are what its summary calls "val".
         measured = summary["val" if part == records.SCORES_OUT_OF_FOLD else part]
         name = "out-of-fold (train + val)" if part == records.SCORES_OUT_OF_FOLD else part
         auc = measured.get("auc_pneumonia", measured["auc"])
         curves[f"{name} (AUC {auc:.3f})" if auc is not None else name] = (y, s.to_numpy())
-    roc_png(curves, run_dir / "roc.png", title=f"{summary['task']}: pneumonia vs normal ROC")
+    roc_png(curves, run_dir / "roc.png", title=f"{summary['task']}: {positive_name(summary)} vs "
+                                               f"{negative_name(summary)} ROC")
     written.append("roc.png")
     if best.get("history"):
         history_png(best["history"], run_dir / "training_curves.png",

@@ -1,4 +1,5 @@
-"""After the search: choose, score and explain on the recorded trials, then hand the results to the report."""
+"""After the search: choose, score and explain on the recorded trials, then hand the results to the report;
+and the same last steps for another system's predictions (``automl evaluate``)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ from automl import records
 from automl.evaluation import metrics
 from automl.evaluation.choose import choose, full_size_trials
 from automl.evaluation.context import RunContext
-from automl.evaluation.explain import explain
+from automl.evaluation.explain import Explanation, explain
+from automl.evaluation.external import External, score_external
 from automl.evaluation.score import score
 from automl.report.run_outputs import write_card, write_figures
 
@@ -48,3 +50,19 @@ def _log_headline(ctx: RunContext, summary: dict) -> None:
             f"|sens-spec| {headline['bias']['sens_spec_gap']:.4f} -> {ctx.run_dir}")
     if warning := metrics.chance_level_warning(summary["objective"]):
         ctx.log(f"WARNING: {warning}")
+
+
+def finish_external(request: External, *, best: dict | None = None, trials: list[dict] = (),
+                    log=print) -> dict:
+    """``automl evaluate``: score another system's predictions (:func:`automl.evaluation.external.
+    score_external`), then write its figures, ``summary.json`` and ``MODEL_CARD.md`` as a search's;
+    ``best`` and ``trials``: a peer's own trial records, if it has them. Returns the summary."""
+    run_dir, summary = score_external(request, log=log)
+    write_figures(run_dir, summary, best=best or {"trial_id": None}, trials=list(trials),
+                  objective=summary["objective"]["name"], cap=None, explanation=Explanation(), log=log)
+    records.write_json(run_dir / "summary.json", summary)
+    write_card(run_dir, log=log)
+    test = summary["test"]
+    log(f"{request.name}: test accuracy {test['accuracy']:.4f}, AUC {test['auc']}, "
+        f"|sens-spec| {test['bias']['sens_spec_gap']:.4f}, decision {summary['decision_rule']} -> {run_dir}")
+    return summary

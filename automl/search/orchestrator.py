@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 
 from automl import records
-from automl.data import rebuild
 from automl.data.pipeline import load_images
 from automl.data.shift import SelectionSet
 from automl.evaluation.context import RunContext
@@ -22,7 +21,7 @@ from automl.search.hypermodel import TaskHyperModel
 from automl.search.refit_step import refit_after_search, refit_folds, refit_planned, refit_reserve
 from automl.settings import choices
 from automl.settings.run_config import SearchConfig
-from automl.tasks import check_config, get_task, objective_name
+from automl.tasks import check_config, objective_name, task_data
 from automl.tasks.base import SearchSpace, SplitData, Task
 
 
@@ -34,8 +33,7 @@ def prepare(config: SearchConfig, *, decode: bool = True, log=print):
         ``(config, index, task, parts)``: the configuration as run (budget defaults and
         data folder filled in), the data index, the task and its rows per split.
     """
-    task = get_task(check_config(config).task)
-    data = rebuild.run_data(config, select=task.select, log=log)
+    task, data = task_data(check_config(config), log=log)
     config = check_config(data.config)  # the task's checks of the budget's defaults too
     if config.validation == "shift" and not task.supports_shift_validation:
         log(f"shift validation does not apply to the {task.name} task (it has no shifted "

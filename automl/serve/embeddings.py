@@ -133,17 +133,15 @@ def tsne_map(x: np.ndarray, *, seed: int = 0) -> tuple[np.ndarray, dict, float]:
 def embed_run(run_dir: Path, *, tsne: bool = True, log=print) -> dict:
     """Embeddings (saved in the run folder), ``knn.jsonl`` and ``tsne.json`` with PNGs."""
     import automl
-    from automl.data.rebuild import run_data
     from automl.search.orchestrator import selection_set
     from automl.settings.run_config import SearchConfig
-    from automl.tasks import get_task
+    from automl.tasks import task_data
     from automl.tasks.base import SplitData
 
     run_dir = Path(run_dir)
     summary = records.read_json(run_dir / "summary.json")
     saved = SearchConfig.load(run_dir)
-    task = get_task(saved.task)
-    data = run_data(saved, select=task.select, log=log)
+    task, data = task_data(saved, log=log)
     config = data.config
     model = automl.load_model(run_dir / "best_model.keras")
     train = SplitData(*data.decoded("train"))

@@ -106,6 +106,7 @@ def predict(run_dir: Path, inputs: list[Path], *, out: Path | None = None, cam: 
     run_dir = Path(run_dir)
     config, summary = SearchConfig.load(run_dir), records.read_json(run_dir / "summary.json")
     task, hparams = get_task(config.task), summary.get("best_hparams") or {}
+    task.restore_classes(summary.get("classes"))
     cut = decision_threshold(run_dir, summary, threshold, log=log)
     files, problems = collect(inputs)
     # A file removed or made unreadable since it was checked is skipped like a damaged one.
@@ -145,10 +146,10 @@ def predict(run_dir: Path, inputs: list[Path], *, out: Path | None = None, cam: 
 def attach_reference(task, config: SearchConfig) -> None:
     """Give an anomaly task the run's normal training images: its score refers to them
     (feature distances), rebuilt from the run's saved configuration."""
-    from automl.data.rebuild import run_data
+    from automl.tasks import task_data
     from automl.tasks.base import SplitData
 
-    data = run_data(config, select=task.select, log=lambda *a, **k: None)
+    _, data = task_data(config, log=lambda *a, **k: None)
     task.attach_training(SplitData(*data.decoded("train")))
 
 

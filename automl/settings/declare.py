@@ -8,6 +8,7 @@ An option is a :class:`SearchConfig <automl.settings.run_config.SearchConfig>` f
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import json
 import typing
@@ -165,3 +166,21 @@ def parse_fixed(pairs: list[str]) -> dict:
         except json.JSONDecodeError:
             fixed[name] = value
     return fixed
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Appends each option's default unless its help already states it in words."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        if "(default:" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
+
+
+def add_arguments(parser: argparse.ArgumentParser, options: Iterable[Option],
+                  names: Iterable[str] | None = None) -> None:
+    """One argument of ``parser`` per declared option (only the fields ``names``, if given)."""
+    for spec in options:
+        if names is None or spec.name in names:
+            flags, kwargs = spec.cli_arguments()
+            parser.add_argument(*flags, **kwargs)

@@ -16,6 +16,7 @@ from pathlib import Path
 from automl.settings import choices
 from automl.settings.choices import allowed
 from automl.settings.declare import POSITIVE, WHOLE, Option, as_text, check, declared, option
+from automl.settings.labels import POSITIVE_LABEL
 
 
 def _by_data(name: str) -> str:
@@ -70,6 +71,11 @@ def _check_budget(value, config) -> None:
         choices.compute_units(value)
 
 
+def _check_positive(value, config) -> None:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"--positive: got {value!r}; expected a label of the data")
+
+
 _REAL_REFIT = ", ".join(f"{refit} for the {task} task" for task, refit in choices.REAL_DATA_REFIT.items())
 _SMOKE = choices.BUDGETS["smoke"]
 
@@ -83,8 +89,12 @@ class SearchConfig:
     """
 
     task: str = option(choices.DEFAULT_TASK, choices=choices.TASK_NAMES, make="TASK", help="what to learn")
-    data: str | None = option(make="DATA", help="data folder",
+    data: str | None = option(make="DATA", help="data folder or manifest (CSV/Parquet)",
                               default_text="$CXR_DATA_DIR, data/chest_xray, Kaggle, synthetic demo")
+    # Your own labels: the binary task's positive class; the manifest's other label is the negative.
+    positive: str = option(POSITIVE_LABEL, check=_check_positive, metavar="LABEL",
+                           help="the label the binary and autoencoder tasks call positive; the other "
+                                "label of the data is the negative class")
     tuner: str = option(choices.DEFAULT_TUNER, choices=choices.TUNERS, make="TUNER",
                         help="Keras Tuner algorithm")
     max_trials: int | None = option(rule=WHOLE, make="TRIALS", default_text=_by_data("max_trials"),

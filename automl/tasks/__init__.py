@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from automl.data import rebuild
 from automl.settings.choices import allowed
 from automl.settings.run_config import SearchConfig
 from automl.tasks.autoencoder import AutoencoderTask
@@ -48,3 +49,27 @@ def objective_name(config: SearchConfig) -> str:
     """The objective a run of ``config`` maximises (or minimises:
     :func:`automl.settings.choices.objective_direction`): ``--objective`` or the task's."""
     return config.objective or get_task(config.task).default_objective(config.validation)
+
+
+def task_data(config: SearchConfig, *, log=print) -> tuple[Task, rebuild.RunData]:
+    """The task of ``config`` with the classes of its data, and the run's data
+    (:func:`automl.data.rebuild.run_data`) with each split reduced to the rows the task can use.
+
+    Raises:
+        ValueError: a label of the data the task cannot use (naming its first row), a bad row
+            of a manifest, or an option the data's budget defaults do not allow.
+    """
+    data = rebuild.run_data(config, log=log)
+    task = get_task(data.config.task)
+    task.use_labels(data.index, data.config.positive)
+    data.parts = {name: task.select(part) for name, part in data.parts.items()}
+    return task, data
+
+
+def label_errors(name: str, index, positive: str) -> list[str]:
+    """Why task ``name`` cannot use the labels of ``index`` (none: it can), for ``automl data check``."""
+    try:
+        get_task(name).use_labels(index, positive)
+    except ValueError as error:
+        return [str(error)]
+    return []

@@ -8,12 +8,12 @@ import tensorflow as tf
 from sklearn.metrics import roc_auc_score
 
 from automl.data.pipeline import make_dataset
-from automl.settings.labels import NEGATIVE_LABEL, POSITIVE_LABEL, is_positive
 from automl.tasks.anomaly import families
 from automl.tasks.anomaly import scores as anomaly
 from automl.tasks.anomaly.defects import DefectBatches, defect_set
 from automl.tasks.anomaly.intensity import INTENSITY, prepare_intensity
 from automl.tasks.base import SearchSpace, Task, ValidationMetric
+from automl.tasks.classes import TwoLabels
 
 # Scores of runs recorded before the score choices widened.
 LEGACY_SCORES = {"mean": "pixel", "topk": "patch"}
@@ -42,9 +42,8 @@ class LabelFreeSeparation(keras.callbacks.Callback):
             logs["val_normal_loss"] = 1.0 - float(roc_auc_score(self.labels, scores))
 
 
-class AutoencoderTask(Task):
+class AutoencoderTask(TwoLabels, Task):
     name = "autoencoder"
-    class_names = (NEGATIVE_LABEL, POSITIVE_LABEL)
     objective = "val_auroc"
     evaluation = "anomaly"
     label_free_objective = "val_normal_loss"
@@ -55,9 +54,6 @@ class AutoencoderTask(Task):
 
     def __init__(self):
         self.reference: np.ndarray | None = None  # uint8 normal training images
-
-    def labels(self, table):
-        return is_positive(table.label)
 
     def objectives(self, validation):
         return ("val_auroc", self.label_free_objective, "val_loss")
@@ -73,7 +69,7 @@ class AutoencoderTask(Task):
 
     def attach_training(self, train) -> None:
         """Remember normal training images: feature distances and z-scores refer to them."""
-        normal = train.images[train.table.label.to_numpy() == "NORMAL"]
+        normal = train.images[train.table.label.to_numpy() == self.negative_label]
         rows = np.random.default_rng(0).permutation(len(normal))[:REFERENCE_SIZE]
         self.reference = normal[np.sort(rows)]
 
@@ -90,18 +86,18 @@ class AutoencoderTask(Task):
         batch_size = hp.Choice("batch_size", [16, 32, 64], default=32)
         augment = hp.Float("augment", 0.0, 1.0, step=0.25, default=0.25)
         # Healthy chests only: the model must never learn what pneumonia looks like.
-        normal = train.images[train.table.label.to_numpy() == "NORMAL"]
+        normal = train.images[train.table.label.to_numpy() == self.negative_label]
         if self.reference is None:
             self.attach_training(train)
         images = prepare_intensity(normal, intensity)
-        val_x = prepare_intensity(val.images[val.table.label.to_numpy() == "NORMAL"],
+        val_x = prepare_intensity(val.images[val.table.label.to_numpy() == self.negative_label],
                                   intensity).astype(np.float32) / 255.0
         train_data, val_data = self._datasets(family, images, val_x, batch_size=batch_size,
                                               augment=augment, seed=space.seed)
         callbacks = list(fit_kwargs.pop("callbacks", []))
         # Detection, not reconstruction, is what early stopping and the tuner optimise.
         if space.objective == self.label_free_objective:
-            val_normals = val.images[val.table.label.to_numpy() == "NORMAL"]
+            val_normals = val.images[val.table.label.to_numpy() == self.negative_label]
             callbacks.insert(0, LabelFreeSeparation(self, val_normals, dict(hp.values), seed=space.seed))
         elif (space.objective or self.objective) == self.objective:
             callbacks.insert(0, ValidationMetric(self, self.objective, val.images,

@@ -102,6 +102,24 @@ class Task:
         """Rows of ``table`` the task can use (all by default)."""
         return table
 
+    def use_labels(self, index, positive: str) -> None:
+        """Take the classes of the data (an :class:`~automl.data.index.Index`): the binary task's
+        two labels (``positive`` the positive one), the multiclass task's labels or subtypes.
+
+        Raises:
+            ValueError: a label the task cannot use, naming its first row.
+        """
+        raise NotImplementedError
+
+    def classes_record(self) -> dict:
+        """The summary's ``classes``: ``names`` (in score order), ``column`` (the index column
+        they come from), ``negative`` (the reference label) and, with two classes, ``positive``."""
+        raise NotImplementedError
+
+    def restore_classes(self, record: dict | None) -> None:
+        """Take back the classes a finished run recorded (:meth:`classes_record`), if any."""
+        raise NotImplementedError
+
     def labels(self, table: pd.DataFrame) -> np.ndarray:
         """Integer class per row, 0 = normal."""
         raise NotImplementedError

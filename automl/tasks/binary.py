@@ -1,4 +1,4 @@
-"""NORMAL vs PNEUMONIA with a sigmoid output."""
+"""Negative vs positive (NORMAL vs PNEUMONIA, or the data's own two labels) with a sigmoid output."""
 
 from __future__ import annotations
 
@@ -7,19 +7,15 @@ import numpy as np
 from sklearn.metrics import roc_auc_score
 
 from automl.models import backbones
-from automl.settings.labels import NEGATIVE_LABEL, POSITIVE_LABEL, is_positive
 from automl.tasks.base import SupervisedTask
+from automl.tasks.classes import TwoLabels
 
 
-class BinaryTask(SupervisedTask):
+class BinaryTask(TwoLabels, SupervisedTask):
     name = "binary"
-    class_names = (NEGATIVE_LABEL, POSITIVE_LABEL)
     objective = "val_auc"
     evaluation = "binary"
     metric_names = ("loss", "auc", "accuracy")
-
-    def labels(self, table):
-        return is_positive(table.label)
 
     def validation_quality(self, y, scores):
         return float(roc_auc_score(y, scores)) if len(np.unique(y)) == 2 else 0.5
