@@ -48,7 +48,7 @@ def code_digest() -> str:
 def study_id(config: SearchConfig) -> str:
     """``<task>-study-<hash>``: the same configuration with the same code always names the
     same study, so rerunning the same command finds it (and a new seed joins it)."""
-    key = {**shared_config(config), "code": code_digest()}
+    key = {**shared_config(study_config(config)), "code": code_digest()}
     digest = hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()
     return f"{config.task}-study-{digest[:8]}"
 
