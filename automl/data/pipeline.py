@@ -157,7 +157,7 @@ def augmenter(strength: float, seed: int) -> keras.Sequential | None:
     # float32 whatever the global dtype policy (bfloat16 under mixed precision): the tf.data
     # map must never see a bfloat16 tensor, and the augmentation must not depend on the policy.
     f32 = {"dtype": "float32"}
-    return keras.Sequential([
+    augment = keras.Sequential([
         layers.RandomRotation(0.03 * strength, fill_mode="constant", seed=seed, **f32),
         # Height and width zoom independently: the data set squeezes radiographs of
         # every aspect ratio into a square, so the squeeze itself must not be a cue.
@@ -167,6 +167,8 @@ def augmenter(strength: float, seed: int) -> keras.Sequential | None:
         layers.RandomBrightness(min(0.9, 0.15 * strength), value_range=(0.0, 1.0), seed=seed + 4, **f32),
         RandomGamma(0.25 * strength, seed=seed + 5, **f32),
     ])
+    augment.dtype_policy = "float32"  # else the Sequential casts its input to the global policy
+    return augment
 
 
 class RandomGamma(keras.layers.Layer):
