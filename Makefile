@@ -41,7 +41,7 @@ $(BIN)/automl: pyproject.toml
 	@touch $@
 
 .PHONY: help setup data search study embed predict report tensorboard test test-fast bench bench-data bench-memory \
-	bench-training bench-tuners bench-peers bench-workers campaign perf lint clean
+	bench-training bench-determinism bench-tuners bench-peers bench-workers campaign perf lint clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -108,6 +108,10 @@ bench-memory: $(BIN)/automl ## resident memory over consecutive tiny trials
 bench-training: $(BIN)/automl ## training images/s at 64/128/224 px, then old vs new precision/XLA/threads at 128 px
 	$(BIN)/python benchmarks/bench_training.py
 	$(BIN)/python benchmarks/bench_training.py --compare --sizes 128 --steps 15 $(call opt,--data,$(DATA))
+	$(BIN)/python benchmarks/bench_determinism.py --json benchmarks/results/determinism_speed.json
+
+bench-determinism: $(BIN)/automl ## training images/s with deterministic training off and on, side by side
+	$(BIN)/python benchmarks/bench_determinism.py --json benchmarks/results/determinism_speed.json
 
 bench-tuners: $(BIN)/automl ## hyperband vs bayesian vs random at an equal wall budget per tuner (8 minutes each by default)
 	$(BIN)/python benchmarks/bench_tuners.py $(call opt,--data,$(DATA))

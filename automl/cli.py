@@ -106,8 +106,7 @@ def _search(args) -> int:
 
 
 def _config(args, seed: int | None = None):
-    """The SearchConfig of the search options (those the command has), every option checked
-    before any data is read or folder made."""
+    """The SearchConfig of the command's search options, each checked before any work."""
     from automl.settings.declare import config_values
     from automl.settings.run_config import FIELD_OPTIONS, SearchConfig
     from automl.tasks import check_config

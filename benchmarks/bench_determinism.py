@@ -21,7 +21,7 @@ import time
 SETTINGS = ("off", "ops", "on")
 
 
-def child(setting: str, image_size: int, images: int, epochs: int) -> dict:
+def child(setting: str, image_size: int, images: int, epochs: int, base_filters: int | None) -> dict:
     import keras
     import keras_tuner as kt
     import numpy as np
@@ -39,6 +39,8 @@ def child(setting: str, image_size: int, images: int, epochs: int) -> dict:
         pipeline.deterministic_ops = lambda: False  # keep the parallel map: ops alone
     precision.apply_precision("mixed")
     hp = kt.HyperParameters()
+    if base_filters:
+        hp.Fixed("base_filters", base_filters)
     model = BinaryTask().build(hp, SearchSpace(image_size=image_size, families=("plain",)))
     rng = np.random.default_rng(0)
     x = rng.integers(0, 256, (images, image_size, image_size, 1), dtype=np.uint8)
@@ -50,7 +52,9 @@ def child(setting: str, image_size: int, images: int, epochs: int) -> dict:
     seconds = time.perf_counter() - started
     weights = float(sum(np.abs(w).sum() for w in model.get_weights()))
     keras.backend.clear_session()
-    return {"setting": setting, "image_size": image_size, "images_per_second": round(images * epochs / seconds, 1),
+    return {"setting": setting, "image_size": image_size,
+            "model": f"plain, {hp.values['base_filters']} filters",
+            "images_per_second": round(images * epochs / seconds, 1),
             "seconds": round(seconds, 2), "weights_checksum": weights}
 
 
@@ -59,24 +63,28 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--image-size", type=int, default=128)
     parser.add_argument("--images", type=int, default=1024)
     parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--base-filters", type=int, nargs="+", default=[8, 32],
+                        help="model widths: a narrow net is bound by the input pipeline, a wide one "
+                             "by its layers")
     parser.add_argument("--json")
     parser.add_argument("--child", choices=SETTINGS, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
-        print(json.dumps(child(args.child, args.image_size, args.images, args.epochs)))
+        print(json.dumps(child(args.child, args.image_size, args.images, args.epochs, args.base_filters[0])))
         return {}
-    rows = []
-    for setting in SETTINGS:
-        out = subprocess.run([sys.executable, __file__, "--child", setting, "--image-size", str(args.image_size),
-                              "--images", str(args.images), "--epochs", str(args.epochs)],
-                             capture_output=True, text=True, check=True)
-        rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
-        print(f"{setting:4s} {rows[-1]['images_per_second']:8.1f} images/s")
-    off = rows[0]["images_per_second"]
-    result = {"rows": rows, "cost_of_on": round(1 - rows[-1]["images_per_second"] / off, 3),
-              "cost_of_ops": round(1 - rows[1]["images_per_second"] / off, 3)}
-    print(f"determinism costs {100 * result['cost_of_on']:.0f}% of the images/s "
-          f"(deterministic ops alone: {100 * result['cost_of_ops']:.0f}%)")
+    rows, cost = [], {}
+    for width in args.base_filters:
+        for setting in SETTINGS:
+            out = subprocess.run([sys.executable, __file__, "--child", setting,
+                                  "--image-size", str(args.image_size), "--images", str(args.images),
+                                  "--epochs", str(args.epochs), "--base-filters", str(width)],
+                                 capture_output=True, text=True, check=True)
+            rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
+            print(f"{width:3d} filters {setting:4s} {rows[-1]['images_per_second']:8.1f} images/s")
+        off, on = rows[-3]["images_per_second"], rows[-1]["images_per_second"]
+        cost[str(width)] = round(1 - on / off, 3)
+        print(f"  determinism costs {100 * cost[str(width)]:.0f}% of the images/s")
+    result = {"rows": rows, "cost_of_on": cost}
     if args.json:
         with open(args.json, "w") as handle:
             json.dump(result, handle, indent=2)

@@ -1,26 +1,29 @@
 """How well each candidate compute unit predicts a trial's measured wall time.
 
 For every finished trial of the given real-data runs, the trial's model is rebuilt from its
-recorded hyperparameters (no training) and priced in three candidate units:
+recorded hyperparameters (no training) and priced in four candidate units:
 
-- ``flops``: training FLOPs counted from the layers (automl.models.cost): 3 forward passes per
-  training image, 1 per validation image and per re-acquired copy, per epoch trained;
+- ``compute``: the compute budget's unit (automl.models.cost): ``flops`` plus a fixed charge per
+  training pixel for the input pipeline;
+- ``flops``: training FLOPs counted from the layers: 3 forward passes per training image, 1 per
+  validation image and per re-acquired copy, per epoch trained;
 - ``pixels``: training images seen times pixels per image;
 - ``params``: training images seen times parameters.
 
 Each unit's R² is that of a least-squares line (with intercept: a trial's fixed cost of
 building, compiling and timing) from the unit to the trial's recorded seconds. Also printed:
-the units per minute of the whole search phase (the calibration of the compute budget).
+compute units per minute of training (the calibration of the compute budget). The pixel charge
+was fitted on binary-study-5b087645; binary-study-fa471c6e is the held-out check.
 
-    python benchmarks/compute_unit.py benchmarks/results/runs/binary-study-5b087645/*/ \
-        --json benchmarks/results/compute_unit.json
+    python benchmarks/compute_unit.py benchmarks/results/runs/binary-study-fa471c6e \
+        benchmarks/results/runs/binary-study-5b087645 benchmarks/results/runs/multiclass-study-743d5848 \
+        benchmarks/results/runs/autoencoder-study-a0984a83 --json benchmarks/results/compute_unit.json
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 from pathlib import Path
 
 import keras
@@ -34,7 +37,6 @@ from automl.records import trials as trial_records
 from automl.search.orchestrator import search_space
 from automl.settings.run_config import SearchConfig
 from automl.tasks import TASKS
-
 
 # Pneumonia's share of the official train + val images (3,883 of 5,232): the records keep the
 # split's size, not its classes, and patient-grouped splits keep this share within a percent.
@@ -72,9 +74,12 @@ def trial_rows(run_dir: Path) -> list[dict]:
         if config.task == "autoencoder":
             trained = int(summary["data"]["counts"]["train"])
         forward = cost.forward_flops(model)
+        layers_only = epochs * cost.epoch_units(forward, trained=trained, scored=scored, pixels=0)
         rows.append({"run": run_dir.name, "trial": trial["trial_id"], "seconds": float(trial["seconds"]),
                      "epochs": epochs, "image_size": size,
-                     "flops": epochs * cost.epoch_units(forward, trained=trained, scored=scored),
+                     "compute": epochs * cost.epoch_units(forward, trained=trained, scored=scored,
+                                                          pixels=size * size),
+                     "flops": layers_only,
                      "pixels": epochs * trained * size * size / 1e9,
                      "params": epochs * trained * model.count_params() / 1e12})
     return rows
@@ -86,22 +91,29 @@ def r_squared(x: np.ndarray, y: np.ndarray) -> float:
     return float(1 - residual.var() / y.var())
 
 
+def study_result(study: Path) -> dict:
+    """R² of each unit over the trials of the runs in ``study`` (a study folder or one run)."""
+    runs = sorted(p.parent for p in study.glob("*/summary.json")) or [study]
+    rows = [row for run in runs for row in trial_rows(run)]
+    seconds = np.array([r["seconds"] for r in rows])
+    return {"study": study.name, "runs": [r.name for r in runs], "trials": len(rows),
+            "r2": {unit: round(r_squared(np.array([r[unit] for r in rows]), seconds), 4) for unit in UNITS},
+            "units_per_trial_minute": round(60 * sum(r["compute"] for r in rows) / seconds.sum(), 2)}
+
+
+UNITS = ("compute", "flops", "pixels", "params")
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("runs", nargs="+", type=Path)
+    parser.add_argument("studies", nargs="+", type=Path, help="study folders (or run folders)")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
-    rows = [row for run in args.runs for row in trial_rows(run)]
-    seconds = np.array([r["seconds"] for r in rows])
-    result = {"runs": sorted({r["run"] for r in rows}), "trials": len(rows),
-              "r2": {unit: round(r_squared(np.array([r[unit] for r in rows]), seconds), 4)
-                     for unit in ("flops", "pixels", "params")},
-              "tflop_per_minute": round(60 * sum(r["flops"] for r in rows) / seconds.sum(), 3),
-              "rows": rows}
-    print(f"{result['trials']} trials of {len(result['runs'])} runs")
-    for unit, value in result["r2"].items():
-        print(f"  R² of seconds on {unit:6s}: {value:.3f}")
-    print(f"  training TFLOP per trial minute: {result['tflop_per_minute']:.2f}")
+    result = {"studies": [study_result(study) for study in args.studies]}
+    for row in result["studies"]:
+        print(f"{row['study']}: {row['trials']} trials; R² " +
+              ", ".join(f"{unit} {value:.3f}" for unit, value in row["r2"].items()) +
+              f"; {row['units_per_trial_minute']:.1f} compute units per trial minute")
     if args.json:
         records.write_json(args.json, result)
     return result

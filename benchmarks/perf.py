@@ -13,7 +13,7 @@ from automl.report.pages import peer_tables
 from automl.report.peer_section import render_peer_rows
 
 BENCHMARKS = ("bench_data", "bench_training", "bench_memory", "bench_tuners", "bench_training_compare",
-              "time_to_accuracy", "trial_minutes")
+              "time_to_accuracy", "trial_minutes", "compute_unit", "determinism_speed")
 MAKE = {
     "bench_data": "make bench-data DATA=...",
     "bench_training": "make bench-training",
@@ -22,6 +22,8 @@ MAKE = {
     "trial_minutes": "python benchmarks/trial_minutes.py --run RUN...",
     "bench_memory": "make bench-memory",
     "bench_tuners": "make bench-tuners DATA=...",
+    "compute_unit": "python benchmarks/compute_unit.py STUDY... --json benchmarks/results/compute_unit.json",
+    "determinism_speed": "make bench-determinism",
 }
 HEADINGS = {
     "bench_data": "(1) Input pipeline",
@@ -32,6 +34,8 @@ HEADINGS = {
     "bench_training_compare": "(2b) Precision, XLA and threads: old against new settings",
     "time_to_accuracy": "(6) Time to accuracy: the default budget",
     "trial_minutes": "(7) Where the search minutes went",
+    "compute_unit": "(8) The compute budget's unit against wall time",
+    "determinism_speed": "(9) What deterministic training costs",
 }
 TTA_PNG = "time_to_accuracy.png"
 FRACTIONS = ("0.25", "0.5", "0.75", "1.0")
@@ -283,6 +287,38 @@ def section_trial_minutes(data: dict | None) -> str:
         "", table(rows, "no rows")])
 
 
+def section_compute_unit(data: dict | None) -> str:
+    if not data:
+        return _missing("compute_unit")
+    rows = [{"study": f"`{esc(row['study'])}`", "trials": str(row["trials"]),
+             **{f"R² {unit}": _num(value, ".3f") for unit, value in row["r2"].items()},
+             "compute units per trial minute": _num(row["units_per_trial_minute"], ".1f")}
+            for row in data.get("studies", [])]
+    return "\n".join([
+        "Each finished trial's model rebuilt from its record and priced in four candidate units; "
+        "R² of a line from the unit to the trial's recorded seconds. *compute* is the unit of "
+        "`--budget compute:N` (`automl/models/cost.py`): FLOPs counted from the layers (3 forward "
+        "passes per training image, 1 per scored validation image) plus 140,000 per training pixel "
+        "for the input pipeline, a charge fitted on `binary-study-5b087645`; `binary-study-fa471c6e` "
+        "is its held-out check. *flops* is the layers' count alone, *pixels* training pixels, "
+        "*params* training images times parameters. The calibration `UNITS_PER_MINUTE` = 50 "
+        "(`automl/settings/choices.py`) comes from the binary rows.",
+        "", table(rows, "no rows"),
+        "", f"Command: `{MAKE['compute_unit']}`"])
+
+
+def section_determinism_speed(data: dict | None) -> str:
+    if not data:
+        return _missing("determinism_speed")
+    rows = [{"model": esc(row.get("model", DASH)), "px": str(row["image_size"]), "setting": row["setting"],
+             "images/s": _num(row["images_per_second"], ",.1f")} for row in data.get("rows", [])]
+    return "\n".join([
+        "Training images/s through the search's input pipeline (augmentation on), each setting in a "
+        "fresh process: *off*; *ops*: deterministic ops, augmentation still mapped in parallel; *on*: "
+        "`--deterministic on` (deterministic ops, fixed threads, augmentation mapped in order).",
+        "", table(rows, "no rows"), "", f"Command: `{MAKE['determinism_speed']}`"])
+
+
 def plot_time_to_accuracy(data: dict | None, path: Path,
                           names: dict[str, tuple[str, str]] | None = None) -> None:
     """Best validation objective and test accuracy/AUC against minutes: one colour per
@@ -367,6 +403,8 @@ def render(results: dict[str, dict | None], peers: list[dict], notes: str | None
         ("peers", section_peers(peers)),
         ("time_to_accuracy", section_time_to_accuracy(results.get("time_to_accuracy"), names)),
         ("trial_minutes", section_trial_minutes(results.get("trial_minutes"))),
+        ("compute_unit", section_compute_unit(results.get("compute_unit"))),
+        ("determinism_speed", section_determinism_speed(results.get("determinism_speed"))),
     ]
     for key, body in sections:
         parts += ["", f"## {HEADINGS[key]}", "", body]

@@ -126,7 +126,8 @@ def test_promotion_and_refit_are_priced_in_compute_under_a_compute_budget():
 
 
 def _study(out: Path, seed: int = 0) -> Path:
-    command = [sys.executable, "-m", "automl.cli", "study", "--seeds", str(seed), "--smoke", "--out", str(out)]
+    command = [sys.executable, "-m", "automl.cli", "study", "--seeds", str(seed), "--smoke",
+               "--out", str(out)]
     done = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     (run,) = out.glob("binary-study-*/binary-*/")

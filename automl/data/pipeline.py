@@ -162,7 +162,8 @@ def augmenter(strength: float, seed: int) -> keras.Sequential | None:
         # Height and width zoom independently: the data set squeezes radiographs of
         # every aspect ratio into a square, so the squeeze itself must not be a cue.
         layers.RandomZoom(0.12 * strength, 0.12 * strength, fill_mode="constant", seed=seed + 1, **f32),
-        layers.RandomTranslation(0.06 * strength, 0.06 * strength, fill_mode="constant", seed=seed + 2, **f32),
+        layers.RandomTranslation(0.06 * strength, 0.06 * strength, fill_mode="constant", seed=seed + 2,
+                                 **f32),
         layers.RandomContrast(min(0.9, 0.3 * strength), seed=seed + 3, **f32),
         layers.RandomBrightness(min(0.9, 0.15 * strength), value_range=(0.0, 1.0), seed=seed + 4, **f32),
         RandomGamma(0.25 * strength, seed=seed + 5, **f32),

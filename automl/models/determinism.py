@@ -41,5 +41,6 @@ def configure(deterministic: bool, seed: int) -> dict:
         tf.config.threading.set_inter_op_parallelism_threads(count)
     except RuntimeError:  # the runtime already started in this process: its pools stay
         pass
-    return {"deterministic": True, "threads": {"intra_op": tf.config.threading.get_intra_op_parallelism_threads(),
-                                               "inter_op": tf.config.threading.get_inter_op_parallelism_threads()}}
+    pools = tf.config.threading
+    return {"deterministic": True, "threads": {"intra_op": pools.get_intra_op_parallelism_threads(),
+                                               "inter_op": pools.get_inter_op_parallelism_threads()}}

@@ -137,7 +137,8 @@ def trial_record(run_id: str, task: str, trial_id: str, *, hparams: dict, histor
             "status": status, "error": short_error(error), "hparams": hparams,
             "metrics": best_epoch_metrics(history, objective, direction), "history": history,
             "params": params, "latency_ms": latency_ms, "seconds": round(seconds, 3),
-            "compute": compute, "started_at": started_at, "image_size": image_size, "stage": stage, "pruned": pruned,
+            "compute": compute, "started_at": started_at, "image_size": image_size, "stage": stage,
+            "pruned": pruned,
             "portfolio": portfolio}
 
 

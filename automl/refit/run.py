@@ -107,7 +107,8 @@ def _new_plan(store: Path, candidates: list[dict], trials: list[dict], k: int, c
     passed_over = [t["trial_id"] for t in candidates[:candidates.index(trials[0])]]
     if passed_over:
         log(f"refit: two folds of the best configuration (trial {best['trial_id']}) need about "
-            f"{choices.budget_text(cost([best], 2), key)}, {choices.budget_text(max(left, 0), key)} are left: "
+            f"{choices.budget_text(cost([best], 2), key)}, "
+            f"{choices.budget_text(max(left, 0), key)} are left: "
             f"refitting "
             f"the next best that fits (trial {trials[0]['trial_id']})")
     store.mkdir(parents=True, exist_ok=True)

@@ -58,7 +58,8 @@ def build_oracle(config: SearchConfig, run_dir: Path, *, objective: str, budget:
         oracle.setup_promotion(screen_size=config.screen_size, full_size=config.image_size,
                                max_epochs=max(config.epochs, 1), hyperband=config.tuner == "hyperband",
                                records_path=run_dir / "trials.jsonl", budget_amount=budget.amount,
-                               members=config.ensemble or 1, trial_limit=budget.trial_limit(config.trial_minutes),
+                               members=config.ensemble or 1,
+                               trial_limit=budget.trial_limit(config.trial_minutes),
                                key=budget.key)
     if warm_starts(config):
         oracle.setup_portfolio(configurations)

@@ -123,7 +123,8 @@ def run_search(config: SearchConfig, *, resume: str | Path | None = None, role: 
         load_model=lambda trial: tuner.load_model(tuner.oracle.get_trial(trial["trial_id"])),
         search_seconds=searched, log=log,
         summary_extra={"precision_policy": policy, "xla": config.xla,
-                       "search_compute": round(search_compute(run_dir), 3), "deterministic": config.is_deterministic,
+                       "search_compute": round(search_compute(run_dir), 3),
+                       "deterministic": config.is_deterministic,
                        **({"refit_skipped": refit_skipped} if refit_skipped else {})}, refit=refit_result)
     summary = finish.finish_run(context)
     if summary["best_trial"] is None:

@@ -34,7 +34,8 @@ MEMBER_SLACK = 1.5
 PROMOTION_MARGIN = 0.1
 
 
-def stage_seconds(trial_records: list[dict], screen_size: int, key: str = "seconds") -> tuple[float, float, int]:
+def stage_seconds(trial_records: list[dict], screen_size: int,
+                  key: str = "seconds") -> tuple[float, float, int]:
     """What screened trials and full-size trials have cost so far (failed and pruned ones
     included: it was spent), and how many full-size trials ended; ``key``: the records' cost
     field (wall ``seconds``, or ``compute`` units under a compute budget)."""
@@ -216,7 +217,8 @@ class SizePromotionMixin:
                 return choices.budget_text(cost, self.cost_key) if cost is not None else "an unknown cost"
             print(f"retraining trial {trial.trial_id}'s configuration at {self.full_size} px (about "
                   f"{about(trial)}) rather than the better-screened trial {ranked[0].trial_id}'s "
-                  f"(about {about(ranked[0])}): about {choices.budget_text(allowance, self.cost_key)} are left "
+                  f"(about {about(ranked[0])}): about "
+                  f"{choices.budget_text(allowance, self.cost_key)} are left "
                   f"for each ensemble member still to train", flush=True)
         values = {k: v for k, v in trial.hyperparameters.values.items() if not k.startswith("tuner/")}
         values["image_size"] = self.full_size

@@ -78,6 +78,8 @@ def _check_positive(value, config) -> None:
 
 _REAL_REFIT = ", ".join(f"{refit} for the {task} task" for task, refit in choices.REAL_DATA_REFIT.items())
 _SMOKE = choices.BUDGETS["smoke"]
+_STUDY_BUDGET = (f"the wall-clock --time-budget for a search; compute:{as_text(choices.STUDY_UNITS['real'])} "
+                 f"real, compute:{as_text(choices.STUDY_UNITS['synthetic'])} synthetic for a study")
 
 
 @dataclass
@@ -127,9 +129,7 @@ class SearchConfig:
         help="minutes after which no new trial starts; the running trial stops at its first epoch end "
              f"a tenth of the budget (at most {choices.OVERRUN_MINUTES:g} minutes) later")
     budget: str | None = option(metavar="compute:N", check=_check_budget,
-                                default_text="the wall-clock --time-budget for a search; compute:"
-                                             f"{as_text(choices.STUDY_UNITS['real'])} real, compute:"
-                                             f"{as_text(choices.STUDY_UNITS['synthetic'])} synthetic for a study",
+                                default_text=_STUDY_BUDGET,
                                 help="a compute budget in place of the wall clock: N units of training "
                                      "compute counted from each model's layers, the same on every machine "
                                      f"(about {choices.UNITS_PER_MINUTE:g} a minute on 2 CPU cores); every "
