@@ -97,7 +97,7 @@ def test_perf_report_with_nothing_measured(tmp_path):
     out = tmp_path / "perf.md"
     perf.main(["--results", str(tmp_path), "--out", str(out)])
     text = out.read_text()
-    assert text.count("not measured yet") == 8
+    assert text.count("not measured yet") == 10
 
 
 def test_tuner_curve_is_monotone_best_so_far(tmp_path):

@@ -123,8 +123,7 @@ def run_search(config: SearchConfig, *, resume: str | Path | None = None, role: 
         load_model=lambda trial: tuner.load_model(tuner.oracle.get_trial(trial["trial_id"])),
         search_seconds=searched, log=log,
         summary_extra={"precision_policy": policy, "xla": config.xla,
-                       "search_compute": round(search_compute(run_dir), 3),
-                       "deterministic": config.is_deterministic,
+                       "search_compute": round(search_compute(run_dir), 3), **_determinism(config),
                        **({"refit_skipped": refit_skipped} if refit_skipped else {})}, refit=refit_result)
     summary = finish.finish_run(context)
     if summary["best_trial"] is None:
@@ -133,6 +132,10 @@ def run_search(config: SearchConfig, *, resume: str | Path | None = None, role: 
     log(f"\nnext: make report OUT={config.out}   |   make tensorboard RUN={run_dir}   |   "
         f"automl predict --run {run_dir} IMAGE_OR_FOLDER   (model card: {run_dir / 'MODEL_CARD.md'})")
     return run_dir
+
+
+def _determinism(config: SearchConfig) -> dict:
+    return {"deterministic": config.is_deterministic}
 
 
 def _seed(config: SearchConfig, log) -> None:
