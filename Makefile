@@ -91,7 +91,7 @@ tensorboard: $(BIN)/automl ## serve TensorBoard (HParams) for a run: make tensor
 TEST_WORKERS ?= 2
 
 test: $(BIN)/automl ## the whole test suite, as CI runs it (tiny synthetic data; real-data tests when CXR_DATA_DIR is set)
-	$(BIN)/python -m pytest -q -n $(TEST_WORKERS)
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --durations=15
 
 test-fast: $(BIN)/automl ## the inner loop: every test but the end-to-end searches (marked slow)
 	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) -m "not slow and not realdata"

@@ -200,7 +200,7 @@ def test_sigterm_then_kill_then_resume_loses_no_trial(synthetic_data, tmp_path):
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     lines = records.read_jsonl(trials)
     assert sorted(t["trial_id"] for t in lines) == ["0", "1", "2", "3"]
-    assert all(t["status"] == "COMPLETED" for t in lines)
+    assert all(t["status"] == "COMPLETED" for t in lines), [t for t in lines if t["status"] != "COMPLETED"]
 
 
 def test_an_interrupt_lost_in_a_finaliser_still_stops_the_search():
