@@ -112,9 +112,8 @@ def run_search(config: SearchConfig, *, resume: str | Path | None = None, role: 
 
     refit_result, refit_skipped = refit_after_search(config, run_dir, task, space, data, objective, folds,
                                                      budget, log=log)
-    # Scoring builds every model in float32: mixed precision pays off in training, while
-    # the weights are float32 variables either way, and a float32 model gives the scores,
-    # saliency gradients and exports their full precision.
+    # Scoring builds every model in float32: mixed precision pays off in training, the weights are
+    # float32 either way, and a float32 model gives scores, saliency and exports full precision.
     hypermodel.space = dataclasses.replace(hypermodel.space, dtype_policy="float32")
     precision.use_policy("float32")
     context = RunContext(
@@ -123,7 +122,8 @@ def run_search(config: SearchConfig, *, resume: str | Path | None = None, role: 
         load_model=lambda trial: tuner.load_model(tuner.oracle.get_trial(trial["trial_id"])),
         search_seconds=searched, log=log,
         summary_extra={"precision_policy": policy, "xla": config.xla,
-                       "search_compute": round(search_compute(run_dir), 3), **_determinism(config),
+                       "deterministic": config.is_deterministic,
+                       "search_compute": round(search_compute(run_dir), 3),
                        **({"refit_skipped": refit_skipped} if refit_skipped else {})}, refit=refit_result)
     summary = finish.finish_run(context)
     if summary["best_trial"] is None:
@@ -132,10 +132,6 @@ def run_search(config: SearchConfig, *, resume: str | Path | None = None, role: 
     log(f"\nnext: make report OUT={config.out}   |   make tensorboard RUN={run_dir}   |   "
         f"automl predict --run {run_dir} IMAGE_OR_FOLDER   (model card: {run_dir / 'MODEL_CARD.md'})")
     return run_dir
-
-
-def _determinism(config: SearchConfig) -> dict:
-    return {"deterministic": config.is_deterministic}
 
 
 def _seed(config: SearchConfig, log) -> None:
