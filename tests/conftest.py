@@ -56,3 +56,35 @@ def binary_run(synthetic_data, tmp_path_factory) -> Path:
                                    image_size=32, ensemble=2, fixed={"blocks": 2},
                                    out=str(tmp_path_factory.mktemp("shared-runs"))),
                       log=lambda *a: None)
+
+
+# Longest first: with two pytest processes the suite ends when the later one does, so the
+# long end-to-end searches start at once and the short tests fill in around them. The
+# durations of the previous run (pytest's cache) give the order; without them, the tests
+# marked slow go first.
+_DURATIONS = "cxr-automl/durations"
+
+
+def pytest_collection_modifyitems(config, items):
+    cache = getattr(config, "cache", None)
+    known = cache.get(_DURATIONS, {}) if cache else {}
+
+    def expected(item):
+        return known.get(item.nodeid, 60.0 if item.get_closest_marker("slow") else 1.0)
+
+    items.sort(key=expected, reverse=True)
+
+
+def pytest_runtest_logreport(report):
+    if report.when == "call":
+        _measured[report.nodeid] = round(report.duration, 2)
+
+
+_measured: dict[str, float] = {}
+
+
+def pytest_sessionfinish(session):
+    config = session.config
+    if getattr(config, "cache", None) is None or hasattr(config, "workerinput") or not _measured:
+        return  # the controller alone writes, once it has every test's duration
+    config.cache.set(_DURATIONS, {**config.cache.get(_DURATIONS, {}), **_measured})
