@@ -106,10 +106,10 @@ def overrun_minutes(budget_minutes: float) -> float:
 # --budget compute:N: N compute units (automl.models.cost: a unit is 10^12 operations counted
 # from each model's layers, plus a fixed charge per augmented training pixel), the same for a
 # configuration on every machine. UNITS_PER_MINUTE is this machine's rate under deterministic
-# training (2 CPU cores: 12 to 14 units per trial minute on the default binary study's trials,
-# reports/perf.md; the same cores ran 50 a minute without determinism on a faster day); it
-# turns the per-trial limit and the overrun, given in minutes, into units.
-UNITS_PER_MINUTE = 13.0
+# training: 2 CPU cores ran the default binary study's trials at 22 to 27 units per trial
+# minute (reports/perf.md), 12 to 14 on a slow day and about 50 without determinism on a fast
+# one. It turns the per-trial limit and the overrun, given in minutes, into units.
+UNITS_PER_MINUTE = 25.0
 COMPUTE = "compute"
 
 
@@ -145,7 +145,7 @@ def budget_text(amount: float, key: str) -> str:
 # configurations are screened at 64 px and the best retrained at 128 px (automl.search.promotion).
 # Synthetic: the demo. Smoke: --smoke, a minute.
 # A study's default budget is computed (STUDY_UNITS): as long here as the wall-clock default
-# (18 minutes at about 13 units a minute, deterministic), the same training on any machine.
+# (18 minutes at about 25 units a minute, deterministic), the same training on any machine.
 BUDGETS = {
     "real": {"max_trials": 60, "epochs": 12, "image_size": 128, "screen_size": 64,
              "time_budget_minutes": 18.0, "trial_minutes": 8.0, "ensemble": 3, "portfolio": "on"},
@@ -154,7 +154,7 @@ BUDGETS = {
     "smoke": {"max_trials": 2, "epochs": 1, "image_size": 32, "screen_size": 0,
               "time_budget_minutes": 5.0, "trial_minutes": None, "ensemble": 1, "portfolio": "none"},
 }
-STUDY_UNITS = {"real": 240.0, "synthetic": 100.0, "smoke": 250.0}
+STUDY_UNITS = {"real": 450.0, "synthetic": 100.0, "smoke": 250.0}
 
 # --deterministic: "auto" is on under a compute budget (its trials then train the same on every
 # rerun) and off under the wall clock, whose decisions differ between reruns anyway.
